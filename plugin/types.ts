@@ -1,0 +1,131 @@
+/**
+ * Public types of the scheduler (`app.scheduler`) and the plugin's options.
+ */
+import type { FastifyRequest } from 'fastify'
+import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
+import type { HistoryPage, HistoryQuery, RunRecord, RunStatus, Store, StoreKind } from './stores/store.js'
+
+/** What happened to one task in a tick or forced run. */
+export interface RunOutcome {
+  task: string
+  /**
+   * - `started`: the run is still going (the answer did not wait for it, or `maxWait` passed)
+   * - `succeeded` | `failed` | `timed_out`: it finished within the wait
+   * - `skipped`: not run; `reason` says why (`overlap`, `disabled`, `claimed elsewhere`)
+   * - `missed`: the occurrence was too late for `catchUp` and is recorded as missed
+   */
+  status: 'started' | 'succeeded' | 'failed' | 'timed_out' | 'skipped' | 'missed'
+  /** Run id in the history (absent for skips that wrote no record). */
+  runId?: string
+  /** ISO instant of the occurrence. */
+  scheduledFor: string
+  reason?: string
+  error?: string
+  durationMs?: number
+}
+
+/** The answer of a tick. `runs` lists only tasks something happened to. */
+export interface TickResult {
+  /** ISO instant the tick was computed for. */
+  now: string
+  runs: RunOutcome[]
+  /** Promise that settles when every run started by this tick has finished (never rejects). */
+  settled: Promise<RunOutcome[]>
+}
+
+export interface TickOptions {
+  /** The instant to tick at (default: the clock's now). Seconds are ignored. */
+  now?: Date
+  /** Only these tasks (unknown names reject with an `FST_SCHEDULER_UNKNOWN_TASK` error). */
+  tasks?: readonly string[]
+  /** Run the named tasks (or all enabled tasks if none named) now, ignoring their schedule. */
+  force?: boolean
+  trigger?: RunTrigger
+  request?: TaskRequestInfo
+}
+
+/** One row of the listing (`GET /_schedule`, `list()`). */
+export interface TaskListing {
+  name: string
+  /** English description of the schedule, or "manual only". */
+  schedule: string
+  /** Cron-equivalent expression where one exists. */
+  cron: string | null
+  timezone: string
+  enabled: boolean
+  manual: boolean
+  /** ISO instant of the next occurrence, null for manual-only or disabled tasks. */
+  nextRun: string | null
+  lastRun: { status: RunStatus, startedAt: string, finishedAt: string | null, durationMs: number | null } | null
+  runningNow: boolean
+  source: string
+}
+
+export interface SchedulerListing {
+  now: string
+  store: { kind: StoreKind, durable: boolean }
+  /** ISO instant of the last tick this process received, null if none. */
+  lastTick: string | null
+  tasks: TaskListing[]
+}
+
+/** The `app.scheduler` decoration. */
+export interface SchedulerApi {
+  /** Run every due task at `now` (default: the clock's now). The test helper: `tick(new Date('2026-05-12T17:00Z'))`. */
+  tick (now?: Date | TickOptions): Promise<TickResult>
+  /** Run one task now if due, or regardless of its schedule with `{ force: true }`; resolves when the run ends. */
+  run (name: string, options?: { force?: boolean, now?: Date }): Promise<RunOutcome>
+  /** The listing: every task with its schedule, next and last run. */
+  list (now?: Date): Promise<SchedulerListing>
+  /** Run history, newest first. */
+  history (query?: HistoryQuery): Promise<HistoryPage>
+  /** Add a task before the app is ready (class, instance or object form). */
+  add (task: TaskInput): void
+  /** Names of all registered tasks (after ready). */
+  readonly taskNames: readonly string[]
+  /** The store in use. */
+  readonly store: Store
+  /** When the last tick arrived (by the clock), or undefined. */
+  readonly lastTickAt: Date | undefined
+}
+
+/** A task as accepted by `tasks: [...]` and `add()`: a Task subclass, a Task instance or an object. */
+export type TaskInput = TaskObject | (abstract new (...args: any[]) => unknown) | object
+
+/** Credentials check for the HTTP routes. */
+export type AuthOption =
+  | false
+  | { tokens: string[] }
+  | { authorize: (request: FastifyRequest) => boolean | Promise<boolean> }
+
+/** Options of the plugin (SPEC §7). */
+export interface SchedulerOptions {
+  /** Tasks folder; default `tasks` beside the app (the current working directory). `false` disables discovery. */
+  dir?: string | false
+  /** Tasks given directly (class, instance or object form). */
+  tasks?: TaskInput[]
+  /** Where state and history live; default `sqliteStore()` at `./.fastify-scheduler.sqlite`. */
+  store?: Store
+  /** Default time zone of every schedule; default the process's zone. */
+  timezone?: string
+  /** Route prefix; default `/_schedule`. `false` registers no routes. */
+  prefix?: string | false
+  /** Who may call the routes; default `SCHEDULE_TOKEN` from the environment. */
+  auth?: AuthOption
+  /** Accept `?token=` (redacted from logs) for pingers that cannot send headers. Default false. */
+  allowQueryToken?: boolean
+  /** Also register `GET <prefix>/run` for GET-only pingers. Default false. */
+  allowGetTrigger?: boolean
+  /** How long a trigger request waits for runs before answering 202. Default `'25 seconds'`. */
+  maxWait?: string | number
+  /** Health answers 503 when no tick arrived within this. Default `'3 minutes'`. */
+  expectTickEvery?: string | number
+  /** Runs kept per task. Default 100. */
+  historyLimit?: number
+  /** Lease length; renewed every third of it while a run lasts. Default `'60 seconds'`. */
+  leaseTime?: string | number
+  /** On close, how long to wait for running tasks after aborting their signals. Default `'10 seconds'`. */
+  closeGracePeriod?: string | number
+  /** The clock (ms since epoch); tests inject one. Default `Date.now`. */
+  clock?: () => number
+}

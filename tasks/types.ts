@@ -1,0 +1,157 @@
+/**
+ * The task model's public types: schedule attributes, per-task options and the context a
+ * task's `handle` receives. Runtime validation lives in `schedule.ts` and `resolve.ts`;
+ * these types let the editor catch what it can before the boot does.
+ */
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+
+type Unit = 'minute' | 'minutes' | 'hour' | 'hours' | 'day' | 'days' | 'month' | 'months'
+type AnyCase<U extends string> = U | Capitalize<U> | Uppercase<U>
+
+/**
+ * `runEvery` value: `'N unit'` with unit minute(s), hour(s), day(s) or month(s).
+ * The runtime also accepts any case and extra spaces; the type accepts the usual spellings,
+ * so `'3 dayz'` is a type error in the object form.
+ */
+export type RunEvery = `${number} ${AnyCase<Unit>}`
+
+type Digit = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9'
+type Hour24 = Digit | `0${Digit}` | `1${Digit}` | '20' | '21' | '22' | '23'
+type Minute60 = `${'0' | '1' | '2' | '3' | '4' | '5'}${Digit}`
+
+/** `runAt` value: 24-hour `'H:MM'` or `'HH:MM'` (`'5:30'`, `'17:00'`). */
+export type RunAt = `${Hour24}:${Minute60}`
+
+type DurationUnit =
+  | 'ms' | 'millisecond' | 'milliseconds'
+  | 'second' | 'seconds' | 'minute' | 'minutes' | 'hour' | 'hours' | 'day' | 'days'
+
+/** A duration such as `'10 minutes'`, `'30 seconds'`, `'2 hours'`, or a number of milliseconds. */
+export type Duration = `${number} ${AnyCase<DurationUnit>}` | number
+
+/**
+ * Schedule attributes (SPEC §3). All are off by default; a task with none is manual only.
+ * At most one schedule family may be used: `runEvery` (+ `runAt`), `runAt` alone,
+ * `runEveryHour`, `runEveryMinute`, `twiceDaily` or `cron`.
+ */
+export interface ScheduleDefinition {
+  /** `'N unit'`: calendar-aligned by modulus (`'7 minutes'` runs :00, :07 … :56). */
+  runEvery?: RunEvery
+  /** `'HH:MM'`: time of day; alone it means daily at that time. Ignored (with a warning) for minute/hour schedules. */
+  runAt?: RunAt
+  /** Minute 0 of every hour. */
+  runEveryHour?: boolean
+  /** Every minute. */
+  runEveryMinute?: boolean
+  /** At h1:00 and h2:00, two distinct hours 0–23. */
+  twiceDaily?: readonly [number, number]
+  /** A standard 5-field cron expression. */
+  cron?: string
+}
+
+/** Per-task options beside the schedule (SPEC §2). */
+export interface TaskOptions extends ScheduleDefinition {
+  /** Unique task name; default: the file name in kebab-case. */
+  name?: string
+  /** IANA time zone the schedule is read in; default: the plugin's `timezone`, else the process's zone. */
+  timezone?: string
+  /** When the run's `signal` fires and the run is recorded `timed_out`. Default `'10 minutes'`. */
+  timeout?: Duration
+  /**
+   * `true` (default): a late or missed ping still runs the latest occurrence once.
+   * `false`: run only if the tick falls in the occurrence's minute.
+   * A duration: run if the tick is at most that late; otherwise the occurrence is recorded `missed`.
+   */
+  catchUp?: boolean | Duration
+  /** Let a run start while the previous one still runs. Default false (the new one is skipped). */
+  allowOverlap?: boolean
+  /** Default true. A disabled task is listed but never runs, not even forced. */
+  enabled?: boolean
+}
+
+/** What started a run. */
+export type RunTrigger = 'http' | 'cli' | 'work' | 'manual'
+
+/** A request-like record of the HTTP request that triggered a run, with every credential removed. */
+export interface TaskRequestInfo {
+  id: string
+  ip: string
+  method: string
+  /** The URL with secrets (such as `token=`) removed from its query string. */
+  url: string
+  /** Request headers without `authorization`, `cookie`, `proxy-authorization` or `x-api-key`. */
+  headers: Record<string, string | string[] | undefined>
+}
+
+/** Everything a task's `handle` receives. */
+export interface TaskContext {
+  /** The Fastify instance the plugin was registered on: every decorator is usable. */
+  app: FastifyInstance
+  /** A child logger bound to `{ task, runId }`. */
+  log: FastifyBaseLogger
+  /** Unique id of this run, as in the run history. */
+  runId: string
+  /** The task's name. */
+  task: string
+  /** The occurrence being run (for forced runs: the minute the run was forced). */
+  scheduledFor: Date
+  /** What started the run. */
+  trigger: RunTrigger
+  /** True when the run was forced (`force`), ignoring the schedule. */
+  forced: boolean
+  /** Fires on timeout or shutdown; pass it to fetch, database drivers and timers. */
+  signal: AbortSignal
+  /** The triggering HTTP request, or `undefined` when none did. */
+  request: TaskRequestInfo | undefined
+}
+
+/** The object form of a task, as passed to `defineTask`. */
+export interface TaskObject extends TaskOptions {
+  handle (ctx: TaskContext): unknown
+}
+
+/** A compiled schedule (see `compileSchedule`). All instants are UTC `Date`s. */
+export interface Schedule {
+  /** True when an occurrence lies in the minute of `date`. */
+  matches (date: Date): boolean
+  /** The first occurrence strictly after `after`, or undefined for a manual-only schedule. */
+  next (after: Date): Date | undefined
+  /** The latest occurrence at or before `atOrBefore`, or undefined. */
+  previous (atOrBefore: Date): Date | undefined
+  /** English description: "every 3 days at 17:00 (Europe/Berlin)". */
+  describe (): string
+  /** The equivalent 5-field cron expression, where one exists. */
+  readonly cron: string | undefined
+  /** The IANA zone the schedule is read in. */
+  readonly timezone: string
+  /** True when the task has no schedule attribute and runs only when forced. */
+  readonly manual: boolean
+}
+
+/** Options of `compileSchedule`. */
+export interface CompileScheduleOptions {
+  /** IANA time zone; default: the process's local zone. */
+  timezone?: string
+  /** Called with a message for accepted-but-ignored input (`runAt` with a minute schedule). */
+  warn?: (message: string) => void
+  /** Names the source in error messages, e.g. a file path. */
+  source?: string
+}
+
+/** A task after validation: what the scheduler runs. */
+export interface ResolvedTask {
+  name: string
+  /** Where the task came from: a file path, or `options.tasks[i]`. */
+  source: string
+  schedule: Schedule
+  timezone: string
+  timeoutMs: number
+  /** How late a tick may be and still run the occurrence: Infinity (true), 0 (false: same minute only) or ms. */
+  catchUpMs: number
+  allowOverlap: boolean
+  enabled: boolean
+  handle: (ctx: TaskContext) => Promise<unknown>
+}
+
+/** Re-exported for task authors. */
+export type { FastifyInstance }
