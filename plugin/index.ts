@@ -1,0 +1,113 @@
+/**
+ * The Fastify plugin (SPEC §2, §6, §7): resolves options, discovers task files, decorates
+ * `app.scheduler`, registers the encapsulated `/_schedule` routes, constructs tasks when the
+ * app is ready (so every decorator is visible, whatever the registration order) and, on
+ * close, aborts running tasks, waits for them and closes the store.
+ */
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { resolveTask } from '../tasks/resolve.js'
+import type { ResolvedTask } from '../tasks/types.js'
+import { resolveAuth } from '../routes/auth.js'
+import { scheduleRoutes } from '../routes/index.js'
+import { discoverTasks, type DiscoveredTask } from './discover.js'
+import { DuplicateTaskError, TooLateError } from './errors.js'
+import { resolveOptions } from './options.js'
+import { Scheduler } from './scheduler.js'
+import { sqliteStore } from './stores/sqlite.js'
+import type { SchedulerApi, SchedulerOptions, TaskInput } from './types.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The scheduler: `tick(now?)`, `run(name, { force })`, `list()`, `history(query)`, `add(task)`. */
+    scheduler: SchedulerApi
+  }
+}
+
+interface PendingTask {
+  exported: unknown
+  source: string
+  fileName?: string
+}
+
+/** Turn discovered files and given tasks into resolved tasks; duplicate names fail, naming both sources. */
+function resolveAll (app: FastifyInstance, pending: readonly PendingTask[], timezone: string | undefined): ResolvedTask[] {
+  const byName = new Map<string, ResolvedTask>()
+  for (const entry of pending) {
+    const task = resolveTask(entry.exported, {
+      source: entry.source,
+      ...(entry.fileName !== undefined ? { fileName: entry.fileName } : {}),
+      app,
+      ...(timezone !== undefined ? { timezone } : {}),
+      warn: message => app.log.warn({ source: entry.source }, message)
+    })
+    const existing = byName.get(task.name)
+    if (existing !== undefined) throw new DuplicateTaskError(task.name, existing.source, task.source)
+    byName.set(task.name, task)
+  }
+  return [...byName.values()]
+}
+
+const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
+  const opts = resolveOptions(options)
+  const auth = opts.prefix === false
+    ? undefined
+    : resolveAuth(opts.auth, { env: process.env, allowQueryToken: opts.allowQueryToken, log: app.log })
+  const store = opts.store ?? sqliteStore()
+
+  // Import task files now so a broken file fails the boot early; construct them at ready.
+  const discovered: DiscoveredTask[] = opts.dir === false ? [] : await discoverTasks(opts.dir, opts.dirExplicit)
+  const pending: PendingTask[] = [...discovered]
+  opts.tasks.forEach((exported, i) => pending.push({ exported, source: `options.tasks[${i}]` }))
+  let ready = false
+
+  const scheduler = new Scheduler({
+    app,
+    store,
+    log: app.log,
+    clock: opts.clock,
+    leaseMs: opts.leaseMs,
+    historyLimit: opts.historyLimit,
+    closeGraceMs: opts.closeGraceMs,
+    addTask: (task: TaskInput) => {
+      if (ready) throw new TooLateError('app.scheduler.add()')
+      pending.push({ exported: task, source: `scheduler.add() #${pending.length - discovered.length - opts.tasks.length + 1}` })
+    }
+  })
+  app.decorate('scheduler', scheduler as SchedulerApi)
+
+  if (opts.prefix !== false && auth !== undefined) {
+    await app.register(scheduleRoutes, {
+      prefix: opts.prefix,
+      scheduler,
+      auth,
+      allowGetTrigger: opts.allowGetTrigger,
+      maxWaitMs: opts.maxWaitMs,
+      expectTickEveryMs: opts.expectTickEveryMs,
+      clock: opts.clock
+    })
+  }
+
+  app.addHook('onReady', async () => {
+    ready = true
+    scheduler.start(resolveAll(app, pending, opts.timezone))
+    try {
+      await scheduler.ensureStore()
+    } catch (err) {
+      // A network store that is down at boot is not fatal: ticks answer 503 until it is back.
+      // An embedded store that cannot open (bad path, permissions) is a configuration error.
+      if (!store.durable || store.kind === 'sqlite') throw err
+      app.log.error({ err, store: store.kind }, 'fastify-scheduler: the store is unreachable; ticks will answer 503 until it is back')
+    }
+    app.log.info({ tasks: scheduler.taskNames.length, store: store.kind }, 'fastify-scheduler ready')
+  })
+
+  app.addHook('onClose', async () => {
+    await scheduler.close()
+    await store.close()
+  })
+}
+
+/** The plugin. Register it with `app.register(fastifyScheduler, options)`. */
+export const fastifyScheduler = fp(plugin, { fastify: '5.x', name: 'fastify-scheduler' })
+export default fastifyScheduler

@@ -1,0 +1,130 @@
+/**
+ * Plugin options, resolved once at registration (SPEC §7). Anything wrong fails the boot
+ * with an `FST_SCHEDULER_INVALID_OPTION` error naming the option and what is accepted;
+ * nothing falls back to a default silently.
+ */
+import { resolve } from 'node:path'
+import Type from 'typebox'
+import Value from 'typebox/value'
+import { parseDuration } from '../tasks/duration.js'
+import { InvalidOptionError } from './errors.js'
+import { suggest } from '../tasks/suggest.js'
+import type { Store } from './stores/store.js'
+import type { AuthOption, SchedulerOptions, TaskInput } from './types.js'
+
+/** The scalar shape of the options; functions and objects are checked by hand below. */
+const OptionsSchema = Type.Object({
+  dir: Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Literal(false)])),
+  tasks: Type.Optional(Type.Array(Type.Unknown())),
+  store: Type.Optional(Type.Unknown()),
+  timezone: Type.Optional(Type.String({ minLength: 1 })),
+  prefix: Type.Optional(Type.Union([Type.String({ pattern: '^/' }), Type.Literal(false)])),
+  auth: Type.Optional(Type.Unknown()),
+  allowQueryToken: Type.Optional(Type.Boolean()),
+  allowGetTrigger: Type.Optional(Type.Boolean()),
+  maxWait: Type.Optional(Type.Union([Type.String(), Type.Number({ minimum: 0 })])),
+  expectTickEvery: Type.Optional(Type.Union([Type.String(), Type.Number({ minimum: 0 })])),
+  historyLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+  leaseTime: Type.Optional(Type.Union([Type.String(), Type.Number({ minimum: 0 })])),
+  closeGracePeriod: Type.Optional(Type.Union([Type.String(), Type.Number({ minimum: 0 })])),
+  clock: Type.Optional(Type.Unknown()),
+  // Keys Fastify itself may pass through register()
+  logLevel: Type.Optional(Type.Unknown()),
+  logSerializers: Type.Optional(Type.Unknown())
+}, { additionalProperties: false })
+
+const OPTION_NAMES = Object.keys(OptionsSchema.properties)
+
+/** Options with every default applied and every duration in milliseconds. */
+export interface ResolvedOptions {
+  /** Absolute tasks folder, or false. */
+  dir: string | false
+  /** Whether the folder was named by the user (a missing named folder fails the boot). */
+  dirExplicit: boolean
+  tasks: TaskInput[]
+  store: Store | undefined
+  timezone: string | undefined
+  prefix: string | false
+  auth: AuthOption | undefined
+  allowQueryToken: boolean
+  allowGetTrigger: boolean
+  maxWaitMs: number
+  expectTickEveryMs: number
+  historyLimit: number
+  leaseMs: number
+  closeGraceMs: number
+  clock: () => number
+}
+
+function fail (message: string): never {
+  throw new InvalidOptionError(message)
+}
+
+function firstSchemaError (options: object): string | undefined {
+  const [error] = Value.Errors(OptionsSchema, options)
+  if (error === undefined) return undefined
+  if (error.keyword === 'additionalProperties') {
+    const [key] = (error.params as { additionalProperties: string[] }).additionalProperties
+    const guess = suggest(key, OPTION_NAMES)
+    return `unknown option "${key}"${guess !== undefined ? ` — did you mean "${guess}"?` : ''} (accepted: ${OPTION_NAMES.slice(0, -2).join(', ')})`
+  }
+  const field = error.instancePath.replace(/^\//, '').replace(/\//g, '.')
+  return `${field}: ${error.message}`
+}
+
+function duration (value: unknown, field: string, fallback: number): number {
+  if (value === undefined) return fallback
+  try {
+    return parseDuration(value, field)
+  } catch (err) {
+    return fail((err as Error).message)
+  }
+}
+
+function isStore (value: unknown): value is Store {
+  const store = value as Partial<Store> | null
+  return typeof store === 'object' && store !== null &&
+    ['init', 'close', 'ensureTasks', 'claimOccurrence', 'acquireLease', 'recordRun', 'listRuns']
+      .every(method => typeof (store as Record<string, unknown>)[method] === 'function')
+}
+
+function checkTimezone (timezone: string): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone }).format(0)
+  } catch {
+    fail(`timezone: "${timezone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`)
+  }
+}
+
+/** Validate and resolve the plugin options. Throws on anything wrong. */
+export function resolveOptions (options: SchedulerOptions | undefined): ResolvedOptions {
+  const opts = options ?? {}
+  if (typeof opts !== 'object' || opts === null) fail('options must be an object')
+  const schemaError = firstSchemaError(opts)
+  if (schemaError !== undefined) fail(schemaError)
+  if (opts.store !== undefined && !isStore(opts.store)) {
+    fail('store: not a store; use memoryStore(), sqliteStore({ path }), redisStore({ client | url }) or postgresStore({ pool | connectionString })')
+  }
+  if (opts.clock !== undefined && typeof opts.clock !== 'function') fail('clock: must be a function returning ms since the epoch')
+  if (opts.timezone !== undefined) checkTimezone(opts.timezone)
+  const leaseMs = duration(opts.leaseTime, 'leaseTime', 60_000)
+  if (leaseMs < 100) fail('leaseTime: must be at least 100 ms')
+  const dir = opts.dir === undefined ? resolve('tasks') : opts.dir === false ? false : resolve(opts.dir)
+  return {
+    dir,
+    dirExplicit: opts.dir !== undefined,
+    tasks: opts.tasks ?? [],
+    store: opts.store,
+    timezone: opts.timezone,
+    prefix: opts.prefix === undefined ? '/_schedule' : opts.prefix,
+    auth: opts.auth,
+    allowQueryToken: opts.allowQueryToken ?? false,
+    allowGetTrigger: opts.allowGetTrigger ?? false,
+    maxWaitMs: duration(opts.maxWait, 'maxWait', 25_000),
+    expectTickEveryMs: duration(opts.expectTickEvery, 'expectTickEvery', 180_000),
+    historyLimit: opts.historyLimit ?? 100,
+    leaseMs,
+    closeGraceMs: duration(opts.closeGracePeriod, 'closeGracePeriod', 10_000),
+    clock: opts.clock ?? Date.now
+  }
+}

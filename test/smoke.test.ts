@@ -1,3 +1,0 @@
-import t from 'tap'
-import { hello } from './smoke-helper.js'
-t.equal(hello(), 'hi')
