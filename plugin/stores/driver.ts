@@ -1,0 +1,66 @@
+/**
+ * What the stores backed by a driver (SQLite, Redis, Postgres) share: one coded error for
+ * every driver failure, and one mapping between a RunRecord and its stored columns.
+ */
+import { storeUnavailable } from '../errors.js'
+import type { RunRecord } from './store.js'
+
+/** Run one driver call, turning any failure into FST_SCHEDULER_STORE_UNAVAILABLE. */
+export async function withStoreErrors<T> (fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw storeUnavailable(err)
+  }
+}
+
+/** The stored fields of a run, in the order Redis scripts return them. */
+export const RUN_FIELDS = [
+  'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack'
+] as const
+
+type RunField = (typeof RUN_FIELDS)[number]
+
+/** SQL select list giving the RunRecord field names (SQLite and Postgres share it). */
+export const RUN_COLUMNS = 'id, task, scheduled_for AS "scheduledFor", trigger, started_at AS "startedAt", ' +
+  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack'
+
+/** A run as a driver returns it: instants as Date, ms number or ms string; unset fields null. */
+export type StoredRun = Record<RunField, string | number | Date | null | undefined>
+
+function toDate (value: string | number | Date): Date {
+  return value instanceof Date ? value : new Date(Number(value))
+}
+
+/** Decode a stored run; unset optional fields are left absent, not null. */
+export function runFromStored (row: StoredRun): RunRecord {
+  const run: RunRecord = {
+    id: String(row.id),
+    task: String(row.task),
+    scheduledFor: toDate(row.scheduledFor!),
+    trigger: row.trigger as RunRecord['trigger'],
+    startedAt: toDate(row.startedAt!),
+    status: row.status as RunRecord['status']
+  }
+  if (row.finishedAt != null) run.finishedAt = toDate(row.finishedAt)
+  if (row.durationMs != null) run.durationMs = Number(row.durationMs)
+  if (row.error != null) run.error = String(row.error)
+  if (row.stack != null) run.stack = String(row.stack)
+  return run
+}
+
+/** Encode a run for storage, each instant through `instant`; unset optional fields become null. */
+export function runToStored<T> (run: RunRecord, instant: (date: Date) => T) {
+  return {
+    id: run.id,
+    task: run.task,
+    scheduledFor: instant(run.scheduledFor),
+    trigger: run.trigger,
+    startedAt: instant(run.startedAt),
+    finishedAt: run.finishedAt === undefined ? null : instant(run.finishedAt),
+    durationMs: run.durationMs ?? null,
+    status: run.status,
+    error: run.error ?? null,
+    stack: run.stack ?? null
+  }
+}
