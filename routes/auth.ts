@@ -1,0 +1,191 @@
+/**
+ * Who may call the /_schedule routes (SPEC §6): bearer tokens (from `auth.tokens` or the
+ * `SCHEDULE_TOKEN` environment variable), the app's own `authorize(request)`, or an explicit
+ * `auth: false`. Resolved once at registration — a weak or missing secret fails the boot —
+ * and checked by an onRequest hook on every route but health.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import { InvalidOptionError, MissingAuthError } from '../plugin/errors.js'
+import type { AuthOption } from '../plugin/types.js'
+import { suggest } from '../tasks/suggest.js'
+import { redactUrl } from './request-info.js'
+
+export const MIN_TOKEN_LENGTH = 16
+export const TOKEN_ENV = 'SCHEDULE_TOKEN'
+
+type Authorize = (request: FastifyRequest) => boolean | Promise<boolean>
+
+/** The auth option, validated, with tokens kept only as SHA-256 digests. */
+export type ResolvedAuth =
+  | { kind: 'tokens', tokenDigests: readonly Buffer[], allowQueryToken: boolean }
+  | { kind: 'authorize', authorize: Authorize, allowQueryToken: false }
+  | { kind: 'none', allowQueryToken: false }
+
+export interface ResolveAuthOptions {
+  env: NodeJS.ProcessEnv
+  allowQueryToken: boolean
+  log: FastifyBaseLogger
+}
+
+const AUTH_KEYS = ['tokens', 'authorize']
+const ACCEPTED = 'auth accepts { tokens: [...] }, { authorize (request) { ... } } or false'
+// Printable ASCII without spaces: anything else cannot travel in an Authorization header.
+const TOKEN_CHARACTERS = /^[\x21-\x7e]+$/
+
+function sha256 (value: string): Buffer {
+  return createHash('sha256').update(value).digest()
+}
+
+function fail (message: string): never {
+  throw new InvalidOptionError(message)
+}
+
+/** Check one token; `name` says where it came from. The token itself never appears in a message. */
+function checkToken (token: unknown, name: string): string {
+  if (typeof token !== 'string') fail(`${name} must be a string`)
+  if (token.length < MIN_TOKEN_LENGTH) {
+    fail(`${name} is ${token.length} characters long; a token needs at least ${MIN_TOKEN_LENGTH} (generate one with \`openssl rand -hex 32\`)`)
+  }
+  if (!TOKEN_CHARACTERS.test(token)) fail(`${name} contains spaces or characters that cannot be sent in an Authorization header`)
+  return token
+}
+
+function tokensFromOption (tokens: unknown, allowQueryToken: boolean): ResolvedAuth {
+  if (!Array.isArray(tokens)) fail('auth.tokens must be an array of strings (several allow rotation)')
+  if (tokens.length === 0) fail(`auth.tokens is empty: give at least one token of ${MIN_TOKEN_LENGTH}+ characters`)
+  const digests = tokens.map((token, i) => sha256(checkToken(token, `auth.tokens[${i}]`)))
+  return { kind: 'tokens', tokenDigests: digests, allowQueryToken }
+}
+
+function tokensFromEnv (value: string | undefined, allowQueryToken: boolean): ResolvedAuth {
+  const tokens = (value ?? '').split(',').map(token => token.trim()).filter(token => token !== '')
+  if (tokens.length === 0) throw new MissingAuthError()
+  const digests = tokens.map((token, i) =>
+    sha256(checkToken(token, tokens.length === 1 ? TOKEN_ENV : `${TOKEN_ENV} (token ${i + 1} of ${tokens.length})`)))
+  return { kind: 'tokens', tokenDigests: digests, allowQueryToken }
+}
+
+function checkAuthKeys (option: object): void {
+  for (const key of Object.keys(option)) {
+    if (AUTH_KEYS.includes(key)) continue
+    const guess = suggest(key, AUTH_KEYS)
+    fail(`auth.${key} is not an option${guess !== undefined ? ` (did you mean auth.${guess}?)` : ''}: ${ACCEPTED}`)
+  }
+  if ('tokens' in option && 'authorize' in option) fail(`auth: give either tokens or authorize, not both; ${ACCEPTED}`)
+}
+
+/**
+ * Validate the `auth` option once, at registration. Throws `InvalidOptionError` on anything
+ * malformed or weak and `MissingAuthError` when no credentials are configured at all.
+ */
+export function resolveAuth (option: AuthOption | undefined, opts: ResolveAuthOptions): ResolvedAuth {
+  const { allowQueryToken } = opts
+  if (option === undefined) return tokensFromEnv(opts.env[TOKEN_ENV], allowQueryToken)
+  if (option === false) {
+    if (allowQueryToken) fail('allowQueryToken: true needs tokens (auth.tokens or SCHEDULE_TOKEN), but auth is false')
+    opts.log.warn('fastify-scheduler: auth is false — anyone who can reach the /_schedule routes can trigger tasks')
+    return { kind: 'none', allowQueryToken: false }
+  }
+  if (typeof option !== 'object' || option === null || Array.isArray(option)) fail(ACCEPTED)
+  checkAuthKeys(option)
+  if ('tokens' in option) return tokensFromOption(option.tokens, allowQueryToken)
+  if ('authorize' in option) {
+    if (typeof option.authorize !== 'function') fail('auth.authorize must be a function (request) => boolean | Promise<boolean>')
+    if (allowQueryToken) fail('allowQueryToken: true works with tokens only; with auth.authorize, read the query in authorize() yourself')
+    return { kind: 'authorize', authorize: option.authorize, allowQueryToken: false }
+  }
+  return fail(ACCEPTED)
+}
+
+/** True when `candidate` equals one of the tokens. Constant time: every digest is compared, lengths never differ. */
+export function matchesToken (candidate: string, tokenDigests: readonly Buffer[]): boolean {
+  const digest = sha256(candidate)
+  let matched = false
+  for (const expected of tokenDigests) {
+    // Compare first, then combine: no short circuit skips a comparison.
+    const equal = timingSafeEqual(digest, expected)
+    matched = matched || equal
+  }
+  return matched
+}
+
+/** The token of an `Authorization: Bearer <token>` header; '' when the header is present but not a bearer token. */
+function bearerToken (header: string | undefined): string | undefined {
+  if (header === undefined || header.trim() === '') return undefined
+  const match = /^\s*bearer\s+(\S+)\s*$/i.exec(header)
+  return match === null ? '' : match[1]
+}
+
+function queryToken (request: FastifyRequest): unknown {
+  const query = request.query as Record<string, unknown> | null | undefined
+  return query !== null && typeof query === 'object' && Object.hasOwn(query, 'token') ? query.token : undefined
+}
+
+type Verdict = 'ok' | 'missing' | 'invalid' | 'query token refused' | 'denied'
+
+async function authorizeSafely (authorize: Authorize, request: FastifyRequest): Promise<Verdict> {
+  try {
+    return (await authorize(request)) === true ? 'ok' : 'denied'
+  } catch (err) {
+    // The app's check failing is a refusal, never a 500.
+    request.log.warn({ err }, 'fastify-scheduler: auth.authorize() threw; answering 401')
+    return 'denied'
+  }
+}
+
+function checkTokens (auth: Extract<ResolvedAuth, { kind: 'tokens' }>, request: FastifyRequest): Verdict {
+  const fromHeader = bearerToken(request.headers.authorization)
+  const fromQuery = queryToken(request)
+  if (fromQuery !== undefined && !auth.allowQueryToken) return 'query token refused'
+  if (fromHeader === undefined && fromQuery === undefined) return 'missing'
+  const headerOk = fromHeader !== undefined && matchesToken(fromHeader, auth.tokenDigests)
+  const queryOk = typeof fromQuery === 'string' && matchesToken(fromQuery, auth.tokenDigests)
+  return headerOk || queryOk ? 'ok' : 'invalid'
+}
+
+async function verify (auth: ResolvedAuth, request: FastifyRequest): Promise<Verdict> {
+  switch (auth.kind) {
+    case 'none': return 'ok'
+    case 'authorize': return authorizeSafely(auth.authorize, request)
+    case 'tokens': return checkTokens(auth, request)
+  }
+}
+
+const MESSAGES: Record<Exclude<Verdict, 'ok'>, (auth: ResolvedAuth) => string> = {
+  missing: auth => 'Missing credentials: send "Authorization: Bearer <token>"' +
+    (auth.allowQueryToken ? ' or add ?token=<token> to the URL' : ''),
+  invalid: () => 'Invalid credentials',
+  'query token refused': () => 'A token in the query string is not accepted: send "Authorization: Bearer <token>" ' +
+    '(or enable the plugin option allowQueryToken)',
+  denied: () => 'Not authorized'
+}
+
+function refuse (reply: FastifyReply, verdict: Exclude<Verdict, 'ok'>, auth: ResolvedAuth): FastifyReply {
+  const challenge = verdict === 'missing' ? 'Bearer realm="fastify-scheduler"' : 'Bearer realm="fastify-scheduler", error="invalid_token"'
+  return reply.code(401).header('www-authenticate', challenge).send({
+    statusCode: 401, code: 'FST_SCHEDULER_UNAUTHORIZED', error: 'Unauthorized', message: MESSAGES[verdict](auth)
+  })
+}
+
+/** Rewrite the raw URL (and `originalUrl`, set when the app uses rewriteUrl) without secret query parameters. */
+function stripSecretsFromUrl (raw: FastifyRequest['raw'] & { originalUrl?: string }): void {
+  if (raw.url !== undefined) raw.url = redactUrl(raw.url)
+  if (typeof raw.originalUrl === 'string') raw.originalUrl = redactUrl(raw.originalUrl)
+}
+
+/**
+ * The onRequest hook guarding the routes. Afterwards (allowed or not) the raw URL loses its
+ * secret query parameters, so nothing logged later in the request can show the token.
+ */
+export function authHook (auth: ResolvedAuth): onRequestAsyncHookHandler {
+  return async function checkCredentials (request, reply) {
+    let verdict: Verdict
+    try {
+      verdict = await verify(auth, request)
+    } finally {
+      stripSecretsFromUrl(request.raw)
+    }
+    if (verdict !== 'ok') return refuse(reply, verdict, auth)
+  }
+}

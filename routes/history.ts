@@ -1,0 +1,45 @@
+/** `GET <prefix>/runs`: run history, newest first, filtered by task and status, paginated (SPEC §5–6). */
+import type { RunRecord } from '../plugin/stores/store.js'
+import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
+import { splitList } from './input.js'
+import { HistoryQuerySchema, historyResponses, type RunRecordJson } from './schemas.js'
+import type { RunStatus } from '../plugin/stores/store.js'
+
+export const DEFAULT_PAGE_SIZE = 50
+
+/** A run record as JSON: instants as ISO strings, absent values as null. */
+export function runJson (run: RunRecord): RunRecordJson {
+  return {
+    id: run.id,
+    task: run.task,
+    scheduledFor: run.scheduledFor.toISOString(),
+    trigger: run.trigger,
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+    durationMs: run.durationMs ?? null,
+    status: run.status,
+    error: run.error ?? null,
+    stack: run.stack ?? null
+  }
+}
+
+export function historyRoute (app: ScheduleApp, opts: ScheduleRoutesOptions): void {
+  app.get('/runs', {
+    schema: {
+      summary: 'Run history',
+      description: 'Runs newest first, optionally only of some tasks or statuses, paginated with limit and offset.',
+      querystring: HistoryQuerySchema,
+      response: historyResponses
+    }
+  }, async (request) => {
+    const { task, status, limit = DEFAULT_PAGE_SIZE, offset = 0 } = request.query
+    const page = await opts.scheduler.history({
+      ...(task !== undefined ? { task: splitList(task) } : {}),
+      // The schema's pattern admits only run statuses.
+      ...(status !== undefined ? { status: splitList(status) as RunStatus[] } : {}),
+      limit,
+      offset
+    })
+    return { runs: page.runs.map(runJson), total: page.total, limit, offset }
+  })
+}

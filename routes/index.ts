@@ -1,0 +1,67 @@
+/**
+ * The /_schedule routes (SPEC §6), an encapsulated plugin the scheduler plugin registers
+ * with `{ prefix }`. Everything set here — validator, error handler, body parsers, log
+ * redaction, auth — stays inside it and never changes the app's other routes.
+ *
+ *   GET  <prefix>/health   no auth: 200 when ticks arrive, 503 otherwise
+ *   POST <prefix>/run      tick now (GET too with allowGetTrigger)
+ *   GET  <prefix>          the listing
+ *   GET  <prefix>/runs     run history
+ */
+import type {
+  FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
+  RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault
+} from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { SchedulerApi } from '../plugin/types.js'
+import { authHook, type ResolvedAuth } from './auth.js'
+import { acceptPingerBodies } from './body-parsers.js'
+import { replyNotFound, replyWithError } from './errors.js'
+import { healthRoute } from './health.js'
+import { historyRoute } from './history.js'
+import { listingRoute } from './listing.js'
+import { redactingLoggerFactory } from './log-redaction.js'
+import { triggerRoutes } from './trigger.js'
+import { validatorCompiler } from './validation.js'
+
+export interface ScheduleRoutesOptions {
+  scheduler: SchedulerApi
+  /** From `resolveAuth()`, called by the plugin at registration. */
+  auth: ResolvedAuth
+  allowGetTrigger: boolean
+  /** How long the trigger waits for runs before answering 202. */
+  maxWaitMs: number
+  /** Health answers 503 when the last tick is older than this. */
+  expectTickEveryMs: number
+  /** ms since epoch; health compares the last tick with it. */
+  clock: () => number
+}
+
+export type ScheduleApp = FastifyInstance<
+  RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider
+>
+
+/** Answers must never be cached: a cached health 200 would hide a dead pinger. */
+async function noStore (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  reply.header('cache-control', 'no-store')
+  return payload
+}
+
+export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (instance, opts) => {
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  app.setErrorHandler(replyWithError)
+  app.setChildLoggerFactory(redactingLoggerFactory(app.childLoggerFactory))
+  // A prefix of '' or '/' would make this the whole app's 404 handler.
+  if (app.prefix !== '' && app.prefix !== '/') app.setNotFoundHandler(replyNotFound)
+  app.addHook('onSend', noStore)
+
+  healthRoute(app, opts)
+  await app.register(async function guardedRoutes (guarded) {
+    guarded.addHook('onRequest', authHook(opts.auth))
+    acceptPingerBodies(guarded)
+    triggerRoutes(guarded, opts)
+    listingRoute(guarded, opts)
+    historyRoute(guarded, opts)
+  })
+}

@@ -1,0 +1,167 @@
+/**
+ * TypeBox schemas of the /_schedule routes: every input and every status code's answer, so
+ * validation, serialization and @fastify/swagger all read the same definitions. A field's
+ * `description` doubles as the hint of its 400 message (see `validation.ts`).
+ */
+import Type, { type Static, type TUnsafe } from 'typebox'
+import { RUN_STATUSES } from '../plugin/stores/store.js'
+import type { RunOutcome } from '../plugin/types.js'
+
+/** A string enum as plain JSON Schema (`{ type: 'string', enum }`), typed as the union of its values. */
+function stringEnum<T extends string> (values: readonly T[], options: { description?: string } = {}): TUnsafe<T> {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options })
+}
+
+const Instant = Type.String({ format: 'date-time', description: 'ISO 8601 instant (UTC)' })
+const NullableInstant = Type.Union([Instant, Type.Null()])
+const NullableNumber = Type.Union([Type.Number(), Type.Null()])
+const NullableString = Type.Union([Type.String(), Type.Null()])
+
+const RunStatusSchema = stringEnum(RUN_STATUSES)
+const OUTCOME_STATUSES = ['started', 'succeeded', 'failed', 'timed_out', 'skipped', 'missed'] as const satisfies ReadonlyArray<RunOutcome['status']>
+const TRIGGERS = ['http', 'cli', 'work', 'manual'] as const
+const STATUS_WORD = `(${RUN_STATUSES.join('|')})`
+
+// ---- inputs ---------------------------------------------------------------------------
+
+/** A boolean, or its spelling in a query string or form. */
+const Flag = (description: string) => Type.Union([
+  Type.Boolean(), Type.Literal('true'), Type.Literal('false'), Type.Literal('1'), Type.Literal('0')
+], { description: `true or false ("true"/"false"/"1"/"0" also accepted): ${description}` })
+
+const TaskName = Type.String({ minLength: 1, maxLength: 2000 })
+const TaskNames = (description: string) => Type.Union([TaskName, Type.Array(TaskName, { maxItems: 100 })], {
+  description: `a task name, several comma-separated, or the parameter repeated: ${description}`
+})
+
+const StatusWord = Type.String({ pattern: `^${STATUS_WORD}(,${STATUS_WORD})*$` })
+const StatusFilter = Type.Union([StatusWord, Type.Array(StatusWord, { maxItems: 20 })], {
+  description: `one or more of ${RUN_STATUSES.join(', ')} (comma-separated or repeated): only runs with these statuses`
+})
+
+const QueryToken = Type.String({
+  description: 'the bearer token, for pingers that cannot send headers: accepted only with the plugin option allowQueryToken, and never logged'
+})
+
+const triggerFields = {
+  task: Type.Optional(TaskNames('only these tasks (default: every due task)')),
+  force: Type.Optional(Flag('run the tasks now even if they are not due (default false)')),
+  wait: Type.Optional(Flag('wait for the runs to finish, up to maxWait (default true); false answers 202 at once'))
+}
+
+/** Body of `POST /run`: JSON or a form; every field optional, and an empty body is fine. */
+export const TriggerBody = Type.Object(triggerFields, { additionalProperties: false })
+/** Query of `POST /run` and `GET /run`: the same fields as the body. */
+export const TriggerQuery = Type.Object({ ...triggerFields, token: Type.Optional(QueryToken) }, { additionalProperties: false })
+export type TriggerInput = Static<typeof TriggerBody>
+
+export const HistoryQuerySchema = Type.Object({
+  task: Type.Optional(TaskNames('only runs of these tasks')),
+  status: Type.Optional(StatusFilter),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'an integer from 1 to 500: page size (default 50)' })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'an integer of 0 or more: runs to skip (default 0)' })),
+  token: Type.Optional(QueryToken)
+}, { additionalProperties: false })
+
+/** Query of the GET routes that take no parameters (only the optional token). */
+export const NoQuery = Type.Object({ token: Type.Optional(QueryToken) }, { additionalProperties: false })
+
+// ---- answers --------------------------------------------------------------------------
+
+export const ErrorBody = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.Optional(Type.String()),
+  error: Type.String(),
+  message: Type.String()
+}, { description: 'What went wrong' })
+
+export const Outcome = Type.Object({
+  task: Type.String(),
+  status: stringEnum(OUTCOME_STATUSES),
+  runId: Type.Optional(Type.String({ description: 'id in the run history' })),
+  scheduledFor: Instant,
+  reason: Type.Optional(Type.String({ description: 'why it was skipped or missed' })),
+  error: Type.Optional(Type.String({ description: 'error message of a failed or timed-out run' })),
+  durationMs: Type.Optional(Type.Number())
+})
+
+export const TriggerAnswer = Type.Object({
+  now: Instant,
+  status: stringEnum(['ok', 'running', 'failed'] as const, {
+    description: 'failed: a run failed or timed out (500); running: runs go on (202); ok: all finished or nothing was due'
+  }),
+  summary: Type.String({ description: 'one line for humans and pinger logs' }),
+  ran: Type.Array(Outcome, { description: 'runs that finished successfully' }),
+  failed: Type.Array(Outcome, { description: 'runs that failed or timed out' }),
+  running: Type.Array(Outcome, { description: 'runs still going when the answer was sent' }),
+  skipped: Type.Array(Outcome, { description: 'occurrences not run, with the reason (overlap, claimed elsewhere, missed)' })
+})
+export type TriggerAnswerBody = Static<typeof TriggerAnswer>
+
+const TaskListingSchema = Type.Object({
+  name: Type.String(),
+  schedule: Type.String({ description: 'English description, or "manual only"' }),
+  cron: NullableString,
+  timezone: Type.String(),
+  enabled: Type.Boolean(),
+  manual: Type.Boolean(),
+  nextRun: NullableInstant,
+  lastRun: Type.Union([Type.Object({
+    status: RunStatusSchema,
+    startedAt: Instant,
+    finishedAt: NullableInstant,
+    durationMs: NullableNumber
+  }), Type.Null()]),
+  runningNow: Type.Boolean(),
+  source: Type.String({ description: 'file or option the task came from' })
+})
+
+export const ListingAnswer = Type.Object({
+  now: Instant,
+  store: Type.Object({ kind: stringEnum(['memory', 'sqlite', 'redis', 'postgres'] as const), durable: Type.Boolean() }),
+  lastTick: NullableInstant,
+  tasks: Type.Array(TaskListingSchema)
+})
+
+export const RunRecordSchema = Type.Object({
+  id: Type.String(),
+  task: Type.String(),
+  scheduledFor: Instant,
+  trigger: stringEnum(TRIGGERS),
+  startedAt: Instant,
+  finishedAt: NullableInstant,
+  durationMs: NullableNumber,
+  status: RunStatusSchema,
+  error: Type.Union([Type.String(), Type.Null()], { description: 'error message, or the reason of a skip or miss' }),
+  stack: NullableString
+})
+export type RunRecordJson = Static<typeof RunRecordSchema>
+
+export const HistoryAnswer = Type.Object({
+  runs: Type.Array(RunRecordSchema, { description: 'newest first' }),
+  total: Type.Integer({ description: 'runs matching the filter, ignoring limit and offset' }),
+  limit: Type.Integer(),
+  offset: Type.Integer()
+})
+
+export const HealthAnswer = Type.Object({
+  status: stringEnum(['ok', 'stale', 'no tick yet'] as const),
+  lastTick: NullableInstant
+}, { description: 'ok when a tick arrived within expectTickEvery' })
+
+// ---- per-route response maps ----------------------------------------------------------
+
+const errors = <C extends number>(...codes: C[]): Record<C, typeof ErrorBody> =>
+  Object.fromEntries(codes.map(code => [code, ErrorBody])) as Record<C, typeof ErrorBody>
+
+export const triggerResponses = {
+  200: TriggerAnswer,
+  202: TriggerAnswer,
+  // A failed run answers the trigger body; an unexpected fault answers an error body.
+  500: Type.Union([TriggerAnswer, ErrorBody]),
+  ...errors(400, 401, 404, 413, 415, 503)
+}
+export const listingResponses = { 200: ListingAnswer, ...errors(400, 401, 500, 503) }
+export const historyResponses = { 200: HistoryAnswer, ...errors(400, 401, 500, 503) }
+export const healthResponses = { 200: HealthAnswer, 503: HealthAnswer, ...errors(500) }
+export const methodNotAllowedResponses = errors(401, 405, 500)

@@ -1,0 +1,107 @@
+/**
+ * The trigger, `POST <prefix>/run` (and `GET <prefix>/run` with `allowGetTrigger`): tick now,
+ * wait for the runs up to `maxWait`, answer what ran, was skipped, failed or still runs.
+ *
+ * Status: 200 all finished and none failed (nothing due included); 202 with `wait=false`, or
+ * when runs were still going at `maxWait`; 500 when a run failed or timed out (so `curl -f`
+ * notices); 404 unknown task; 503 store down (via the error handler). HEAD never ticks.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { RunOutcome, TickOptions } from '../plugin/types.js'
+import { errorBody, InvalidInputError } from './errors.js'
+import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
+import { parseFlag, splitList } from './input.js'
+import { requestInfo } from './request-info.js'
+import {
+  methodNotAllowedResponses, TriggerBody, TriggerQuery, triggerResponses,
+  type TriggerAnswerBody, type TriggerInput
+} from './schemas.js'
+
+const FAILED = new Set<RunOutcome['status']>(['failed', 'timed_out'])
+const SKIPPED = new Set<RunOutcome['status']>(['skipped', 'missed'])
+
+/** Body fields win over query fields of the same name. */
+export function triggerOptions (body: TriggerInput | undefined, query: TriggerInput): { tick: TickOptions, wait: boolean } {
+  const pick = <K extends keyof TriggerInput>(key: K): TriggerInput[K] => body?.[key] ?? query[key]
+  const named = pick('task')
+  const tasks = named === undefined ? undefined : splitList(named)
+  if (tasks !== undefined && tasks.length === 0) throw new InvalidInputError('task names no task: give a name, several comma-separated, or leave it out to run every due task')
+  return {
+    tick: { ...(tasks !== undefined ? { tasks } : {}), force: parseFlag(pick('force'), false), trigger: 'http' },
+    wait: parseFlag(pick('wait'), true)
+  }
+}
+
+/** The settled outcomes, or undefined when `ms` passed first. The timer never holds the process. */
+async function settledWithin (settled: Promise<RunOutcome[]>, ms: number): Promise<RunOutcome[] | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<undefined>(resolve => {
+    timer = setTimeout(resolve, ms, undefined)
+    timer.unref()
+  })
+  try {
+    return await Promise.race([settled, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Sort outcomes into the answer. */
+export function triggerAnswer (now: string, outcomes: readonly RunOutcome[]): TriggerAnswerBody {
+  const ran = outcomes.filter(o => o.status === 'succeeded')
+  const failed = outcomes.filter(o => FAILED.has(o.status))
+  const running = outcomes.filter(o => o.status === 'started')
+  const skipped = outcomes.filter(o => SKIPPED.has(o.status))
+  const status = failed.length > 0 ? 'failed' : running.length > 0 ? 'running' : 'ok'
+  const summary = outcomes.length === 0
+    ? 'nothing was due'
+    : `${ran.length} ran, ${failed.length} failed, ${running.length} running, ${skipped.length} skipped`
+  return { now, status, summary, ran, failed, running, skipped }
+}
+
+function triggerHandler (opts: ScheduleRoutesOptions) {
+  return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
+    const { tick, wait } = triggerOptions(request.body, request.query)
+    const result = await opts.scheduler.tick({ ...tick, request: requestInfo(request) })
+    let outcomes = result.runs
+    let finished = !outcomes.some(outcome => outcome.status === 'started')
+    if (wait && !finished) {
+      const settled = await settledWithin(result.settled, opts.maxWaitMs)
+      if (settled !== undefined) outcomes = settled
+      finished = settled !== undefined
+    }
+    const answer = triggerAnswer(result.now, outcomes)
+    const statusCode = !wait ? 202 : answer.failed.length > 0 ? 500 : finished ? 200 : 202
+    request.log.info({ status: answer.status, summary: answer.summary }, 'fastify-scheduler: tick answered')
+    return reply.code(statusCode).send(answer)
+  }
+}
+
+function methodNotAllowed (allow: string, hint: string) {
+  return async function refuseMethod (request: FastifyRequest, reply: FastifyReply) {
+    return reply.code(405).header('allow', allow).send(errorBody(405, 'FST_SCHEDULER_METHOD_NOT_ALLOWED', `${request.method} does not trigger a tick: ${hint}`))
+  }
+}
+
+export function triggerRoutes (app: ScheduleApp, opts: ScheduleRoutesOptions): void {
+  const description = 'Tick now: run every due task (or the named ones), wait up to maxWait, and list what ran, was skipped, failed or is still running.'
+  app.post('/run', {
+    bodyLimit: 64 * 1024,
+    schema: { summary: 'Trigger a tick', description, body: TriggerBody, querystring: TriggerQuery, response: triggerResponses }
+  }, triggerHandler(opts))
+
+  const allow = opts.allowGetTrigger ? 'POST, GET' : 'POST'
+  // Not in the OpenAPI document: these routes only explain a wrong method.
+  const hidden = { hide: true, response: methodNotAllowedResponses }
+  if (opts.allowGetTrigger) {
+    app.get('/run', {
+      // Fastify would answer HEAD by running this handler: HEAD must never tick.
+      exposeHeadRoute: false,
+      schema: { summary: 'Trigger a tick (for GET-only pingers)', description, querystring: TriggerQuery, response: triggerResponses }
+    }, triggerHandler(opts))
+  } else {
+    app.get('/run', { exposeHeadRoute: false, schema: hidden },
+      methodNotAllowed(allow, 'use POST (or set the plugin option allowGetTrigger: true for GET-only pingers)'))
+  }
+  app.head('/run', { schema: hidden }, methodNotAllowed(allow, `use ${allow.replace(', ', ' or ')}`))
+}

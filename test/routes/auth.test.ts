@@ -1,0 +1,113 @@
+/**
+ * resolveAuth (boot-time checks of the auth option) and the constant-time token match.
+ * The HTTP side of auth is in auth-http.test.ts.
+ */
+import t, { type Test } from 'tap'
+import type { FastifyBaseLogger } from 'fastify'
+import { matchesToken, resolveAuth, type ResolvedAuth } from '../../routes/auth.js'
+import type { AuthOption } from '../../plugin/types.js'
+
+const TOKEN_A = 'token-a-0123456789abcdef'
+const TOKEN_B = 'token-b-0123456789abcdef'
+const SHORT = 'short-0123' // 10 characters
+
+function silentLog (warnings: string[] = []): FastifyBaseLogger {
+  const log = {
+    level: 'info',
+    warn: (message: string) => { warnings.push(message) },
+    info () {}, error () {}, debug () {}, trace () {}, fatal () {}, silent () {},
+    child: () => log
+  }
+  return log as unknown as FastifyBaseLogger
+}
+
+function resolve (option: unknown, env: NodeJS.ProcessEnv = {}, allowQueryToken = false): ResolvedAuth {
+  return resolveAuth(option as AuthOption, { env, allowQueryToken, log: silentLog() })
+}
+
+/** Assert `fn` throws a coded error whose message matches and never contains `secret`. */
+function throwsCoded (tt: Test, fn: () => unknown, code: string, message: RegExp, secret?: string): void {
+  try {
+    fn()
+    tt.fail('expected a boot error')
+  } catch (err) {
+    const error = err as Error & { code?: string }
+    tt.equal(error.code, code)
+    tt.match(error.message, message)
+    if (secret !== undefined) tt.notOk(error.message.includes(secret), 'the message never shows the token')
+  }
+}
+
+t.test('with no auth option and no SCHEDULE_TOKEN the boot fails, saying how to set one', async t => {
+  throwsCoded(t, () => resolve(undefined, {}), 'FST_SCHEDULER_NO_AUTH', /Set SCHEDULE_TOKEN in the environment/)
+  throwsCoded(t, () => resolve(undefined, { SCHEDULE_TOKEN: '' }), 'FST_SCHEDULER_NO_AUTH', /SCHEDULE_TOKEN/)
+  throwsCoded(t, () => resolve(undefined, { SCHEDULE_TOKEN: ' , ' }), 'FST_SCHEDULER_NO_AUTH', /SCHEDULE_TOKEN/)
+})
+
+t.test('SCHEDULE_TOKEN is comma-separated and trimmed; a short entry fails the boot naming SCHEDULE_TOKEN', async t => {
+  const auth = resolve(undefined, { SCHEDULE_TOKEN: ` ${TOKEN_A} ,${TOKEN_B}, ` })
+  t.equal(auth.kind, 'tokens')
+  if (auth.kind !== 'tokens') return
+  t.equal(auth.tokenDigests.length, 2)
+  t.ok(matchesToken(TOKEN_A, auth.tokenDigests))
+  t.ok(matchesToken(TOKEN_B, auth.tokenDigests))
+  throwsCoded(t, () => resolve(undefined, { SCHEDULE_TOKEN: SHORT }), 'FST_SCHEDULER_INVALID_OPTION', /SCHEDULE_TOKEN is 10 characters long; a token needs at least 16/, SHORT)
+  throwsCoded(t, () => resolve(undefined, { SCHEDULE_TOKEN: `${TOKEN_A},${SHORT}` }), 'FST_SCHEDULER_INVALID_OPTION', /SCHEDULE_TOKEN \(token 2 of 2\) is 10 characters/, SHORT)
+})
+
+t.test('auth.tokens: each token is checked and named by index, never printed', async t => {
+  throwsCoded(t, () => resolve({ tokens: [SHORT] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens\[0\] is 10 characters long/, SHORT)
+  throwsCoded(t, () => resolve({ tokens: [TOKEN_A, SHORT] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens\[1\]/, SHORT)
+  throwsCoded(t, () => resolve({ tokens: [] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens is empty/)
+  throwsCoded(t, () => resolve({ tokens: [TOKEN_A, 42] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens\[1\] must be a string/)
+  const spaced = 'has a space 0123456789'
+  throwsCoded(t, () => resolve({ tokens: [spaced] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens\[0\] contains spaces/, spaced)
+  throwsCoded(t, () => resolve({ tokens: 'x' }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens must be an array/)
+})
+
+t.test('auth.tokens wins over SCHEDULE_TOKEN', async t => {
+  const auth = resolve({ tokens: [TOKEN_A] }, { SCHEDULE_TOKEN: TOKEN_B })
+  if (auth.kind !== 'tokens') return t.fail('expected tokens')
+  t.ok(matchesToken(TOKEN_A, auth.tokenDigests))
+  t.notOk(matchesToken(TOKEN_B, auth.tokenDigests))
+})
+
+t.test('anything that is not an auth option fails the boot naming auth', async t => {
+  for (const option of ['abc', true, null, 42, [TOKEN_A], () => true]) {
+    throwsCoded(t, () => resolve(option), 'FST_SCHEDULER_INVALID_OPTION', /auth accepts \{ tokens/)
+  }
+  throwsCoded(t, () => resolve({ token: [TOKEN_A] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.token is not an option \(did you mean auth\.tokens\?\)/)
+  throwsCoded(t, () => resolve({ tokens: [TOKEN_A], authorize: () => true }), 'FST_SCHEDULER_INVALID_OPTION', /either tokens or authorize/)
+  throwsCoded(t, () => resolve({ authorize: 'yes' }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.authorize must be a function/)
+})
+
+t.test('auth: false is an explicit opt-out that warns at boot', async t => {
+  const warnings: string[] = []
+  const auth = resolveAuth(false, { env: {}, allowQueryToken: false, log: silentLog(warnings) })
+  t.equal(auth.kind, 'none')
+  t.equal(warnings.length, 1)
+  t.match(warnings[0], /auth is false/)
+})
+
+t.test('allowQueryToken needs tokens', async t => {
+  throwsCoded(t, () => resolve(false, {}, true), 'FST_SCHEDULER_INVALID_OPTION', /allowQueryToken: true needs tokens/)
+  throwsCoded(t, () => resolve({ authorize: () => true }, {}, true), 'FST_SCHEDULER_INVALID_OPTION', /allowQueryToken: true works with tokens only/)
+  const auth = resolve({ tokens: [TOKEN_A] }, {}, true)
+  t.equal(auth.allowQueryToken, true)
+})
+
+t.test('auth.authorize is kept as given', async t => {
+  const authorize = (): boolean => true
+  const auth = resolve({ authorize })
+  t.same(auth, { kind: 'authorize', authorize, allowQueryToken: false })
+})
+
+t.test('matchesToken accepts exactly the configured tokens', async t => {
+  const auth = resolve({ tokens: [TOKEN_A, TOKEN_B] })
+  if (auth.kind !== 'tokens') return t.fail('expected tokens')
+  t.ok(matchesToken(TOKEN_A, auth.tokenDigests))
+  t.ok(matchesToken(TOKEN_B, auth.tokenDigests))
+  for (const wrong of ['', TOKEN_A.slice(0, -1), `${TOKEN_A}x`, TOKEN_A.toUpperCase(), 'x'.repeat(10_000)]) {
+    t.notOk(matchesToken(wrong, auth.tokenDigests), `refuses a token of length ${wrong.length}`)
+  }
+})
