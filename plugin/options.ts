@@ -18,7 +18,8 @@ const OptionsSchema = Type.Object({
   tasks: Type.Optional(Type.Array(Type.Unknown())),
   store: Type.Optional(Type.Unknown()),
   timezone: Type.Optional(Type.String({ minLength: 1 })),
-  prefix: Type.Optional(Type.Union([Type.String({ pattern: '^/' }), Type.Literal(false)])),
+  prefix: Type.Optional(Type.String({ pattern: '^/' })),
+  routes: Type.Optional(Type.Boolean()),
   auth: Type.Optional(Type.Unknown()),
   allowQueryToken: Type.Optional(Type.Boolean()),
   allowGetTrigger: Type.Optional(Type.Boolean()),
@@ -44,6 +45,7 @@ export interface ResolvedOptions {
   tasks: TaskInput[]
   store: Store | undefined
   timezone: string | undefined
+  /** The route prefix, or false when routes are off. */
   prefix: string | false
   auth: AuthOption | undefined
   allowQueryToken: boolean
@@ -116,7 +118,7 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     tasks: opts.tasks ?? [],
     store: opts.store,
     timezone: opts.timezone,
-    prefix: opts.prefix === undefined ? '/_schedule' : opts.prefix,
+    prefix: opts.routes === false ? false : opts.prefix ?? '/_schedule',
     auth: opts.auth,
     allowQueryToken: opts.allowQueryToken ?? false,
     allowGetTrigger: opts.allowGetTrigger ?? false,

@@ -96,8 +96,9 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   const outcome = new Promise<RunOutcome>(resolve => { resolveOutcome = resolve })
   let finished = false
 
-  const finish = async (status: 'succeeded' | 'failed' | 'timed_out', error?: unknown): Promise<void> => {
-    if (finished) return
+  /** Record how the run ended (once) and return its outcome. */
+  const finish = async (status: 'succeeded' | 'failed' | 'timed_out', error?: unknown): Promise<RunOutcome | undefined> => {
+    if (finished) return undefined
     finished = true
     const finishedAt = new Date(clock())
     const durationMs = finishedAt.getTime() - startedMs
@@ -113,21 +114,24 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     }
     if (status === 'succeeded') log.info({ task: task.name, durationMs }, 'task finished')
     else log.error({ task: task.name, durationMs, err: error }, status === 'timed_out' ? 'task timed out' : 'task failed')
-    resolveOutcome({
+    return {
       task: task.name,
       status,
       runId,
       scheduledFor: record.scheduledFor.toISOString(),
       durationMs,
       ...(final.error !== undefined ? { error: final.error } : {})
-    })
+    }
   }
 
   const timeout = setTimeout(() => {
     controller.abort(new RunAbortedError('timeout', `task "${task.name}" timed out after ${task.timeoutMs} ms`))
-    void finish('timed_out', controller.signal.reason)
+    // Answer now; the lease stays held (and renewed) until handle really settles.
+    void finish('timed_out', controller.signal.reason).then(result => { if (result !== undefined) resolveOutcome(result) })
   }, task.timeoutMs)
-  timeout.unref()
+  // The timeout holds the process while a run lasts (a CLI `run` must not exit mid-run);
+  // any abort (shutdown included) clears it, so it never outlives the run's signal.
+  controller.signal.addEventListener('abort', () => clearTimeout(timeout), { once: true })
 
   // Renew at a third of the lease so two missed renewals still leave it held.
   const renewal = setInterval(() => {
@@ -151,16 +155,19 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
 
   log.info({ task: task.name, scheduledFor: record.scheduledFor, trigger: req.trigger }, 'task started')
   const settled = (async () => {
+    let result: RunOutcome | undefined
     try {
       await task.handle(ctx)
-      await finish('succeeded')
+      result = await finish('succeeded')
     } catch (err) {
-      await finish('failed', err)
+      result = await finish('failed', err)
     } finally {
       clearTimeout(timeout)
       clearInterval(renewal)
       await store.releaseLease(key, runId).catch((err: unknown) => log.warn({ err }, 'could not release the lease'))
     }
+    // Resolve after the release, so whoever acts on the outcome finds the lease free.
+    if (result !== undefined) resolveOutcome(result)
   })()
 
   return { runId, task: task.name, scheduledFor: record.scheduledFor, controller, outcome, settled }

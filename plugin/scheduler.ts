@@ -50,6 +50,7 @@ export class Scheduler implements SchedulerApi {
   #lastTickAt: Date | undefined
   #closed = false
   #storeReady: Promise<void> | undefined
+  #statesLoaded: Promise<void> | undefined
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -227,14 +228,22 @@ export class Scheduler implements SchedulerApi {
   async #prepareStore (nowMs: number): Promise<void> {
     await this.ensureStore()
     try {
-      if (this.#states.size === 0 && this.#tasks.size > 0) {
-        const states = await this.store.ensureTasks(this.taskNames, new Date(floorToMinute(nowMs)))
-        for (const [name, state] of states) this.#states.set(name, state)
-      }
+      await this.#loadStates(nowMs)
       await this.#reapAbandoned()
     } catch (err) {
       throw storeUnavailable(err)
     }
+  }
+
+  /** Register every task with the store once, with the first tick's minute as firstSeen. */
+  #loadStates (nowMs: number): Promise<void> {
+    this.#statesLoaded ??= this.store.ensureTasks(this.taskNames, new Date(floorToMinute(nowMs))).then(states => {
+      for (const [name, state] of states) this.#states.set(name, state)
+    }, (err: unknown) => {
+      this.#statesLoaded = undefined
+      throw err
+    })
+    return this.#statesLoaded
   }
 
   async #reapAbandoned (): Promise<void> {

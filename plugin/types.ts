@@ -108,8 +108,10 @@ export interface SchedulerOptions {
   store?: Store
   /** Default time zone of every schedule; default the process's zone. */
   timezone?: string
-  /** Route prefix; default `/_schedule`. `false` registers no routes. */
-  prefix?: string | false
+  /** Route prefix; default `/_schedule`. */
+  prefix?: string
+  /** Register the HTTP routes (and require auth). Default true; `false` for apps that only tick from code or the CLI. */
+  routes?: boolean
   /** Who may call the routes; default `SCHEDULE_TOKEN` from the environment. */
   auth?: AuthOption
   /** Accept `?token=` (redacted from logs) for pingers that cannot send headers. Default false. */
