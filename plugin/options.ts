@@ -6,7 +6,7 @@
 import { resolve } from 'node:path'
 import Type from 'typebox'
 import Value from 'typebox/value'
-import { parseDuration } from '../tasks/duration.js'
+import { describeValue, parseDuration } from '../tasks/duration.js'
 import { InvalidOptionError } from './errors.js'
 import { suggest } from '../tasks/suggest.js'
 import type { Store } from './stores/store.js'
@@ -23,11 +23,11 @@ const OptionsSchema = Type.Object({
   auth: Type.Optional(Type.Unknown()),
   allowQueryToken: Type.Optional(Type.Boolean()),
   allowGetTrigger: Type.Optional(Type.Boolean()),
-  maxWait: Type.Optional(Type.Union([Type.String(), Type.Number({ minimum: 0 })])),
-  expectTickEvery: Type.Optional(Type.Union([Type.String(), Type.Number({ minimum: 0 })])),
+  maxWait: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
+  expectTickEvery: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   historyLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
-  leaseTime: Type.Optional(Type.Union([Type.String(), Type.Number({ minimum: 0 })])),
-  closeGracePeriod: Type.Optional(Type.Union([Type.String(), Type.Number({ minimum: 0 })])),
+  leaseTime: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
+  closeGracePeriod: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   clock: Type.Optional(Type.Unknown()),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
@@ -63,15 +63,16 @@ function fail (message: string): never {
 }
 
 function firstSchemaError (options: object): string | undefined {
+  const unknown = Object.keys(options).find(key => !OPTION_NAMES.includes(key))
+  if (unknown !== undefined) {
+    const guess = suggest(unknown, OPTION_NAMES)
+    return `unknown option "${unknown}"${guess !== undefined ? ` — did you mean "${guess}"?` : ''} (accepted: ${OPTION_NAMES.slice(0, -2).join(', ')})`
+  }
   const [error] = Value.Errors(OptionsSchema, options)
   if (error === undefined) return undefined
-  if (error.keyword === 'additionalProperties') {
-    const [key] = (error.params as { additionalProperties: string[] }).additionalProperties
-    const guess = suggest(key, OPTION_NAMES)
-    return `unknown option "${key}"${guess !== undefined ? ` — did you mean "${guess}"?` : ''} (accepted: ${OPTION_NAMES.slice(0, -2).join(', ')})`
-  }
   const field = error.instancePath.replace(/^\//, '').replace(/\//g, '.')
-  return `${field}: ${error.message}`
+  const value = (options as Record<string, unknown>)[field.split('.')[0]]
+  return `${field}: ${error.message} (got ${describeValue(value)})`
 }
 
 function duration (value: unknown, field: string, fallback: number): number {

@@ -1,0 +1,43 @@
+/**
+ * Plugin options (SPEC §7): resolved once at registration; anything wrong fails the boot
+ * with FST_SCHEDULER_INVALID_OPTION naming the option and what is accepted.
+ */
+import t from 'tap'
+import Fastify from 'fastify'
+import fastifyScheduler from '../../plugin/index.js'
+import { memoryStore } from '../../plugin/stores/memory.js'
+import type { SchedulerOptions } from '../../plugin/types.js'
+
+async function boot (options: Record<string, unknown>) {
+  const app = Fastify({ logger: false })
+  await app.register(fastifyScheduler, { dir: false, store: memoryStore(), routes: false, ...options } as SchedulerOptions)
+  await app.ready()
+  return app
+}
+
+const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+  ['a misspelt option', { histroyLimit: 10 }, /unknown option "histroyLimit" — did you mean "historyLimit"\?/],
+  ['an unknown option with no near match', { colour: 'blue' }, /unknown option "colour" \(accepted: dir, tasks, store/],
+  ['a time zone that does not exist', { timezone: 'Mars/Olympus' }, /timezone: "Mars\/Olympus" is not an IANA time zone/],
+  ['a duration that does not parse', { maxWait: 'soon' }, /maxWait/],
+  ['a negative duration', { expectTickEvery: -5 }, /expectTickEvery/],
+  ['a history limit of zero', { historyLimit: 0 }, /historyLimit/],
+  ['a fractional history limit', { historyLimit: 2.5 }, /historyLimit/],
+  ['a store that is not a store', { store: { kind: 'redis' } }, /store: not a store; use memoryStore\(\)/],
+  ['a clock that is not a function', { clock: 42 }, /clock: must be a function/],
+  ['a lease too short to renew', { leaseTime: '10 ms' }, /leaseTime: must be at least 100 ms/],
+  ['a prefix without a leading slash', { prefix: 'schedule' }, /prefix/],
+  ['tasks that is not an array', { tasks: 'say-hi' }, /tasks/]
+]
+
+for (const [label, options, message] of cases) {
+  t.test(`${label} fails the boot`, async t => {
+    await t.rejects(boot(options), { code: 'FST_SCHEDULER_INVALID_OPTION', message })
+  })
+}
+
+t.test('durations accept strings and milliseconds', async t => {
+  const app = await boot({ maxWait: '2 seconds', expectTickEvery: 60_000, leaseTime: '30 seconds', closeGracePeriod: '1 second' })
+  t.teardown(() => app.close())
+  t.same(app.scheduler.taskNames, [])
+})
