@@ -5,13 +5,26 @@
 import { storeUnavailable } from '../errors.js'
 import type { RunRecord } from './store.js'
 
-/** Run one driver call, turning any failure into FST_SCHEDULER_STORE_UNAVAILABLE. */
-export async function withStoreErrors<T> (fn: () => Promise<T> | T): Promise<T> {
+/**
+ * Run one driver call, turning any failure into FST_SCHEDULER_STORE_UNAVAILABLE. `explain`
+ * may replace a driver's error with a clearer one (keeping it as the cause).
+ */
+export async function withStoreErrors<T> (fn: () => Promise<T> | T, explain: (err: unknown) => unknown = (err) => err): Promise<T> {
   try {
     return await fn()
   } catch (err) {
-    throw storeUnavailable(err)
+    throw storeUnavailable(explain(withMessage(err)))
   }
+}
+
+/**
+ * Node reports a refused connection to a name with several addresses (`localhost`: ::1 and
+ * 127.0.0.1) as an AggregateError with an empty message; say what each attempt met.
+ */
+function withMessage (err: unknown): unknown {
+  if (!(err instanceof AggregateError) || err.message !== '') return err
+  const reasons = err.errors.map((e: unknown) => e instanceof Error ? e.message : String(e))
+  return new Error(reasons.join('; '), { cause: err })
 }
 
 /** The stored fields of a run, in the order Redis scripts return them. */

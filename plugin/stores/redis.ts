@@ -13,8 +13,8 @@
  * Scripts that reach run hashes get the `run:` prefix as a key, so a client `keyPrefix`
  * applies to them too.
  */
-import { Redis } from 'ioredis'
-import { InvalidOptionError } from '../errors.js'
+import { Redis, ReplyError } from 'ioredis'
+import { InvalidOptionError, storeUnavailable } from '../errors.js'
 import { RUN_FIELDS, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
 import { pageOfRuns } from './history.js'
 import type { ExpiredLease, RunRecord, Store, TaskState } from './store.js'
@@ -207,23 +207,66 @@ function runToFields (run: RunRecord): string[] {
   return RUN_FIELDS.flatMap((field) => stored[field] === null ? [] : [field, String(stored[field])])
 }
 
-function resolveClient (options: RedisStoreOptions): { client: Redis, owned: boolean } {
+/** Where a URL points, without credentials, for error messages. */
+function describeUrl (url: string): string {
+  try {
+    const { hostname, port } = new URL(url)
+    return `Redis at ${hostname}:${port === '' ? '6379' : port}`
+  } catch {
+    return 'Redis'
+  }
+}
+
+interface ResolvedClient {
+  client: Redis
+  /** True when the store created the client, and so must close it. */
+  owned: boolean
+  /** Why a call failed, said plainly (ioredis says "Stream isn't writeable and enableOfflineQueue options is false"). */
+  explain: (err: unknown) => unknown
+  /** Why our own client cannot take commands right now, if it cannot: then calls fail at once. */
+  notConnected: () => string | undefined
+}
+
+/** ioredis's generic words for "no connection", behind which the real cause hides. */
+const GENERIC_CONNECTION_ERROR = /Stream isn't writeable|Connection is closed/
+
+function resolveClient (options: RedisStoreOptions): ResolvedClient {
   if (options.client !== undefined && options.url !== undefined) {
     throw new InvalidOptionError('redisStore: pass either client or url, not both')
   }
-  if (options.client !== undefined) return { client: options.client, owned: false }
+  if (options.client !== undefined) {
+    return { client: options.client, owned: false, explain: (err) => err, notConnected: () => undefined }
+  }
   if (typeof options.url !== 'string' || options.url === '') {
     throw new InvalidOptionError('redisStore: pass client (an ioredis instance) or url (e.g. "redis://127.0.0.1:6379")')
   }
+  const where = describeUrl(options.url)
   const client = new Redis(options.url, OWN_CLIENT_OPTIONS)
   // Failures surface through the commands that hit them; without a listener ioredis would print each one.
-  client.on('error', () => {})
-  return { client, owned: true }
+  let lastError = 'not connected'
+  client.on('error', (err: Error) => { lastError = err.message })
+  client.on('ready', () => { lastError = 'connection lost' })
+  const unreachable = (reason: string) => `${where} is not reachable (${reason}); reconnecting in the background`
+  return {
+    client,
+    owned: true,
+    explain (err) {
+      if (err instanceof ReplyError || !(err instanceof Error)) return err
+      const reason = GENERIC_CONNECTION_ERROR.test(err.message) ? lastError : err.message
+      return new Error(unreachable(reason), { cause: err })
+    },
+    notConnected: () => client.status === 'ready' || client.status === 'wait' ? undefined : unreachable(lastError)
+  }
 }
 
 /** Disconnect a client this store created, resolving once its socket is gone. */
 async function endClient (client: Redis): Promise<void> {
   if (client.status === 'end') return
+  if (client.status === 'wait' || client.status === 'reconnecting') {
+    // No socket is open: this only cancels the pending reconnection (no 'end' event follows).
+    client.disconnect()
+    return
+  }
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()))
   if (client.status === 'ready') {
     await client.quit().catch(() => client.disconnect())
@@ -234,7 +277,7 @@ async function endClient (client: Redis): Promise<void> {
 }
 
 export function redisStore (options: RedisStoreOptions): Store {
-  const { client, owned } = resolveClient(options)
+  const { client, owned, explain, notConnected } = resolveClient(options)
   const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX
   if (typeof prefix !== 'string') throw new InvalidOptionError('redisStore: prefix must be a string')
   for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(name, definition)
@@ -251,12 +294,19 @@ export function redisStore (options: RedisStoreOptions): Store {
   }
   let closed = false
 
+  /** One store call: fails at once while our own client is disconnected; every failure is the coded error. */
+  async function call<T> (command: () => Promise<T>): Promise<T> {
+    const problem = notConnected()
+    if (problem !== undefined) throw storeUnavailable(new Error(problem))
+    return await withStoreErrors(command, explain)
+  }
+
   return {
     kind: 'redis',
     durable: true,
 
     async init () {
-      if (owned && client.status === 'wait') await withStoreErrors(() => client.connect())
+      if (owned && client.status === 'wait') await call(() => client.connect())
     },
 
     async close () {
@@ -268,7 +318,7 @@ export function redisStore (options: RedisStoreOptions): Store {
     async ensureTasks (names, firstSeen) {
       const states = new Map<string, TaskState>()
       if (names.length === 0) return states
-      const reply = await withStoreErrors(() => redis.fastifySchedulerEnsureTasks(keys.first, keys.last, firstSeen.getTime(), ...names)) as Array<string | null>
+      const reply = await call(() => redis.fastifySchedulerEnsureTasks(keys.first, keys.last, firstSeen.getTime(), ...names)) as Array<string | null>
       names.forEach((name, i) => {
         const state: TaskState = { firstSeen: new Date(Number(reply[2 * i])) }
         const last = reply[2 * i + 1]
@@ -279,39 +329,39 @@ export function redisStore (options: RedisStoreOptions): Store {
     },
 
     async claimOccurrence (task, occurrence) {
-      return await withStoreErrors(() => redis.fastifySchedulerClaim(keys.first, keys.last, task, occurrence.getTime())) === 1
+      return await call(() => redis.fastifySchedulerClaim(keys.first, keys.last, task, occurrence.getTime())) === 1
     },
 
     async acquireLease (key, owner, ttlMs, nowMs) {
-      const [acquired, expiredOwner] = await withStoreErrors(() =>
+      const [acquired, expiredOwner] = await call(() =>
         redis.fastifySchedulerAcquireLease(keys.leaseOwners, keys.leaseExpiry, key, owner, nowMs + ttlMs, nowMs)) as [number, string?]
       if (acquired !== 1) return { acquired: false }
       return expiredOwner === undefined ? { acquired: true } : { acquired: true, expiredOwner }
     },
 
     async renewLease (key, owner, ttlMs, nowMs) {
-      return await withStoreErrors(() => redis.fastifySchedulerRenewLease(keys.leaseOwners, keys.leaseExpiry, key, owner, nowMs + ttlMs, nowMs)) === 1
+      return await call(() => redis.fastifySchedulerRenewLease(keys.leaseOwners, keys.leaseExpiry, key, owner, nowMs + ttlMs, nowMs)) === 1
     },
 
     async releaseLease (key, owner) {
-      return await withStoreErrors(() => redis.fastifySchedulerReleaseLease(keys.leaseOwners, keys.leaseExpiry, key, owner)) === 1
+      return await call(() => redis.fastifySchedulerReleaseLease(keys.leaseOwners, keys.leaseExpiry, key, owner)) === 1
     },
 
     async reapExpiredLeases (nowMs) {
-      const flat = await withStoreErrors(() => redis.fastifySchedulerReapLeases(keys.leaseOwners, keys.leaseExpiry, nowMs)) as string[]
+      const flat = await call(() => redis.fastifySchedulerReapLeases(keys.leaseOwners, keys.leaseExpiry, nowMs)) as string[]
       const expired: ExpiredLease[] = []
       for (let i = 0; i < flat.length; i += 2) expired.push({ key: flat[i]!, owner: flat[i + 1]! })
       return expired
     },
 
     async recordRun (run, historyLimit) {
-      await withStoreErrors(() => redis.fastifySchedulerRecordRun(
+      await call(() => redis.fastifySchedulerRecordRun(
         keys.runPrefix + run.id, keys.taskRuns(run.task), keys.runs, keys.runPrefix,
         run.id, run.startedAt.getTime(), Math.max(0, Math.floor(historyLimit)), ...runToFields(run)))
     },
 
     async markAbandoned (runId, finishedAt) {
-      return await withStoreErrors(() => redis.fastifySchedulerMarkAbandoned(keys.runPrefix + runId, finishedAt.getTime())) === 1
+      return await call(() => redis.fastifySchedulerMarkAbandoned(keys.runPrefix + runId, finishedAt.getTime())) === 1
     },
 
     async listRuns (query) {
@@ -321,7 +371,7 @@ export function redisStore (options: RedisStoreOptions): Store {
       // taskCount -1 means "no task filter"; statuses, when given, follow the tasks.
       const taskArgs = query.task === undefined ? [-1] : [query.task.length, ...query.task]
       const statusArgs = query.status ?? []
-      const [total, ...rows] = await withStoreErrors(() =>
+      const [total, ...rows] = await call(() =>
         redis.fastifySchedulerListRuns(keys.runs, keys.runPrefix, offset, limit, ...taskArgs, ...statusArgs)) as [number, ...RunRow[]]
       return { runs: rows.map(runFromRow), total }
     },
@@ -329,7 +379,7 @@ export function redisStore (options: RedisStoreOptions): Store {
     async lastRuns (names) {
       const newest = new Map<string, RunRecord>()
       if (names.length === 0) return newest
-      const rows = await withStoreErrors(() =>
+      const rows = await call(() =>
         redis.fastifySchedulerLastRuns(1 + names.length, keys.runPrefix, ...names.map(keys.taskRuns))) as RunRow[]
       names.forEach((name, i) => { if (rows[i]!.length > 0) newest.set(name, runFromRow(rows[i]!)) })
       return newest

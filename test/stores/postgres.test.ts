@@ -1,8 +1,10 @@
+import { createServer, connect, type Server, type Socket } from 'node:net'
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { postgresStore } from '../../plugin/stores/postgres.js'
-import { createSchema, needs, postgresUrl, probePostgres } from '../helpers/services.js'
-import { storeConformance } from './conformance.js'
+import type { Store } from '../../plugin/stores/store.js'
+import { createSchema, freePort, needs, postgresService, postgresUrl, probePostgres, uniqueName } from '../helpers/services.js'
+import { T0, claimRace, storeConformance } from './conformance.js'
 
 const skip = needs(await probePostgres())
 
@@ -18,4 +20,132 @@ t.test('postgres store', skip, async (t) => {
     drops.push(drop)
     return postgresStore({ connectionString: postgresUrl(), schema })
   })
+})
+
+t.test('options are checked when the store is created', async (t) => {
+  const code = 'FST_SCHEDULER_INVALID_OPTION'
+  t.throws(() => postgresStore({}), { code }, 'neither pool nor connectionString')
+  const pool = new pg.Pool()
+  t.teardown(() => pool.end())
+  t.throws(() => postgresStore({ pool, connectionString: postgresUrl() }), { code }, 'both')
+  t.throws(() => postgresStore({ pool, tablePrefix: 'x'.repeat(60) }), { code }, 'a table prefix too long for Postgres names')
+  t.throws(() => postgresStore({ pool, schema: '' }), { code }, 'an empty schema')
+  const store = postgresStore({ pool })
+  t.equal(store.kind, 'postgres')
+  t.equal(store.durable, true)
+})
+
+t.test('three stores (three pools) initialising a new schema at once: created once, then one winner per claim', skip, async (t) => {
+  const schema = uniqueName('fs_boot')
+  const stores = [0, 1, 2].map(() => postgresStore({ connectionString: postgresUrl(), schema, tablePrefix: 'sched_' }))
+  t.teardown(async () => {
+    for (const store of stores) await store.close()
+    const admin = new pg.Client({ connectionString: postgresUrl() })
+    await admin.connect()
+    await admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`)
+    await admin.end()
+  })
+  await Promise.all(stores.map((store) => store.init()))
+  await stores[0]!.ensureTasks(['report'], new Date(T0))
+  t.equal(await claimRace(stores, 'report', new Date(T0), 99), 1)
+  const leases = await Promise.all(stores.map((store, i) => store.acquireLease('task:report', `run-${i}`, 60_000, T0)))
+  t.equal(leases.filter((l) => l.acquired).length, 1)
+})
+
+t.test('a pool the user passes in is used and never ended', skip, async (t) => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const pool = new pg.Pool({ connectionString: postgres.connectionString })
+  t.teardown(() => pool.end())
+  const store = postgresStore({ pool, schema: postgres.schema })
+  await store.init()
+  await store.ensureTasks(['report'], new Date(T0))
+  await store.close()
+  await store.close()
+  t.equal(pool.ended, false)
+  const { rows } = await pool.query(`SELECT task FROM ${pg.escapeIdentifier(postgres.schema)}.fastify_scheduler_tasks`)
+  t.same(rows, [{ task: 'report' }], 'the pool still works, and the tables are where we asked')
+})
+
+/** A TCP proxy to the real Postgres that the test can cut (closing every connection) and restore. */
+async function postgresProxy (port: number): Promise<{ connectionString: string, cut: () => Promise<void>, restore: () => Promise<void> }> {
+  const target = new URL(postgresUrl())
+  const sockets = new Set<Socket>()
+  let server: Server | undefined
+  const restore = async (): Promise<void> => {
+    server = createServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname)
+      for (const socket of [client, upstream]) {
+        sockets.add(socket)
+        socket.on('close', () => sockets.delete(socket))
+        socket.on('error', () => { client.destroy(); upstream.destroy() })
+      }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve))
+  }
+  const cut = async (): Promise<void> => {
+    const closed = new Promise<void>((resolve) => server!.close(() => resolve()))
+    for (const socket of sockets) socket.destroy()
+    await closed
+  }
+  await restore()
+  const url = new URL(postgresUrl())
+  url.hostname = '127.0.0.1'
+  url.port = String(port)
+  return { connectionString: url.toString(), cut, restore }
+}
+
+/** Every call a tick makes, each expected to fail with the coded error within 5 s. */
+async function expectEveryCallUnavailable (t: Test, store: Store): Promise<void> {
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['ensureTasks', () => store.ensureTasks(['report'], new Date(T0))],
+    ['claimOccurrence', () => store.claimOccurrence('report', new Date(T0 + 60_000))],
+    ['acquireLease', () => store.acquireLease('task:report', 'run-1', 60_000, T0)],
+    ['renewLease', () => store.renewLease('task:report', 'run-1', 60_000, T0)],
+    ['releaseLease', () => store.releaseLease('task:report', 'run-1')],
+    ['reapExpiredLeases', () => store.reapExpiredLeases(T0)],
+    ['recordRun', () => store.recordRun({ id: 'r', task: 'report', scheduledFor: new Date(T0), trigger: 'http', startedAt: new Date(T0), status: 'running' }, 10)],
+    ['markAbandoned', () => store.markAbandoned('r', new Date(T0))],
+    ['listRuns', () => store.listRuns({})],
+    ['lastRuns', () => store.lastRuns(['report'])]
+  ]
+  for (const [name, call] of calls) {
+    const started = performance.now()
+    await t.rejects(call(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' }, `${name} rejects with the coded error`)
+    t.ok(performance.now() - started < 5000, `${name} fails fast`)
+  }
+}
+
+t.test('outage: calls reject quickly with the coded error, and the same store recovers', skip, async (t) => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const proxy = await postgresProxy(await freePort())
+  t.teardown(() => proxy.cut())
+  const store = postgresStore({ connectionString: proxy.connectionString, schema: postgres.schema })
+  await store.init()
+  t.teardown(() => store.close())
+  await store.ensureTasks(['report'], new Date(T0))
+  t.equal(await store.claimOccurrence('report', new Date(T0)), true)
+
+  // Idle pooled connections die with the proxy: the pool's 'error' must not crash the process.
+  await proxy.cut()
+  await expectEveryCallUnavailable(t, store)
+
+  await proxy.restore()
+  t.same((await store.ensureTasks(['report'], new Date(0))).get('report'),
+    { firstSeen: new Date(T0), lastOccurrence: new Date(T0) }, 'the same store works again, state intact')
+  t.equal(await store.claimOccurrence('report', new Date(T0 + 60_000)), true)
+})
+
+t.test('nothing listening at boot: init and calls reject with the coded error', async (t) => {
+  const url = new URL(postgresUrl())
+  url.hostname = 'localhost' // may resolve to ::1 and 127.0.0.1: the message must still say why
+  url.port = String(await freePort())
+  const store = postgresStore({ connectionString: url.toString() })
+  t.teardown(() => store.close())
+  const started = performance.now()
+  await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /ECONNREFUSED/ })
+  t.ok(performance.now() - started < 5000, 'init fails fast')
+  await expectEveryCallUnavailable(t, store)
 })

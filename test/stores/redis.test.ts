@@ -1,8 +1,14 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { setTimeout as delay } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { redisStore } from '../../plugin/stores/redis.js'
-import { deleteRedisKeys, needs, probeRedis, redisUrl, uniqueRedisPrefix } from '../helpers/services.js'
-import { storeConformance } from './conformance.js'
+import type { Store } from '../../plugin/stores/store.js'
+import {
+  deleteRedisKeys, freePort, needs, probeRedis, redisService, redisUrl, uniqueRedisPrefix
+} from '../helpers/services.js'
+import { T0, claimRace, storeConformance } from './conformance.js'
 
 const skip = needs(await probeRedis())
 
@@ -18,4 +24,135 @@ t.test('redis store', skip, async (t) => {
     prefixes.push(prefix)
     return redisStore({ url: redisUrl(), prefix })
   })
+})
+
+t.test('options are checked when the store is created', async (t) => {
+  t.throws(() => redisStore({}), { code: 'FST_SCHEDULER_INVALID_OPTION' }, 'neither client nor url')
+  t.throws(() => redisStore({ url: 'redis://127.0.0.1:6379', client: new Redis({ lazyConnect: true }) }),
+    { code: 'FST_SCHEDULER_INVALID_OPTION' }, 'both client and url')
+  const store = redisStore({ url: 'redis://127.0.0.1:6379' })
+  t.equal(store.kind, 'redis')
+  t.equal(store.durable, true)
+  await store.close()
+})
+
+t.test('two stores (two connections) on one prefix: one winner per occurrence and per lease', skip, async (t) => {
+  const redis = await redisService(t)
+  if (redis === undefined) return
+  const stores = [redisStore(redis), redisStore(redis), redisStore(redis)]
+  for (const store of stores) {
+    await store.init()
+    t.teardown(() => store.close())
+  }
+  await stores[0]!.ensureTasks(['report'], new Date(T0))
+  t.equal(await claimRace(stores, 'report', new Date(T0), 99), 1)
+  const leases = await Promise.all(stores.map((store, i) => store.acquireLease('task:report', `run-${i}`, 60_000, T0)))
+  t.equal(leases.filter((l) => l.acquired).length, 1)
+})
+
+t.test("a client the user passes in is used, with its keyPrefix, and never closed", skip, async (t) => {
+  const redis = await redisService(t)
+  if (redis === undefined) return
+  const client = new Redis(redis.url, { keyPrefix: redis.prefix })
+  t.teardown(() => client.quit())
+  const store = redisStore({ client, prefix: 'app:' })
+  await store.init()
+  await store.ensureTasks(['report'], new Date(T0))
+  t.equal(await store.claimOccurrence('report', new Date(T0)), true)
+  t.ok(await client.exists('app:last'), 'keys live under the client keyPrefix, then the store prefix')
+  await store.close()
+  await store.close()
+  t.equal(client.status, 'ready', 'still connected after the store closed')
+  t.equal(await client.ping(), 'PONG')
+})
+
+/** A throwaway redis-server on `port`, without persistence, ready to accept connections. */
+async function startRedisServer (port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'inherit'] })
+  let output = ''
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)))
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk
+      if (output.includes('Ready to accept connections')) resolve()
+    })
+  })
+  child.removeAllListeners('exit')
+  return child
+}
+
+async function stopRedisServer (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGKILL')
+  await exited
+}
+
+/** Every call a tick makes, each expected to fail with the coded error within 5 s. */
+async function expectEveryCallUnavailable (t: Test, store: Store): Promise<void> {
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['ensureTasks', () => store.ensureTasks(['report'], new Date(T0))],
+    ['claimOccurrence', () => store.claimOccurrence('report', new Date(T0 + 60_000))],
+    ['acquireLease', () => store.acquireLease('task:report', 'run-1', 60_000, T0)],
+    ['renewLease', () => store.renewLease('task:report', 'run-1', 60_000, T0)],
+    ['releaseLease', () => store.releaseLease('task:report', 'run-1')],
+    ['reapExpiredLeases', () => store.reapExpiredLeases(T0)],
+    ['recordRun', () => store.recordRun({ id: 'r', task: 'report', scheduledFor: new Date(T0), trigger: 'http', startedAt: new Date(T0), status: 'running' }, 10)],
+    ['markAbandoned', () => store.markAbandoned('r', new Date(T0))],
+    ['listRuns', () => store.listRuns({})],
+    ['lastRuns', () => store.lastRuns(['report'])]
+  ]
+  for (const [name, call] of calls) {
+    const started = performance.now()
+    await t.rejects(call(), {
+      code: 'FST_SCHEDULER_STORE_UNAVAILABLE',
+      message: /: Redis at localhost:\d+ is not reachable \([^()]+\); reconnecting in the background$/
+    }, `${name} rejects with the coded error, saying where and why`)
+    t.ok(performance.now() - started < 5000, `${name} fails fast`)
+  }
+}
+
+/** Retry `fn` until it succeeds or `withinMs` passes (waiting for a real reconnect, not faking time). */
+async function eventually<T> (fn: () => Promise<T>, withinMs: number): Promise<T> {
+  const deadline = performance.now() + withinMs
+  for (;;) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (performance.now() > deadline) throw err
+      await delay(50)
+    }
+  }
+}
+
+t.test('outage: calls reject quickly with the coded error, and the same store recovers', skip, async (t) => {
+  const port = await freePort()
+  let server = await startRedisServer(port)
+  t.teardown(() => stopRedisServer(server))
+  const store = redisStore({ url: `redis://localhost:${port}`, prefix: 'outage:' })
+  await store.init()
+  t.teardown(() => store.close())
+  await store.ensureTasks(['report'], new Date(T0))
+  t.equal(await store.claimOccurrence('report', new Date(T0)), true)
+
+  await stopRedisServer(server)
+  await expectEveryCallUnavailable(t, store)
+
+  server = await startRedisServer(port)
+  const recoveredIn = performance.now()
+  await eventually(() => store.ensureTasks(['report'], new Date(T0)), 10_000)
+  t.comment(`recovered ${Math.round(performance.now() - recoveredIn)} ms after the server came back`)
+  t.equal(await store.claimOccurrence('report', new Date(T0 + 60_000)), true, 'claims work again, no new store needed')
+})
+
+t.test('nothing listening at boot: init and calls reject with the coded error; close still works', async (t) => {
+  const port = await freePort()
+  const store = redisStore({ url: `redis://localhost:${port}` })
+  const started = performance.now()
+  await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /ECONNREFUSED/ })
+  t.ok(performance.now() - started < 5000, 'init fails fast')
+  await expectEveryCallUnavailable(t, store)
+  await store.close()
 })
