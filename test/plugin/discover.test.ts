@@ -130,10 +130,10 @@ t.test('a task can use a decorator registered after the scheduler plugin', async
     tasks: [defineTask({
       name: 'digest',
       runAt: '17:00',
-      async handle ({ app }) { await (app as unknown as { mail: { send (to: string): Promise<void> } }).mail.send('ops@example.com') }
+      async handle ({ app }) { await (app as unknown as { pager: { send (to: string): Promise<void> } }).pager.send('ops@example.com') }
     })]
   })
-  app.decorate('mail', { async send (to: string) { sent.push(to) } })
+  app.decorate('pager', { async send (to: string) { sent.push(to) } })
   await app.ready()
   t.teardown(() => app.close())
   await app.scheduler.tick(at('2026-05-11 16:00'))
