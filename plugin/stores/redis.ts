@@ -11,7 +11,8 @@
  *   runs, runs:task:<task>  sorted sets of run ids scored by startedAt ms; equal scores sort
  *                           by id, so a reverse range is "newest first, then id descending"
  * Scripts that reach run hashes get the `run:` prefix as a key, so a client `keyPrefix`
- * applies to them too.
+ * applies to them too. On Redis Cluster, give a prefix with a hash tag (`{scheduler}:`) so
+ * that every key lives in one slot.
  */
 import { Redis, ReplyError } from 'ioredis'
 import { InvalidOptionError, storeUnavailable } from '../errors.js'
@@ -277,9 +278,9 @@ async function endClient (client: Redis): Promise<void> {
 }
 
 export function redisStore (options: RedisStoreOptions): Store {
-  const { client, owned, explain, notConnected } = resolveClient(options)
   const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX
   if (typeof prefix !== 'string') throw new InvalidOptionError('redisStore: prefix must be a string')
+  const { client, owned, explain, notConnected } = resolveClient(options)
   for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(name, definition)
   const redis = client as ScriptedRedis
 
@@ -296,7 +297,7 @@ export function redisStore (options: RedisStoreOptions): Store {
 
   /** One store call: fails at once while our own client is disconnected; every failure is the coded error. */
   async function call<T> (command: () => Promise<T>): Promise<T> {
-    const problem = notConnected()
+    const problem = closed ? 'the Redis store is closed' : notConnected()
     if (problem !== undefined) throw storeUnavailable(new Error(problem))
     return await withStoreErrors(command, explain)
   }

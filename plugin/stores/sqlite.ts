@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { storeUnavailable } from '../errors.js'
+import { InvalidOptionError, storeUnavailable } from '../errors.js'
 import { RUN_COLUMNS, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
 import { pageOfRuns } from './history.js'
 import type { ExpiredLease, RunRecord, Store, TaskState } from './store.js'
@@ -125,6 +125,9 @@ function prepareStatements (db: Database.Database) {
 
 export function sqliteStore (options: SqliteStoreOptions = {}): Store {
   const configuredPath = options.path ?? DEFAULT_SQLITE_PATH
+  if (typeof configuredPath !== 'string' || configuredPath === '') {
+    throw new InvalidOptionError('sqliteStore: path must be a file path (default "./.fastify-scheduler.sqlite")')
+  }
   let db: Database.Database | undefined
   let statements: ReturnType<typeof prepareStatements> | undefined
 

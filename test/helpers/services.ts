@@ -20,13 +20,14 @@ const PROBE_TIMEOUT_MS = 1500
 /** Why Redis cannot be used, or undefined when it answers PING. */
 export async function probeRedis (url = redisUrl()): Promise<string | undefined> {
   const client = new Redis(url, { lazyConnect: true, connectTimeout: PROBE_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  client.on('error', () => {})
+  let reason: string | undefined
+  client.on('error', (err: Error) => { reason ??= err.message })
   try {
     await client.connect()
     await client.ping()
     return undefined
   } catch (err) {
-    return `Redis not reachable at ${url} (${(err as Error).message}); set REDIS_URL or start redis-server`
+    return `Redis not reachable at ${url} (${reason ?? (err as Error).message}); set REDIS_URL or start redis-server`
   } finally {
     client.disconnect()
   }

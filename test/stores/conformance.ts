@@ -37,6 +37,31 @@ export function activeResources (): Map<string, number> {
   return counts
 }
 
+/**
+ * Every store call, each expected to reject within 5 s with the coded error (and, when given,
+ * a message matching `message`): what a tick meets while the store is down.
+ */
+export async function expectEveryCallUnavailable (t: Test, store: Store, message?: RegExp): Promise<void> {
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['ensureTasks', () => store.ensureTasks(['report'], new Date(T0))],
+    ['claimOccurrence', () => store.claimOccurrence('report', new Date(T0 + MINUTE))],
+    ['acquireLease', () => store.acquireLease('task:report', 'run-1', MINUTE, T0)],
+    ['renewLease', () => store.renewLease('task:report', 'run-1', MINUTE, T0)],
+    ['releaseLease', () => store.releaseLease('task:report', 'run-1')],
+    ['reapExpiredLeases', () => store.reapExpiredLeases(T0)],
+    ['recordRun', () => store.recordRun(run('r', 'report', 0, 'running'), 10)],
+    ['markAbandoned', () => store.markAbandoned('r', new Date(T0))],
+    ['listRuns', () => store.listRuns({})],
+    ['lastRuns', () => store.lastRuns(['report'])]
+  ]
+  const expected = message === undefined ? { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' } : { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message }
+  for (const [name, call] of calls) {
+    const started = performance.now()
+    await t.rejects(call(), expected, `${name} rejects with the coded error`)
+    t.ok(performance.now() - started < 5000, `${name} fails fast`)
+  }
+}
+
 function ids (runs: readonly RunRecord[]): string[] {
   return runs.map((r) => r.id)
 }

@@ -1,10 +1,9 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import pg from 'pg'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { postgresStore } from '../../plugin/stores/postgres.js'
-import type { Store } from '../../plugin/stores/store.js'
 import { createSchema, freePort, needs, postgresService, postgresUrl, probePostgres, uniqueName } from '../helpers/services.js'
-import { T0, claimRace, storeConformance } from './conformance.js'
+import { T0, claimRace, expectEveryCallUnavailable, storeConformance } from './conformance.js'
 
 const skip = needs(await probePostgres())
 
@@ -94,27 +93,6 @@ async function postgresProxy (port: number): Promise<{ connectionString: string,
   url.hostname = '127.0.0.1'
   url.port = String(port)
   return { connectionString: url.toString(), cut, restore }
-}
-
-/** Every call a tick makes, each expected to fail with the coded error within 5 s. */
-async function expectEveryCallUnavailable (t: Test, store: Store): Promise<void> {
-  const calls: Array<[string, () => Promise<unknown>]> = [
-    ['ensureTasks', () => store.ensureTasks(['report'], new Date(T0))],
-    ['claimOccurrence', () => store.claimOccurrence('report', new Date(T0 + 60_000))],
-    ['acquireLease', () => store.acquireLease('task:report', 'run-1', 60_000, T0)],
-    ['renewLease', () => store.renewLease('task:report', 'run-1', 60_000, T0)],
-    ['releaseLease', () => store.releaseLease('task:report', 'run-1')],
-    ['reapExpiredLeases', () => store.reapExpiredLeases(T0)],
-    ['recordRun', () => store.recordRun({ id: 'r', task: 'report', scheduledFor: new Date(T0), trigger: 'http', startedAt: new Date(T0), status: 'running' }, 10)],
-    ['markAbandoned', () => store.markAbandoned('r', new Date(T0))],
-    ['listRuns', () => store.listRuns({})],
-    ['lastRuns', () => store.lastRuns(['report'])]
-  ]
-  for (const [name, call] of calls) {
-    const started = performance.now()
-    await t.rejects(call(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' }, `${name} rejects with the coded error`)
-    t.ok(performance.now() - started < 5000, `${name} fails fast`)
-  }
 }
 
 t.test('outage: calls reject quickly with the coded error, and the same store recovers', skip, async (t) => {

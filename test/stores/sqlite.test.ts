@@ -14,10 +14,19 @@ const newFile = (): string => join(dir, `${randomUUID()}.sqlite`)
 
 storeConformance(t, 'sqlite', async () => sqliteStore({ path: newFile() }))
 
-t.test('sqlite store says what it is', async (t) => {
+t.test('sqlite store says what it is, and checks its options', async (t) => {
   const store = sqliteStore({ path: newFile() })
   t.equal(store.kind, 'sqlite')
   t.equal(store.durable, true)
+  t.throws(() => sqliteStore({ path: '' }), { code: 'FST_SCHEDULER_INVALID_OPTION' })
+})
+
+t.test("':memory:' keeps everything in this process", async (t) => {
+  const store = sqliteStore({ path: ':memory:' })
+  await store.init()
+  t.teardown(() => store.close())
+  t.equal(await store.claimOccurrence('report', new Date(T0)), true)
+  t.notOk(existsSync(join(process.cwd(), ':memory:')), 'no file named :memory:')
 })
 
 t.test('the default file is ./.fastify-scheduler.sqlite, resolved against the cwd at init', async (t) => {
