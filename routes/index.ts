@@ -16,13 +16,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { SchedulerApi } from '../plugin/types.js'
 import { authHook, type ResolvedAuth } from './auth.js'
 import { acceptPingerBodies } from './body-parsers.js'
+import { serializerCompiler, validatorCompiler } from './compilers.js'
 import { replyNotFound, replyWithError } from './errors.js'
 import { healthRoute } from './health.js'
 import { historyRoute } from './history.js'
 import { listingRoute } from './listing.js'
 import { redactingLoggerFactory } from './log-redaction.js'
 import { triggerRoutes } from './trigger.js'
-import { validatorCompiler } from './validation.js'
 
 export interface ScheduleRoutesOptions {
   scheduler: SchedulerApi
@@ -50,6 +50,7 @@ async function noStore (request: FastifyRequest, reply: FastifyReply, payload: u
 export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (instance, opts) => {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
   app.setErrorHandler(replyWithError)
   app.setChildLoggerFactory(redactingLoggerFactory(app.childLoggerFactory))
   // A prefix of '' or '/' would make this the whole app's 404 handler.

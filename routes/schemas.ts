@@ -1,7 +1,7 @@
 /**
  * TypeBox schemas of the /_schedule routes: every input and every status code's answer, so
  * validation, serialization and @fastify/swagger all read the same definitions. A field's
- * `description` doubles as the hint of its 400 message (see `validation.ts`).
+ * `description` doubles as the hint of its 400 message (see `compilers.ts`).
  */
 import Type, { type Static, type TUnsafe } from 'typebox'
 import { RUN_STATUSES } from '../plugin/stores/store.js'

@@ -1,10 +1,14 @@
 /**
- * The validator of the /_schedule routes: TypeBox's compiler (query strings converted from
- * text first, as in @fastify/type-provider-typebox), set inside the encapsulated routes so
- * the app's own Ajv settings never change what the routes accept. A 400 names the field and
- * what it accepts (the field's `description`), never the value sent.
+ * The schema compilers of the /_schedule routes, set inside the encapsulated routes so the
+ * app's own choices (Ajv options, or a Zod type provider's compilers, which cannot read JSON
+ * Schema) never change what the routes accept or answer.
+ *
+ * - validator: TypeBox's compiler, query strings converted from text first (as in
+ *   @fastify/type-provider-typebox). A 400 names the field and what it accepts (the
+ *   field's `description`), never the value sent.
+ * - serializer: only the properties the response schema declares, as JSON.
  */
-import type { FastifySchemaCompiler } from 'fastify'
+import type { FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import Value from 'typebox/value'
@@ -52,4 +56,9 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
     if (validator.Check(value)) return { value }
     return { error: new InvalidInputError(describeProblem(schema, validator.Errors(value) as SchemaError[], part)) }
   }
+}
+
+export const serializerCompiler: FastifySerializerCompiler<TSchema> = ({ schema }) => {
+  // Clean works in place: clone so the handler's objects stay as they were.
+  return (data: unknown) => JSON.stringify(Value.Clean(schema, Value.Clone(data)))
 }

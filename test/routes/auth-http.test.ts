@@ -1,0 +1,180 @@
+/**
+ * Who may call the routes, over HTTP: bearer tokens with rotation, SCHEDULE_TOKEN, query
+ * tokens (refused by default, redacted from every log line when allowed), authorize(),
+ * auth: false, and the boot failures.
+ */
+import t, { type Test } from 'tap'
+import type { FastifyRequest } from 'fastify'
+import { AUTH, buildRoutesApp, NEW_TOKEN, OLD_TOKEN, START, TOKEN } from './helpers.js'
+
+const MINUTE = 60_000
+const ROUTES = ['/_schedule/run', '/_schedule', '/_schedule/runs']
+
+function withEnv (value: string | undefined, t: Test): void {
+  const saved = process.env.SCHEDULE_TOKEN
+  if (value === undefined) delete process.env.SCHEDULE_TOKEN
+  else process.env.SCHEDULE_TOKEN = value
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.SCHEDULE_TOKEN
+    else process.env.SCHEDULE_TOKEN = saved
+  })
+}
+
+const method = (url: string): 'POST' | 'GET' => url.endsWith('/run') ? 'POST' : 'GET'
+
+t.test('the boot fails without auth, saying how to set SCHEDULE_TOKEN', async t => {
+  withEnv(undefined, t)
+  await t.rejects(buildRoutesApp({ plugin: { auth: undefined } }), {
+    code: 'FST_SCHEDULER_NO_AUTH', message: /Set SCHEDULE_TOKEN in the environment \(at least 16 characters/
+  })
+})
+
+t.test('the boot fails on a 10-character token, without printing it', async t => {
+  withEnv(undefined, t)
+  const short = 'tenletters'
+  const err = await buildRoutesApp({ plugin: { auth: { tokens: [short] } } }).then(() => undefined, (e: Error) => e)
+  t.match(err, { code: 'FST_SCHEDULER_INVALID_OPTION', message: /auth\.tokens\[0\] is 10 characters long/ })
+  t.notOk(err?.message.includes(short))
+  withEnv(short, t)
+  await t.rejects(buildRoutesApp({ plugin: { auth: undefined } }), { message: /SCHEDULE_TOKEN is 10 characters long/ })
+})
+
+t.test('the boot fails on an auth option of the wrong shape', async t => {
+  for (const auth of ['abc', { tokens: 'x' }, { token: [TOKEN] }]) {
+    await t.rejects(buildRoutesApp({ plugin: { auth: auth as never } }), { code: 'FST_SCHEDULER_INVALID_OPTION', message: /auth/ })
+  }
+})
+
+t.test('SCHEDULE_TOKEN (comma-separated) is used when auth is not given', async t => {
+  withEnv(` ${OLD_TOKEN} , ${NEW_TOKEN} `, t)
+  const { app } = await buildRoutesApp({ plugin: { auth: undefined } })
+  t.teardown(() => app.close())
+  for (const token of [OLD_TOKEN, NEW_TOKEN]) {
+    const res = await app.inject({ method: 'GET', url: '/_schedule', headers: { authorization: `Bearer ${token}` } })
+    t.equal(res.statusCode, 200)
+  }
+})
+
+t.test('every route but health refuses missing or wrong credentials with 401 and WWW-Authenticate: Bearer', async t => {
+  const { app, runs } = await buildRoutesApp()
+  t.teardown(() => app.close())
+  const wrong = [
+    {}, { authorization: '' }, { authorization: 'Bearer' }, { authorization: `Bearer ${TOKEN}x` },
+    { authorization: `Bearer ${TOKEN.slice(1)}` }, { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` },
+    { authorization: TOKEN }, { authorization: `Bearer ${TOKEN} extra` }
+  ]
+  const messages = new Set<string>()
+  for (const url of ROUTES) {
+    for (const headers of wrong) {
+      const res = await app.inject({ method: method(url), url, headers })
+      t.equal(res.statusCode, 401, `${url} ${JSON.stringify(headers)}`)
+      t.match(res.headers['www-authenticate'], /^Bearer realm="fastify-scheduler"/)
+      messages.add(res.json().message)
+    }
+  }
+  t.same([...messages].sort(), ['Invalid credentials', 'Missing credentials: send "Authorization: Bearer <token>"'],
+    'the answer never says which token was wrong')
+  t.equal(runs.size, 0)
+  const health = await app.inject({ method: 'GET', url: '/_schedule/health' })
+  t.equal(health.statusCode, 503, 'health needs no credentials (and no tick came yet)')
+  const accepted = await app.inject({ method: 'POST', url: '/_schedule/run', headers: { authorization: `bearer   ${TOKEN}  ` } })
+  t.equal(accepted.statusCode, 200, 'the scheme is case-insensitive and spaces are trimmed')
+})
+
+t.test('rotation: both current tokens are accepted, the rotated-out one refused', async t => {
+  const { app, runs, clock } = await buildRoutesApp({ plugin: { auth: { tokens: [NEW_TOKEN, TOKEN] } } })
+  t.teardown(() => app.close())
+  const refused = await app.inject({ method: 'POST', url: '/_schedule/run', headers: { authorization: `Bearer ${OLD_TOKEN}` } })
+  t.equal(refused.statusCode, 401)
+  t.equal(runs.size, 0)
+  for (const [i, token] of [NEW_TOKEN, TOKEN].entries()) {
+    clock.set(START + i * MINUTE)
+    const res = await app.inject({ method: 'POST', url: '/_schedule/run', headers: { authorization: `Bearer ${token}` } })
+    t.equal(res.statusCode, 200)
+  }
+  t.same(Object.fromEntries(runs), { a: 2, b: 2 })
+})
+
+t.test('a query token is refused by default, even a valid one', async t => {
+  const { app, runs } = await buildRoutesApp()
+  t.teardown(() => app.close())
+  for (const headers of [{}, AUTH]) {
+    const res = await app.inject({ method: 'POST', url: `/_schedule/run?token=${TOKEN}`, headers })
+    t.equal(res.statusCode, 401)
+    t.match(res.json().message, /query string is not accepted.*allowQueryToken/)
+  }
+  t.equal(runs.size, 0)
+})
+
+t.test('allowQueryToken accepts ?token= and keeps it out of every log line', async t => {
+  const { app, runs, logs, clock } = await buildRoutesApp({ plugin: { allowQueryToken: true, allowGetTrigger: true }, captureLogs: true })
+  t.teardown(() => app.close())
+  const statuses: number[] = []
+  const requests: Array<{ method: 'GET' | 'POST' | 'HEAD', url: string }> = [
+    { method: 'POST', url: `/_schedule/run?token=${TOKEN}` },
+    { method: 'GET', url: `/_schedule/run?task=a&token=${TOKEN}` },
+    { method: 'GET', url: `/_schedule?token=${TOKEN}` },
+    { method: 'GET', url: `/_schedule/runs?limit=5&token=${TOKEN}` },
+    { method: 'GET', url: `/_schedule/runs?limit=0&token=${TOKEN}` }, // 400
+    { method: 'POST', url: `/_schedule/run?task=nope&token=${TOKEN}` }, // 404
+    { method: 'GET', url: `/_schedule/nothing-here?token=${TOKEN}` }, // 404 under the prefix
+    { method: 'HEAD', url: `/_schedule/run?token=${TOKEN}` }, // 405
+    { method: 'GET', url: `/_schedule/health?token=${TOKEN}` },
+    { method: 'POST', url: `/_schedule/run?token=${TOKEN.slice(0, -1)}` } // 401, a near miss
+  ]
+  for (const [i, request] of requests.entries()) {
+    clock.set(START + i * MINUTE)
+    statuses.push((await app.inject(request)).statusCode)
+  }
+  t.same(statuses, [200, 200, 200, 200, 400, 404, 404, 405, 200, 401])
+  t.same(Object.fromEntries(runs), { a: 2, b: 1 })
+  t.ok(logs.length > 20, `${logs.length} log lines captured`)
+  t.ok(logs.some(line => line.includes('"url":"/_schedule/run"')), 'the URL is logged, without the token')
+  const leaks = logs.filter(line => line.includes(TOKEN.slice(0, -1)))
+  t.same(leaks, [], 'no log line contains the token')
+})
+
+t.test('authorize(request): true lets in; false, a throw or a rejection answer 401, never 500', async t => {
+  let verdict: () => boolean | Promise<boolean> = () => true
+  const seen: string[] = []
+  const { app, runs, logs, clock } = await buildRoutesApp({
+    captureLogs: true,
+    plugin: {
+      auth: {
+        authorize (request: FastifyRequest) {
+          seen.push(request.url)
+          return verdict()
+        }
+      }
+    }
+  })
+  t.teardown(() => app.close())
+  const cases: Array<[() => boolean | Promise<boolean>, number]> = [
+    [() => true, 200],
+    [async () => true, 200],
+    [() => false, 401],
+    [async () => false, 401],
+    [() => { throw new Error('jwt malformed') }, 401],
+    [async () => { throw new Error('session store down') }, 401],
+    [() => 'yes' as unknown as boolean, 401]
+  ]
+  for (const [i, [check, status]] of cases.entries()) {
+    verdict = check
+    clock.set(START + i * MINUTE)
+    const res = await app.inject({ method: 'POST', url: '/_schedule/run?task=a' })
+    t.equal(res.statusCode, status, String(check))
+    if (status === 401) t.match(res.headers['www-authenticate'], /^Bearer/)
+  }
+  t.same(Object.fromEntries(runs), { a: 2 })
+  t.equal(seen[0], '/_schedule/run?task=a', 'authorize sees the request')
+  t.ok(logs.some(line => line.includes('auth.authorize() threw')), 'a throw is logged as a refusal')
+})
+
+t.test('auth: false opens the routes and warns at boot', async t => {
+  const { app, runs, logs } = await buildRoutesApp({ plugin: { auth: false }, captureLogs: true })
+  t.teardown(() => app.close())
+  t.ok(logs.some(line => line.includes('"level":40') && line.includes('auth is false')))
+  const res = await app.inject({ method: 'POST', url: '/_schedule/run' })
+  t.equal(res.statusCode, 200)
+  t.same(Object.fromEntries(runs), { a: 1, b: 1 })
+})
