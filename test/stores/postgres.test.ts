@@ -1,8 +1,8 @@
-import { createServer, connect, type Server, type Socket } from 'node:net'
 import pg from 'pg'
 import t from 'tap'
 import { postgresStore } from '../../plugin/stores/postgres.js'
 import { createSchema, freePort, needs, postgresService, postgresUrl, probePostgres, uniqueName } from '../helpers/services.js'
+import { postgresProxy } from '../helpers/outage.js'
 import { T0, claimRace, expectEveryCallUnavailable, storeConformance } from './conformance.js'
 
 const skip = needs(await probePostgres())
@@ -65,35 +65,6 @@ t.test('a pool the user passes in is used and never ended', skip, async (t) => {
   const { rows } = await pool.query(`SELECT task FROM ${pg.escapeIdentifier(postgres.schema)}.fastify_scheduler_tasks`)
   t.same(rows, [{ task: 'report' }], 'the pool still works, and the tables are where we asked')
 })
-
-/** A TCP proxy to the real Postgres that the test can cut (closing every connection) and restore. */
-async function postgresProxy (port: number): Promise<{ connectionString: string, cut: () => Promise<void>, restore: () => Promise<void> }> {
-  const target = new URL(postgresUrl())
-  const sockets = new Set<Socket>()
-  let server: Server | undefined
-  const restore = async (): Promise<void> => {
-    server = createServer((client) => {
-      const upstream = connect(Number(target.port || 5432), target.hostname)
-      for (const socket of [client, upstream]) {
-        sockets.add(socket)
-        socket.on('close', () => sockets.delete(socket))
-        socket.on('error', () => { client.destroy(); upstream.destroy() })
-      }
-      client.pipe(upstream).pipe(client)
-    })
-    await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve))
-  }
-  const cut = async (): Promise<void> => {
-    const closed = new Promise<void>((resolve) => server!.close(() => resolve()))
-    for (const socket of sockets) socket.destroy()
-    await closed
-  }
-  await restore()
-  const url = new URL(postgresUrl())
-  url.hostname = '127.0.0.1'
-  url.port = String(port)
-  return { connectionString: url.toString(), cut, restore }
-}
 
 t.test('outage: calls reject quickly with the coded error, and the same store recovers', skip, async (t) => {
   const postgres = await postgresService(t)

@@ -1,12 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { setTimeout as delay } from 'node:timers/promises'
+import { spawnSync } from 'node:child_process'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { redisStore } from '../../plugin/stores/redis.js'
 import {
   deleteRedisKeys, freePort, needs, probeRedis, redisService, redisUrl, uniqueRedisPrefix
 } from '../helpers/services.js'
+import { eventually, startRedisServer, stopRedisServer } from '../helpers/outage.js'
 import { T0, claimRace, expectEveryCallUnavailable, run, storeConformance } from './conformance.js'
 
 const skip = needs(await probeRedis())
@@ -71,45 +70,8 @@ t.test("a client the user passes in is used, with its keyPrefix, and never close
   t.equal(await client.ping(), 'PONG')
 })
 
-/** A throwaway redis-server on `port`, without persistence, ready to accept connections. */
-async function startRedisServer (port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'inherit'] })
-  let output = ''
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)))
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk
-      if (output.includes('Ready to accept connections')) resolve()
-    })
-  })
-  child.removeAllListeners('exit')
-  return child
-}
-
-async function stopRedisServer (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGKILL')
-  await exited
-}
-
 /** What every call says while Redis is down: where, why, and that it keeps trying. */
 const UNREACHABLE = /: Redis at localhost:\d+ is not reachable \([^()]+\); reconnecting in the background$/
-
-/** Retry `fn` until it succeeds or `withinMs` passes (waiting for a real reconnect, not faking time). */
-async function eventually<T> (fn: () => Promise<T>, withinMs: number): Promise<T> {
-  const deadline = performance.now() + withinMs
-  for (;;) {
-    try {
-      return await fn()
-    } catch (err) {
-      if (performance.now() > deadline) throw err
-      await delay(50)
-    }
-  }
-}
 
 t.test('outage: calls reject quickly with the coded error, and the same store recovers', canStartRedis, async (t) => {
   const port = await freePort()
