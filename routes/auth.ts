@@ -43,7 +43,9 @@ function fail (message: string): never {
 
 /** Check one token; `name` says where it came from. The token itself never appears in a message. */
 function checkToken (token: unknown, name: string): string {
-  if (typeof token !== 'string') fail(`${name} must be a string`)
+  if (typeof token !== 'string') {
+    fail(`${name} must be a string${token === undefined ? ' (it is undefined: is the environment variable it is read from set?)' : ''}`)
+  }
   if (token.length < MIN_TOKEN_LENGTH) {
     fail(`${name} is ${token.length} characters long; a token needs at least ${MIN_TOKEN_LENGTH} (generate one with \`openssl rand -hex 32\`)`)
   }

@@ -3,7 +3,7 @@
  * type their author picked (`application/json`, `text/plain`, a form, none): an empty body
  * is no input, never a 400 or 415. JSON and form bodies may carry `task`, `force`, `wait`.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { InvalidInputError, UnsupportedBodyError } from './errors.js'
 
 /** Form fields as an object; a repeated field becomes an array (`task=a&task=b`). */
@@ -21,8 +21,21 @@ function isBlank (body: string | Buffer): boolean {
   return body.toString().trim() === ''
 }
 
+/** True when the request declares no body: no Transfer-Encoding, Content-Length absent or 0. */
+function declaresNoBody (headers: FastifyRequest['headers']): boolean {
+  const length = headers['content-length']
+  return headers['transfer-encoding'] === undefined && (length === undefined || length === '0')
+}
+
 /** Replace the inherited parsers of this (encapsulated) instance with the lenient ones. */
 export function acceptPingerBodies (app: FastifyInstance): void {
+  // Fastify answers 415 to a malformed Content-Type before any parser runs, even with no
+  // body. With no body the type means nothing: drop it, so the request is an empty ping.
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    if (request.headers['content-type'] !== undefined && declaresNoBody(request.headers)) delete request.headers['content-type']
+    return payload
+  })
+
   const parseJson = app.getDefaultJsonParser('error', 'error')
   app.removeAllContentTypeParsers()
 

@@ -59,7 +59,9 @@ t.test('auth.tokens: each token is checked and named by index, never printed', a
   throwsCoded(t, () => resolve({ tokens: [SHORT] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens\[0\] is 10 characters long/, SHORT)
   throwsCoded(t, () => resolve({ tokens: [TOKEN_A, SHORT] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens\[1\]/, SHORT)
   throwsCoded(t, () => resolve({ tokens: [] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens is empty/)
-  throwsCoded(t, () => resolve({ tokens: [TOKEN_A, 42] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens\[1\] must be a string/)
+  throwsCoded(t, () => resolve({ tokens: [TOKEN_A, 42] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens\[1\] must be a string$/)
+  throwsCoded(t, () => resolve({ tokens: [process.env.SCHEDULER_TEST_UNSET_VARIABLE] }), 'FST_SCHEDULER_INVALID_OPTION',
+    /auth\.tokens\[0\] must be a string \(it is undefined: is the environment variable it is read from set\?\)/)
   const spaced = 'has a space 0123456789'
   throwsCoded(t, () => resolve({ tokens: [spaced] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens\[0\] contains spaces/, spaced)
   throwsCoded(t, () => resolve({ tokens: 'x' }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.tokens must be an array/)
