@@ -45,7 +45,12 @@ export interface ScheduleDefinition {
   runEveryMinute?: boolean
   /** At h1:00 and h2:00, two distinct hours 0–23. */
   twiceDaily?: readonly [number, number]
-  /** A standard 5-field cron expression. */
+  /**
+   * A standard 5-field cron expression (minute hour day-of-month month day-of-week, Vixie
+   * cron semantics, names such as MON and JAN, nicknames such as `@daily`; no seconds, L, W,
+   * # or ?). With `*` or a step over all hours in the hour field it follows elapsed time
+   * across DST changes, like minute and hour schedules; otherwise the wall clock.
+   */
   cron?: string
 }
 
@@ -114,7 +119,7 @@ export interface TaskObject extends TaskOptions {
 export interface Schedule {
   /** True when an occurrence lies in the minute of `date`. */
   matches (date: Date): boolean
-  /** The first occurrence strictly after `after`, or undefined for a manual-only schedule. */
+  /** The first occurrence strictly after `after` (a whole minute), or undefined for a manual-only schedule. */
   next (after: Date): Date | undefined
   /** The latest occurrence at or before `atOrBefore`, or undefined. */
   previous (atOrBefore: Date): Date | undefined
@@ -132,7 +137,7 @@ export interface Schedule {
 export interface CompileScheduleOptions {
   /** IANA time zone; default: the process's local zone. */
   timezone?: string
-  /** Called with a message for accepted-but-ignored input (`runAt` with a minute schedule). */
+  /** Called with a message for accepted-but-ignored input (`runAt` with a minute schedule); default `process.emitWarning`. */
   warn?: (message: string) => void
   /** Names the source in error messages, e.g. a file path. */
   source?: string

@@ -1,0 +1,256 @@
+/**
+ * A standard 5-field cron expression (minute hour day-of-month month day-of-week) compiled
+ * to lookup tables, with next/previous search over wall times (see zone.ts). Time zones and
+ * DST are not handled here: schedule.ts maps wall times to instants.
+ *
+ * Why our own and not croner: croner decides how a pattern meets DST by its own rule
+ * (single-value minute and hour = fixed time), which disagrees with SPEC §3 (hour field `*`
+ * or a step over all hours = elapsed time, anything else = wall clock); it also accepts
+ * seconds, years, L, W, # and ?, which we reject, and it calls Intl several times per search,
+ * about 30–50 µs per nextRun. Tests use croner as the oracle away from DST days.
+ *
+ * Semantics follow Vixie cron (cronie): names JAN–DEC and SUN–SAT, 0 and 7 are Sunday,
+ * nicknames @hourly … @yearly. `a/n` is refused (crons disagree on it; write `a-max/n`).
+ * When both day fields are restricted a day matches either; a day field starting with `*`
+ * (even `*\/2`) counts as unrestricted, and then both must match.
+ */
+interface FieldSpec {
+  readonly name: string
+  readonly min: number
+  readonly max: number
+  readonly names?: readonly string[]
+}
+
+const FIELDS: readonly FieldSpec[] = [
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day-of-month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
+  { name: 'day-of-week', min: 0, max: 7, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] }
+]
+
+const NICKNAMES: ReadonlyMap<string, string> = new Map([
+  ['@yearly', '0 0 1 1 *'],
+  ['@annually', '0 0 1 1 *'],
+  ['@monthly', '0 0 1 * *'],
+  ['@weekly', '0 0 * * 0'],
+  ['@daily', '0 0 * * *'],
+  ['@midnight', '0 0 * * *'],
+  ['@hourly', '0 * * * *']
+])
+
+const ACCEPTED = 'accepted in each field: *, numbers, names such as MON or JAN, ranges a-b, lists a,b and steps */n, a-b/n'
+
+/** Max days per month, with February 29 (the pattern check must allow leap days). */
+const MAX_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/** How far next/previous search before deciding that a pattern never matches. */
+const SEARCH_YEARS = 400
+
+/** A parse error; schedule.ts prefixes it with the source and expression. */
+export class CronSyntaxError extends Error {}
+
+/** A compiled cron pattern. `expression` is the normalised 5-field form. */
+export class CronPattern {
+  readonly expression: string
+  /** True when the hour field is `*` or a step over all hours: the pattern follows elapsed time (SPEC §3). */
+  readonly everyHour: boolean
+  private readonly minutes: boolean[]
+  private readonly hours: boolean[]
+  private readonly days: boolean[]
+  private readonly months: boolean[]
+  private readonly weekdays: boolean[]
+  /** Vixie's rule: both day fields must match when either starts with `*`; else either may. */
+  private readonly daysAnd: boolean
+  private readonly allDays: boolean
+  /** nextMinute[i]: first allowed minute >= i, or -1 (index 60 is a sentinel). Same for hours. */
+  private readonly nextMinute: Int8Array
+  private readonly prevMinute: Int8Array
+  private readonly nextHour: Int8Array
+  private readonly prevHour: Int8Array
+
+  constructor (source: string) {
+    const trimmed = source.trim()
+    const nickname = trimmed.startsWith('@') ? NICKNAMES.get(trimmed.toLowerCase()) : undefined
+    if (trimmed.startsWith('@') && nickname === undefined) {
+      throw new CronSyntaxError(`unknown nickname "${trimmed}" (accepted: ${[...NICKNAMES.keys()].join(', ')})`)
+    }
+    const parts = (nickname ?? trimmed).split(/\s+/)
+    if (parts.length !== 5) {
+      throw new CronSyntaxError(`expected 5 fields (minute hour day-of-month month day-of-week), got ${parts.length}`)
+    }
+    this.expression = parts.join(' ')
+    const [minutes, hours, days, months, weekdays] = parts.map((part, i) => parseField(part, FIELDS[i]))
+    weekdays[0] = weekdays[0] || weekdays[7]
+    this.minutes = minutes
+    this.hours = hours
+    this.days = days
+    this.months = months
+    this.weekdays = weekdays.slice(0, 7)
+    this.everyHour = isOverAllHours(parts[1])
+    this.daysAnd = parts[2].startsWith('*') || parts[4].startsWith('*')
+    this.allDays = this.days.slice(1).every(Boolean) && this.weekdays.every(Boolean)
+    this.nextMinute = nextTable(minutes, 60)
+    this.prevMinute = prevTable(minutes, 60)
+    this.nextHour = nextTable(hours, 24)
+    this.prevHour = prevTable(hours, 24)
+    this.assertCanMatch()
+  }
+
+  /** True when the wall time's minute matches. */
+  matches (wall: number): boolean {
+    const date = new Date(wall)
+    return this.months[date.getUTCMonth() + 1] &&
+      this.hours[date.getUTCHours()] &&
+      this.minutes[date.getUTCMinutes()] &&
+      this.dayMatches(date.getUTCDate(), date.getUTCDay())
+  }
+
+  /** The first matching wall minute at or after `wall` (a whole minute), or undefined. */
+  nextAtOrAfter (wall: number): number | undefined {
+    const date = new Date(wall)
+    let year = date.getUTCFullYear(); let month = date.getUTCMonth(); let day = date.getUTCDate()
+    let hour = date.getUTCHours(); let minute = date.getUTCMinutes()
+    const lastYear = year + SEARCH_YEARS
+    for (;;) {
+      if (month > 11) {
+        month = 0
+        if (++year > lastYear) return undefined
+      }
+      const foundDay = this.months[month + 1] ? this.nextDay(year, month, day) : -1
+      if (foundDay < 0) { month++; day = 1; hour = 0; minute = 0; continue }
+      if (foundDay !== day) { day = foundDay; hour = 0; minute = 0 }
+      const foundHour = this.nextHour[hour]
+      if (foundHour < 0) { day++; hour = 0; minute = 0; continue }
+      if (foundHour !== hour) { hour = foundHour; minute = 0 }
+      const foundMinute = this.nextMinute[minute]
+      if (foundMinute < 0) { hour++; minute = 0; continue }
+      return Date.UTC(year, month, day, hour, foundMinute)
+    }
+  }
+
+  /** The last matching wall minute at or before `wall` (a whole minute), or undefined. */
+  prevAtOrBefore (wall: number): number | undefined {
+    const date = new Date(wall)
+    let year = date.getUTCFullYear(); let month = date.getUTCMonth(); let day = date.getUTCDate()
+    let hour = date.getUTCHours(); let minute = date.getUTCMinutes()
+    const firstYear = year - SEARCH_YEARS
+    for (;;) {
+      if (month < 0) {
+        month = 11
+        if (--year < firstYear) return undefined
+      }
+      const foundDay = this.months[month + 1] ? this.prevDay(year, month, day) : -1
+      if (foundDay < 0) { month--; day = 31; hour = 23; minute = 59; continue }
+      if (foundDay !== day) { day = foundDay; hour = 23; minute = 59 }
+      const foundHour = hour < 0 ? -1 : this.prevHour[hour]
+      if (foundHour < 0) { day--; hour = 23; minute = 59; continue }
+      if (foundHour !== hour) { hour = foundHour; minute = 59 }
+      const foundMinute = minute < 0 ? -1 : this.prevMinute[minute]
+      if (foundMinute < 0) { hour--; minute = 59; continue }
+      return Date.UTC(year, month, day, hour, foundMinute)
+    }
+  }
+
+  /** The first matching day >= `from` in the month (0-based), or -1. */
+  private nextDay (year: number, month: number, from: number): number {
+    const last = daysInMonth(year, month)
+    if (this.allDays) return from <= last ? from : -1
+    let weekday = new Date(Date.UTC(year, month, from)).getUTCDay()
+    for (let day = from; day <= last; day++, weekday = (weekday + 1) % 7) {
+      if (this.dayMatches(day, weekday)) return day
+    }
+    return -1
+  }
+
+  /** The last matching day <= `from` in the month (0-based), or -1. */
+  private prevDay (year: number, month: number, from: number): number {
+    const start = Math.min(from, daysInMonth(year, month))
+    if (this.allDays) return start >= 1 ? start : -1
+    let weekday = new Date(Date.UTC(year, month, start)).getUTCDay()
+    for (let day = start; day >= 1; day--, weekday = (weekday + 6) % 7) {
+      if (this.dayMatches(day, weekday)) return day
+    }
+    return -1
+  }
+
+  private dayMatches (day: number, weekday: number): boolean {
+    return this.daysAnd
+      ? this.days[day] && this.weekdays[weekday]
+      : this.days[day] || this.weekdays[weekday]
+  }
+
+  /** Rejects patterns such as `0 0 30 2 *` that no calendar day can match. */
+  private assertCanMatch (): void {
+    if (!this.daysAnd) return // a weekday matches in every month
+    for (let month = 1; month <= 12; month++) {
+      if (!this.months[month]) continue
+      for (let day = 1; day <= MAX_DAYS[month - 1]; day++) if (this.days[day]) return
+    }
+    throw new CronSyntaxError('never matches: no selected month has the selected day of the month')
+  }
+}
+
+/** `*`, `0-23`, or a step over them (`*\/2`, `0-23/3`, `0/4`): the hours of an elapsed-time pattern. */
+function isOverAllHours (field: string): boolean {
+  return field === '*' || field === '0-23' || /^(\*|0|0-23)\/[0-9]+$/.test(field)
+}
+
+/** Days in a month (0-based), by the proleptic Gregorian calendar. */
+export function daysInMonth (year: number, month: number): number {
+  return new Date(Date.UTC(year, month + 1, 0)).getUTCDate()
+}
+
+/** Parses one field into an array indexed by value (true = allowed). */
+function parseField (text: string, spec: FieldSpec): boolean[] {
+  const allowed = new Array<boolean>(spec.max + 1).fill(false)
+  for (const element of text.split(',')) {
+    const { from, to, step } = parseElement(element, spec)
+    for (let value = from; value <= to; value += step) allowed[value] = true
+  }
+  return allowed
+}
+
+/** One list element: `*`, `a`, `a-b`, each optionally `/n`. */
+function parseElement (element: string, spec: FieldSpec): { from: number, to: number, step: number } {
+  const match = /^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:\/([0-9]+))?$/i.exec(element)
+  if (match === null) throw new CronSyntaxError(`${spec.name} "${element}" is not supported (${ACCEPTED})`)
+  const [, range, stepText] = match
+  const step = stepText === undefined ? 1 : Number(stepText)
+  const size = spec.max - spec.min + 1
+  if (step < 1 || step > size) {
+    throw new CronSyntaxError(`${spec.name} step "/${stepText ?? ''}" must be a whole number from 1 to ${size}`)
+  }
+  if (range === '*') return { from: spec.min, to: spec.max, step }
+  const [fromText, toText] = range.split('-')
+  const from = parseValue(fromText, spec)
+  if (toText === undefined && stepText !== undefined) {
+    throw new CronSyntaxError(`${spec.name} "${element}": a step needs * or a range (write ${fromText}-${spec.max}/${stepText} or */${stepText})`)
+  }
+  const to = toText === undefined ? from : parseValue(toText, spec)
+  if (from > to) throw new CronSyntaxError(`${spec.name} range "${range}" runs backwards (write the smaller value first)`)
+  return { from, to, step }
+}
+
+function parseValue (text: string, spec: FieldSpec): number {
+  const nameIndex = spec.names?.indexOf(text.toUpperCase()) ?? -1
+  if (nameIndex >= 0) return nameIndex + spec.min
+  if (!/^[0-9]+$/.test(text)) throw new CronSyntaxError(`${spec.name} "${text}" is not supported (${ACCEPTED})`)
+  const value = Number(text)
+  if (value < spec.min || value > spec.max) {
+    throw new CronSyntaxError(`${spec.name} ${value} is out of range ${spec.min}–${spec.max}`)
+  }
+  return value
+}
+
+function nextTable (allowed: readonly boolean[], size: number): Int8Array {
+  const table = new Int8Array(size + 1).fill(-1)
+  for (let i = size - 1; i >= 0; i--) table[i] = allowed[i] ? i : table[i + 1]
+  return table
+}
+
+function prevTable (allowed: readonly boolean[], size: number): Int8Array {
+  const table = new Int8Array(size).fill(-1)
+  for (let i = 0; i < size; i++) table[i] = allowed[i] ? i : (i > 0 ? table[i - 1] : -1)
+  return table
+}

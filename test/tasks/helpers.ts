@@ -1,0 +1,36 @@
+/** Small helpers shared by the task-model tests. */
+import { compileSchedule } from '../../tasks/schedule.js'
+import type { Schedule, ScheduleDefinition } from '../../tasks/types.js'
+
+/** The next `count` occurrences strictly after `from`, as ISO strings. */
+export function nextOccurrences (schedule: Schedule, from: string | Date, count: number): string[] {
+  const found: string[] = []
+  let cursor: Date | undefined = new Date(from)
+  while (found.length < count) {
+    cursor = schedule.next(cursor)
+    if (cursor === undefined) break
+    found.push(cursor.toISOString())
+  }
+  return found
+}
+
+/** Every occurrence in [from, to), found by asking `matches` minute by minute (the slow, obvious way). */
+export function scanOccurrences (schedule: Schedule, from: string | Date, to: string | Date): string[] {
+  const found: string[] = []
+  for (let t = new Date(from).getTime(); t < new Date(to).getTime(); t += 60_000) {
+    if (schedule.matches(new Date(t))) found.push(new Date(t).toISOString())
+  }
+  return found
+}
+
+/** compileSchedule with a zone, collecting warnings instead of emitting them. */
+export function compile (def: ScheduleDefinition, timezone = 'UTC'): { schedule: Schedule, warnings: string[] } {
+  const warnings: string[] = []
+  const schedule = compileSchedule(def, { timezone, warn: (message) => warnings.push(message) })
+  return { schedule, warnings }
+}
+
+/** ISO strings of local instants: `iso('2026-05-03T17:00', '+02:00')`. */
+export function iso (local: string, offset: string): string {
+  return new Date(`${local}:00${offset}`).toISOString()
+}
