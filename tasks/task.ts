@@ -1,0 +1,53 @@
+/**
+ * The two ways to write a task (SPEC §2): a class extending `Task`, or `defineTask({ ... })`.
+ */
+import type { TaskContext, TaskObject } from './types.js'
+
+/** Marks objects made by `defineTask`, so discovery can tell a task from any other export. */
+export const TASK_BRAND: unique symbol = Symbol.for('fastify-scheduler.task') as never
+
+/**
+ * Base class of the class form. Subclasses receive the Fastify instance (the container):
+ *
+ * ```ts
+ * export default class SayHi extends Task {
+ *   runEvery = '3 days'
+ *   runAt = '17:00'
+ *   constructor (private readonly app: FastifyInstance) { super() }
+ *   async handle (ctx: TaskContext) { await this.app.mail.send(...) }
+ * }
+ * ```
+ *
+ * The options (`runEvery`, `runAt`, `runEveryHour`, `runEveryMinute`, `twiceDaily`, `cron`,
+ * `name`, `timezone`, `timeout`, `catchUp`, `allowOverlap`, `enabled`; see `TaskOptions`)
+ * are deliberately not declared here. TypeScript does not type a subclass's field initializer
+ * from its base class, so declaring them would check nothing (`runEvery = '3 dayz'` is just a
+ * `string`), and under `noImplicitOverride` (this repository's setting, common in strict
+ * projects) every declared option would have to be written `override runEvery = ...`,
+ * breaking the form above. Instead the boot checks every value, and every own property that
+ * looks like a misspelt option (`run_every`, `timout`); the object form (`defineTask`) gets
+ * compile-time checks as well.
+ */
+export abstract class Task {
+  /** The task's work. Its promise is awaited; `ctx.signal` fires on timeout or shutdown. */
+  abstract handle (ctx: TaskContext): unknown
+}
+
+/** Keys of `T` that a task object does not have, mapped to `never` (so they fail to type-check). */
+export type NoExtraKeys<T> = { readonly [K in Exclude<keyof T, keyof TaskObject>]: never }
+
+/**
+ * The object form: returns `def` itself, branded for discovery. Unknown keys and malformed
+ * `runEvery`/`runAt` strings are type errors; the boot checks everything again at runtime.
+ */
+export function defineTask<const T extends TaskObject> (def: T & NoExtraKeys<T>): T {
+  // A frozen object cannot take the brand; a shallow copy keeps its properties.
+  const task: T = Object.isExtensible(def) ? def : { ...def }
+  Object.defineProperty(task, TASK_BRAND, { value: true, enumerable: false })
+  return task
+}
+
+/** True for objects returned by `defineTask`. */
+export function isDefinedTask (value: unknown): boolean {
+  return value !== null && typeof value === 'object' && (value as Record<symbol, unknown>)[TASK_BRAND] === true
+}
