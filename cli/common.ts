@@ -1,0 +1,83 @@
+/**
+ * What every subcommand shares: exit codes, the usage error, argument parsing with
+ * messages that name the option, and plain-text tables.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+
+/** Exit codes cron and scripts can rely on. */
+export const EXIT = {
+  ok: 0,
+  /** A run failed or timed out. */
+  runFailed: 1,
+  /** Bad command line: unknown option, missing value, bad name, unknown task. */
+  usage: 2,
+  /** The app file was not found, did not load, or did not boot. */
+  app: 3,
+  /** The store could not be reached. */
+  store: 4
+} as const
+
+/** An error the CLI prints as is (no stack) before exiting with `exitCode`. */
+export class CliError extends Error {
+  readonly exitCode: number
+  constructor (message: string, exitCode: number, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'CliError'
+    this.exitCode = exitCode
+  }
+}
+
+/** One subcommand: its help text lives beside its code. */
+export interface Command {
+  /** The full `--help` text. */
+  help: string
+  /** Runs the command; resolves to the exit code. */
+  main (args: string[]): Promise<number>
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>
+type WithHelp<O extends Options> = O & { help: { type: 'boolean', short: 'h' } }
+
+/** What `parseCommandArgs` returns: `values` typed after the options, and `positionals`. */
+export type CommandArgs<O extends Options> =
+  ReturnType<typeof parseArgs<{ args: string[], options: WithHelp<O>, strict: true, allowPositionals: boolean }>>
+
+/**
+ * `util.parseArgs`, strict, with `--help` accepted (the dispatcher answers it before
+ * `main` runs). Its errors become usage errors (exit 2) that name the command and the option.
+ */
+export function parseCommandArgs<O extends Options> (command: string, args: string[], options: O, allowPositionals = false): CommandArgs<O> {
+  const withHelp: WithHelp<O> = { ...options, help: { type: 'boolean', short: 'h' } }
+  try {
+    return parseArgs({ args, options: withHelp, strict: true, allowPositionals })
+  } catch (err) {
+    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '')
+    throw new CliError(`${command}: ${message}\nRun \`fastify-scheduler ${command} --help\` for usage.`, EXIT.usage)
+  }
+}
+
+/** Exit code for an error thrown by the app or the scheduler. */
+export function exitCodeOf (err: unknown): number {
+  if (err instanceof CliError) return err.exitCode
+  const code = (err as { code?: unknown } | null)?.code
+  if (code === 'FST_SCHEDULER_STORE_UNAVAILABLE') return EXIT.store
+  if (code === 'FST_SCHEDULER_UNKNOWN_TASK') return EXIT.usage
+  return EXIT.app
+}
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function formatTable (headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map(row => (row[i] ?? '').length)))
+  const line = (cells: readonly string[]): string =>
+    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd()
+  return [line(headers), ...rows.map(line)].join('\n') + '\n'
+}
+
+/** `850 ms`, `12.3 s`, `4 min 05 s`. */
+export function formatDuration (ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '-'
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
+  const seconds = Math.round(ms / 1000)
+  return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`
+}
