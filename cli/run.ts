@@ -58,6 +58,10 @@ async function main (args: string[]): Promise<number> {
       throw new CliError(`--task ${unknown.join(', ')}: no such task in ${loaded.file}. ` +
         `Tasks: ${scheduler.taskNames.join(', ') || '(none)'}`, EXIT.usage)
     }
+    if (!scheduler.store.durable) {
+      process.stderr.write('fastify-scheduler run: warning: the memory store forgets its state when this process exits, ' +
+        'so each run starts afresh (no catch-up, no exactly-once between runs); use a durable store (SQLite is the default).\n')
+    }
     const result = await scheduler.tick({
       trigger: 'cli',
       force: values.force === true,

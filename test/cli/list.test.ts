@@ -14,6 +14,7 @@ t.test('the listing as an aligned table, with a sqlite store that remembers the 
   const env = { CLI_APP_STORE: join(dir, 'store.sqlite') }
   const ran = await runCli(['run', '--app', CLI_APP, '--task', 'ok'], { env })
   t.equal(ran.code, 0, ran.stderr)
+  t.notMatch(ran.stderr, /memory store/, 'no warning with a durable store')
 
   const result = await runCli(['list', '--app', CLI_APP], { env })
   t.equal(result.code, 0, result.stderr)

@@ -15,6 +15,7 @@ t.test('a failing task makes run exit 1, and the table says which and why', asyn
   t.match(result.stdout, /^boom\s+failed\s+\S+ ms\s+boom: the fixture task fails on purpose$/m)
   t.match(result.stdout, /^ok\s+succeeded\s/m)
   t.notMatch(result.stdout, /manual/, 'a manual-only task does not run unforced')
+  t.match(result.stderr, /run: warning: the memory store forgets its state when this process exits/)
 })
 
 t.test('--task runs only the named task: exit 0 when it succeeds', async t => {
