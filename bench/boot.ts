@@ -13,7 +13,7 @@ import { quietSchedules, writeTaskFiles } from './fixtures/schedules.js'
 import { alternate, figure, goal, round, lastJsonLine, progress, runAlone, runNode, tempDir, tsxNode, type Figures } from './util.js'
 
 const TASK_FILES = 1000
-const ROUNDS = 5
+const ROUNDS = 7
 const COMMAND = 'npx tsx bench/boot.ts'
 
 export const BOOT_GOALS = { bootVsBareImport: goal('<=', 1.5, '× (ours ÷ import + bare ready)', COMMAND) }

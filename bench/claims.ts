@@ -23,7 +23,7 @@ import {
 import { alternate, figure, goal, orUnmeasured, progress, runAlone, tempDir, timeMs, type Figure, type Figures } from './util.js'
 
 const TASKS = 100
-const ROUNDS = 30
+const ROUNDS = 60
 const WARMUP_ROUNDS = 5
 const COMMAND = 'npx tsx bench/claims.ts'
 const CLAIM_GOAL = goal('<=', 2, '× (claim ÷ bare write)', COMMAND)

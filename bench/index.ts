@@ -11,48 +11,32 @@ import { benchClaims } from './claims.js'
 import { CLI_GOALS, benchCli } from './cli.js'
 import { HEAP_GOALS, benchHeap } from './heap.js'
 import { HTTP_GOALS, benchHttp } from './http.js'
+import { benchSchedule } from './schedule.js'
 import { TICK_GOALS, benchTick } from './tick.js'
-import { figure, goal, isMain, nowMs, orUnmeasured, printFigures, progress, round, type Figure, type Figures } from './util.js'
+import { figure, goal, isMain, nowMs, orUnmeasured, printFigures, progress, round, type Figures } from './util.js'
 
 const SCHEDULE_COMMAND = 'npx tsx bench/schedule.ts'
 export const SCHEDULE_GOALS = {
-  nextVsCroner: goal('<=', 0.5, '× (ours ÷ croner)', SCHEDULE_COMMAND),
-  cronNextVsCroner: goal('<=', 0.5, '× (ours ÷ croner)', SCHEDULE_COMMAND)
+  nextVsCroner: goal('<=', 0.5, '× (ours ÷ croner, worst attribute schedule)', SCHEDULE_COMMAND),
+  previousVsCroner: goal('<=', 0.5, '× (ours ÷ croner next, worst attribute schedule)', SCHEDULE_COMMAND),
+  cronNextVsCroner: goal('<=', 1, '× (ours ÷ croner, worst cron expression)', SCHEDULE_COMMAND)
 }
 
-interface ScheduleBench {
-  nextVsCroner: unknown
-  cronNextVsCroner: unknown
-  rows?: unknown
-}
-
-/** A ratio from bench/schedule.ts: a number, or an object carrying `value` (or `ratio`). */
-function ratioOf (value: unknown): number {
-  if (typeof value === 'number') return value
-  const carried = (value as { value?: unknown, ratio?: unknown } | null)?.value ?? (value as { ratio?: unknown } | null)?.ratio
-  if (typeof carried === 'number') return carried
-  throw new Error(`bench/schedule.ts returned ${JSON.stringify(value)} where a ratio was expected`)
-}
-
-/** `next()` against croner, from the schedule engineer's `bench/schedule.ts` (loaded only if present). */
+/**
+ * `next()` / `previous()` against croner, from bench/schedule.ts. That module reports
+ * croner ÷ ours (the worst case of each group); here every ratio is ours ÷ baseline.
+ */
 async function benchScheduleFigures (): Promise<Figures> {
-  let module: { benchSchedule?: () => Promise<ScheduleBench> }
-  try {
-    // A computed specifier: the module is someone else's and may not have landed yet.
-    const specifier = new URL('./schedule.js', import.meta.url).href
-    module = await import(specifier) as typeof module
-  } catch (err) {
-    throw new Error(`bench/schedule.ts could not be loaded (${(err as Error).message.split('\n')[0]})`)
+  progress('schedule: next() and previous() vs croner')
+  const result = await benchSchedule()
+  const rows = result.rows.map(row => ({
+    schedule: row.name, timezone: row.timezone, nextNs: round(row.nextNs), previousNs: round(row.previousNs), cronerNextNs: round(row.cronerNextNs)
+  }))
+  return {
+    nextVsCroner: figure(1 / result.nextVsCroner, SCHEDULE_GOALS.nextVsCroner, { rows }),
+    previousVsCroner: figure(1 / result.previousVsCroner, SCHEDULE_GOALS.previousVsCroner),
+    cronNextVsCroner: figure(1 / result.cronNextVsCroner, SCHEDULE_GOALS.cronNextVsCroner)
   }
-  if (typeof module.benchSchedule !== 'function') throw new Error('bench/schedule.ts does not export benchSchedule()')
-  progress('schedule: next() vs croner')
-  const result = await module.benchSchedule()
-  const rows = result.rows !== undefined ? { rows: result.rows } : undefined
-  const figures: Record<string, Figure> = {
-    nextVsCroner: figure(ratioOf(result.nextVsCroner), SCHEDULE_GOALS.nextVsCroner, rows),
-    cronNextVsCroner: figure(ratioOf(result.cronNextVsCroner), SCHEDULE_GOALS.cronNextVsCroner)
-  }
-  return figures
 }
 
 export async function benchAll (): Promise<{ figures: Figures, environment: Record<string, unknown> }> {
