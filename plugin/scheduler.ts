@@ -22,6 +22,8 @@ import type {
 } from './types.js'
 
 const MINUTE = 60_000
+/** What an idle tick's `settled` resolves to: shared, since most ticks run nothing. */
+const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
 
 export interface SchedulerConfig {
   app: FastifyInstance
@@ -33,6 +35,12 @@ export interface SchedulerConfig {
   closeGraceMs: number
   /** Called by `add()`; throws once the app is ready. */
   addTask: (task: TaskInput) => void
+}
+
+/** The tick's request record, built once (the route passes a builder so idle ticks skip it). */
+function requestOf (options: TickOptions): RunRequest['request'] {
+  if (typeof options.request === 'function') options.request = options.request()
+  return options.request
 }
 
 function floorToMinute (ms: number): number {
@@ -95,7 +103,8 @@ export class Scheduler implements SchedulerApi {
   }
 
   async tick (arg?: Date | TickOptions): Promise<TickResult> {
-    const options: TickOptions = arg instanceof Date ? { now: arg } : (arg ?? {})
+    // A copy: requestOf() replaces a request builder with what it built.
+    const options: TickOptions = arg instanceof Date ? { now: arg } : { ...arg }
     if (this.#closed) throw new ClosedError()
     const nowMs = options.now?.getTime() ?? this.#config.clock()
     this.#lastTickAt = new Date(this.#config.clock())
@@ -303,7 +312,7 @@ export class Scheduler implements SchedulerApi {
   }
 
   #runRequest (task: ResolvedTask, scheduledFor: Date, forced: boolean, options: TickOptions): RunRequest {
-    return { task, scheduledFor, forced, trigger: options.trigger ?? 'manual', request: options.request }
+    return { task, scheduledFor, forced, trigger: options.trigger ?? 'manual', request: requestOf(options) }
   }
 
   #track (run: ActiveRun | RunOutcome): ActiveRun | RunOutcome {
@@ -314,6 +323,7 @@ export class Scheduler implements SchedulerApi {
   }
 
   #collect (nowMs: number, results: ReadonlyArray<ActiveRun | RunOutcome>): TickResult {
+    if (results.length === 0) return { now: new Date(nowMs).toISOString(), runs: [], settled: NOTHING_SETTLED }
     const runs: RunOutcome[] = results.map(result => isActiveRun(result)
       ? { task: result.task, status: 'started', runId: result.runId, scheduledFor: result.scheduledFor.toISOString() }
       : result)

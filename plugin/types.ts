@@ -41,7 +41,8 @@ export interface TickOptions {
   /** Run the named tasks (or all enabled tasks if none named) now, ignoring their schedule. */
   force?: boolean
   trigger?: RunTrigger
-  request?: TaskRequestInfo
+  /** The triggering request, or a function building it (called only if a run starts). */
+  request?: TaskRequestInfo | (() => TaskRequestInfo)
 }
 
 /** One row of the listing (`GET /_schedule`, `list()`). */

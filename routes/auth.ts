@@ -4,8 +4,8 @@
  * `auth: false`. Resolved once at registration — a weak or missing secret fails the boot —
  * and checked by an onRequest hook on every route but health.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import { hash, timingSafeEqual } from 'node:crypto'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
 import { InvalidOptionError, MissingAuthError } from '../plugin/errors.js'
 import type { AuthOption } from '../plugin/types.js'
 import { suggest } from '../tasks/suggest.js'
@@ -34,7 +34,7 @@ const ACCEPTED = 'auth accepts { tokens: [...] }, { authorize (request) { ... } 
 const TOKEN_CHARACTERS = /^[\x21-\x7e]+$/
 
 function sha256 (value: string): Buffer {
-  return createHash('sha256').update(value).digest()
+  return hash('sha256', value, 'buffer')
 }
 
 function fail (message: string): never {
@@ -146,14 +146,6 @@ function checkTokens (auth: Extract<ResolvedAuth, { kind: 'tokens' }>, request: 
   return headerOk || queryOk ? 'ok' : 'invalid'
 }
 
-async function verify (auth: ResolvedAuth, request: FastifyRequest): Promise<Verdict> {
-  switch (auth.kind) {
-    case 'none': return 'ok'
-    case 'authorize': return authorizeSafely(auth.authorize, request)
-    case 'tokens': return checkTokens(auth, request)
-  }
-}
-
 const MESSAGES: Record<Exclude<Verdict, 'ok'>, (auth: ResolvedAuth) => string> = {
   missing: auth => 'Missing credentials: send "Authorization: Bearer <token>"' +
     (auth.allowQueryToken ? ' or add ?token=<token> to the URL' : ''),
@@ -179,15 +171,20 @@ function stripSecretsFromUrl (raw: FastifyRequest['raw'] & { originalUrl?: strin
 /**
  * The onRequest hook guarding the routes. Afterwards (allowed or not) the raw URL loses its
  * secret query parameters, so nothing logged later in the request can show the token.
+ * Token checks are synchronous (a callback-style hook, no promise per request); only the
+ * app's own `authorize()` is awaited.
  */
-export function authHook (auth: ResolvedAuth): onRequestAsyncHookHandler {
-  return async function checkCredentials (request, reply) {
-    let verdict: Verdict
-    try {
-      verdict = await verify(auth, request)
-    } finally {
-      stripSecretsFromUrl(request.raw)
+export function authHook (auth: ResolvedAuth): onRequestHookHandler {
+  const conclude = (verdict: Verdict, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    stripSecretsFromUrl(request.raw)
+    if (verdict === 'ok') done()
+    else refuse(reply, verdict, auth)
+  }
+  return function checkCredentials (request, reply, done) {
+    if (auth.kind === 'authorize') {
+      void authorizeSafely(auth.authorize, request).then(verdict => conclude(verdict, request, reply, done))
+      return
     }
-    if (verdict !== 'ok') return refuse(reply, verdict, auth)
+    conclude(auth.kind === 'none' ? 'ok' : checkTokens(auth, request), request, reply, done)
   }
 }

@@ -6,9 +6,11 @@
  * - validator: TypeBox's compiler, query strings converted from text first (as in
  *   @fastify/type-provider-typebox). A 400 names the field and what it accepts (the
  *   field's `description`), never the value sent.
- * - serializer: only the properties the response schema declares, as JSON.
+ * - serializer: fast-json-stringify (Fastify's own default), so only the properties the
+ *   response schema declares are written, at Fastify's speed.
  */
 import type { FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify'
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import Value from 'typebox/value'
@@ -45,6 +47,12 @@ export function describeProblem (schema: TSchema, errors: readonly SchemaError[]
     : `${part}.${field} ${wrong.message ?? 'is invalid'}`
 }
 
+function isEmptyObject (value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false
+  for (const _ in value) return false
+  return true
+}
+
 export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart = 'body' }) => {
   const validator = Compile(schema)
   const part = PART_NAMES[httpPart] ?? httpPart
@@ -52,13 +60,10 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
     // No body at all (an empty ping; Fastify gives null) is no input, whatever the body schema says.
     if (httpPart === 'body' && (input === undefined || input === null)) return { value: undefined }
     // Query strings arrive as text: convert "10" to 10 before checking; bodies are checked as sent.
-    const value = httpPart === 'body' ? input : Value.Convert(schema, input)
+    const value = httpPart === 'body' || isEmptyObject(input) ? input : Value.Convert(schema, input)
     if (validator.Check(value)) return { value }
     return { error: new InvalidInputError(describeProblem(schema, validator.Errors(value) as SchemaError[], part)) }
   }
 }
 
-export const serializerCompiler: FastifySerializerCompiler<TSchema> = ({ schema }) => {
-  // Clean works in place: clone so the handler's objects stay as they were.
-  return (data: unknown) => JSON.stringify(Value.Clean(schema, Value.Clone(data)))
-}
+export const serializerCompiler: FastifySerializerCompiler<TSchema> = SerializerSelector()(undefined, {}) as FastifySerializerCompiler<TSchema>

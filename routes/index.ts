@@ -42,9 +42,9 @@ export type ScheduleApp = FastifyInstance<
 >
 
 /** Answers must never be cached: a cached health 200 would hide a dead pinger. */
-async function noStore (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+function noStore (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
   reply.header('cache-control', 'no-store')
-  return payload
+  done()
 }
 
 export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (instance, opts) => {
@@ -55,7 +55,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
   app.setChildLoggerFactory(redactingLoggerFactory(app.childLoggerFactory))
   // A prefix of '' or '/' would make this the whole app's 404 handler.
   if (app.prefix !== '' && app.prefix !== '/') app.setNotFoundHandler(replyNotFound)
-  app.addHook('onSend', noStore)
+  app.addHook('onRequest', noStore)
 
   healthRoute(app, opts)
   await app.register(async function guardedRoutes (guarded) {

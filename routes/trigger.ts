@@ -62,7 +62,8 @@ export function triggerAnswer (now: string, outcomes: readonly RunOutcome[]): Tr
 function triggerHandler (opts: ScheduleRoutesOptions) {
   return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
     const { tick, wait } = triggerOptions(request.body, request.query)
-    const result = await opts.scheduler.tick({ ...tick, request: requestInfo(request) })
+    // Built only when a run starts: most ticks run nothing.
+    const result = await opts.scheduler.tick({ ...tick, request: () => requestInfo(request) })
     let outcomes = result.runs
     let finished = !outcomes.some(outcome => outcome.status === 'started')
     if (wait && !finished) {
