@@ -29,9 +29,22 @@ export const APP_OPTIONS = {
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts'])
 
+/** `names` as comma-separated lines of at most `width` characters, each indented. */
+function wrapList (names: readonly string[], indent: string, width = 88): string {
+  const lines = ['']
+  for (const name of names) {
+    const line = lines[lines.length - 1]
+    const item = `${name},`
+    if (line !== '' && indent.length + line.length + 1 + item.length > width) lines.push(item)
+    else lines[lines.length - 1] = line === '' ? item : `${line} ${item}`
+  }
+  return lines.map(line => indent + line).join('\n').replace(/,$/, '')
+}
+
 export const appHelp = `App loading (--app PATH):
   PATH is the app module, or a folder to search. Without --app the current folder is
-  searched in this order: ${APP_SEARCH_ORDER.join(', ')}.
+  searched in this order:
+${wrapList(APP_SEARCH_ORDER, '    ')}
   The module either default-exports a Fastify plugin (registered on a fresh
   Fastify({ logger }) instance, like fastify-cli; an exported \`options\` object is passed
   as its plugin options) or exports build() / buildApp() returning a Fastify instance

@@ -3,6 +3,7 @@
  * cron. The loop (`startWorkLoop`) takes an injectable clock and timer, so tests drive it
  * minute by minute without sleeping.
  */
+import type { FastifyInstance } from 'fastify'
 import type { RunOutcome } from '../plugin/types.js'
 import { floorMinute, MINUTE } from '../tasks/zone.js'
 import { EXIT, formatDuration, parseCommandArgs, type Command } from './common.js'
@@ -21,7 +22,8 @@ Options:
   --app PATH     the app module (see below)
   --verbose      log at info level (stderr)
 
-Exit codes: 0 stopped by a signal, 2 usage error, 3 the app failed to load or boot.
+Exit codes: 0 stopped by a signal, 2 usage error, 3 the app failed to load or boot,
+4 the store could not be opened at boot.
 
 ${appHelp}
 `
@@ -96,28 +98,42 @@ function formatRun (run: RunOutcome): string {
     `${run.durationMs !== undefined ? ` ${formatDuration(run.durationMs)}` : ''}${detail !== undefined ? `: ${detail}` : ''}\n`
 }
 
-async function main (args: string[]): Promise<number> {
-  const { values } = parseCommandArgs('work', args, {
-    ...APP_OPTIONS
-  })
-  const loaded = await loadApp({ app: values.app, verbose: values.verbose })
-  const { app } = loaded
+export interface WorkOptions {
+  /** Settles when the worker should stop (the command: SIGINT or SIGTERM). */
+  stop: Promise<unknown>
+  clock?: WorkClock
+  /** Where the line of each finished run goes; default stdout. */
+  write?: (line: string) => void
+}
+
+/**
+ * Tick `app` every minute until `stop` settles, writing one line per finished run. Returns
+ * once the loop has stopped; the caller closes the app, which aborts runs still going.
+ */
+export async function work (app: FastifyInstance, { stop, clock, write = line => { process.stdout.write(line) } }: WorkOptions): Promise<void> {
   const loop = startWorkLoop({
+    ...(clock !== undefined ? { clock } : {}),
     tick: async now => {
       const result = await app.scheduler.tick({ now, trigger: 'work' })
-      void result.settled.then(runs => { for (const run of runs) process.stdout.write(formatRun(run)) })
+      void result.settled.then(runs => { for (const run of runs) write(formatRun(run)) })
     },
     onError: err => app.log.error({ err }, 'fastify-scheduler work: tick failed; trying again next minute')
   })
-  process.stderr.write(`fastify-scheduler work: ${loaded.file}, ${app.scheduler.taskNames.length} task(s); ` +
-    'ticking at second 0 of every minute (SIGINT/SIGTERM to stop)\n')
+  await stop
+  await loop.stop()
+}
 
-  await new Promise<void>(resolve => {
+async function main (args: string[]): Promise<number> {
+  const { values } = parseCommandArgs('work', args, APP_OPTIONS)
+  const loaded = await loadApp({ app: values.app, verbose: values.verbose })
+  process.stderr.write(`fastify-scheduler work: ${loaded.file}, ${loaded.app.scheduler.taskNames.length} task(s); ` +
+    'ticking at second 0 of every minute (SIGINT/SIGTERM to stop)\n')
+  const signalled = new Promise<void>(resolve => {
     process.once('SIGINT', resolve)
     process.once('SIGTERM', resolve)
   })
-  app.log.info('fastify-scheduler work: stopping')
-  await loop.stop()
+  await work(loaded.app, { stop: signalled })
+  loaded.app.log.info('fastify-scheduler work: stopping')
   await loaded.close()
   return EXIT.ok
 }

@@ -4,7 +4,9 @@
  * stops cleanly on SIGTERM.
  */
 import t from 'tap'
-import { startWorkLoop, type WorkClock } from '../../cli/work.js'
+import { startWorkLoop, work, type WorkClock } from '../../cli/work.js'
+import { tasks } from '../fixtures/cli-app/app.js'
+import { buildApp } from '../helpers/app.js'
 import { CLI_APP, runCli } from '../helpers/cli.js'
 
 interface FakeTimer { at: number, callback: () => void }
@@ -119,6 +121,35 @@ t.test('stop waits for the tick in progress and arms nothing more', async t => {
   release()
   await stopping
   t.equal(fake.timers.length, 0)
+})
+
+t.test('work() ticks the app every minute and writes one line per finished run', async t => {
+  const app = await buildApp({ tasks })
+  t.teardown(() => app.close())
+  const fake = fakeClock('2026-05-11T12:00:10Z')
+  const lines: string[] = []
+  let seen: () => void = () => {}
+  const write = (line: string): void => {
+    lines.push(line)
+    if (lines.length % 2 === 0) seen()
+  }
+  const bothReported = (): Promise<void> => new Promise(resolve => { seen = resolve })
+  let stop: () => void = () => {}
+  const working = work(app, { clock: fake.clock, write, stop: new Promise<void>(resolve => { stop = resolve }) })
+
+  await bothReported()
+  fake.fire()
+  await bothReported()
+  stop()
+  await working
+  t.same(lines.map(line => line.split(' ').slice(0, 3).join(' ')).sort(), [
+    '2026-05-11T12:00:00.000Z boom failed',
+    '2026-05-11T12:00:00.000Z ok succeeded',
+    '2026-05-11T12:01:00.000Z boom failed',
+    '2026-05-11T12:01:00.000Z ok succeeded'
+  ])
+  t.match(lines.find(line => line.includes('boom failed')), / boom failed \d+ ms: boom: the fixture task fails on purpose\n$/)
+  t.equal(fake.timers.length, 0, 'stopped: no timer left armed')
 })
 
 t.test('the real command ticks at start-up and exits 0 on SIGTERM', async t => {
