@@ -9,6 +9,7 @@ import Value from 'typebox/value'
 import { describeValue, parseDuration } from '../tasks/duration.js'
 import { InvalidOptionError } from './errors.js'
 import { suggest } from '../tasks/suggest.js'
+import { canonicalZoneName } from '../tasks/zone.js'
 import type { Store } from './stores/store.js'
 import type { AuthOption, SchedulerOptions, TaskInput } from './types.js'
 
@@ -92,11 +93,7 @@ function isStore (value: unknown): value is Store {
 }
 
 function checkTimezone (timezone: string): void {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: timezone }).format(0)
-  } catch {
-    fail(`timezone: "${timezone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`)
-  }
+  if (canonicalZoneName(timezone) === undefined) fail(`timezone: "${timezone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`)
 }
 
 /** Validate and resolve the plugin options. Throws on anything wrong. */

@@ -50,24 +50,27 @@ const SEARCH_YEARS = 400
 /** A parse error; schedule.ts prefixes it with the source and expression. */
 export class CronSyntaxError extends Error {}
 
-/** A compiled cron pattern. `expression` is the normalised 5-field form. */
+/**
+ * A compiled cron pattern. `expression` is the normalised 5-field form. Patterns are
+ * immutable and small (bit masks and one table), and `cronPattern()` shares one instance per
+ * expression, so ten thousand tasks on a few schedules cost a few patterns.
+ */
 export class CronPattern {
   readonly expression: string
   /** True when the hour field is `*` or a step over all hours: the pattern follows elapsed time (SPEC §3). */
   readonly everyHour: boolean
-  private readonly minutes: boolean[]
-  private readonly hours: boolean[]
-  private readonly days: boolean[]
-  private readonly months: boolean[]
-  private readonly weekdays: boolean[]
+  /** Bit d set = day-of-month d allowed (1–31); months bit 1–12; weekdays bit 0–6. */
+  private readonly dayMask: number
+  private readonly monthMask: number
+  private readonly weekdayMask: number
   /** Vixie's rule: both day fields must match when either starts with `*`; else either may. */
   private readonly daysAnd: boolean
   private readonly allDays: boolean
-  /** nextMinute[i]: first allowed minute >= i, or -1 (index 60 is a sentinel). Same for hours. */
-  private readonly nextMinute: Int8Array
-  private readonly prevMinute: Int8Array
-  private readonly nextHour: Int8Array
-  private readonly prevHour: Int8Array
+  /**
+   * Search tables in one array: next allowed minute >= i (61 entries, the last a -1
+   * sentinel), previous minute <= i (60), next hour (25), previous hour (24); -1 = none.
+   */
+  private readonly tables: Int8Array
 
   constructor (source: string) {
     const trimmed = source.trim()
@@ -82,27 +85,31 @@ export class CronPattern {
     this.expression = parts.join(' ')
     const [minutes, hours, days, months, weekdays] = parts.map((part, i) => parseField(part, FIELDS[i]))
     weekdays[0] = weekdays[0] || weekdays[7]
-    this.minutes = minutes
-    this.hours = hours
-    this.days = days
-    this.months = months
-    this.weekdays = weekdays.slice(0, 7)
+    this.dayMask = toMask(days)
+    this.monthMask = toMask(months)
+    this.weekdayMask = toMask(weekdays.slice(0, 7))
     this.everyHour = isOverAllHours(parts[1])
     this.daysAnd = parts[2].startsWith('*') || parts[4].startsWith('*')
-    this.allDays = this.days.slice(1).every(Boolean) && this.weekdays.every(Boolean)
-    this.nextMinute = nextTable(minutes, 60)
-    this.prevMinute = prevTable(minutes, 60)
-    this.nextHour = nextTable(hours, 24)
-    this.prevHour = prevTable(hours, 24)
+    this.allDays = days.slice(1).every(Boolean) && weekdays.slice(0, 7).every(Boolean)
+    this.tables = Int8Array.from([
+      ...nextTable(minutes, 60), ...prevTable(minutes, 60), ...nextTable(hours, 24), ...prevTable(hours, 24)
+    ])
     this.assertCanMatch()
   }
+
+  private nextMinute (minute: number): number { return this.tables[NEXT_MINUTE + minute] }
+  private prevMinute (minute: number): number { return this.tables[PREV_MINUTE + minute] }
+  private nextHour (hour: number): number { return this.tables[NEXT_HOUR + hour] }
+  private prevHour (hour: number): number { return this.tables[PREV_HOUR + hour] }
+  private monthAllowed (month: number): boolean { return ((this.monthMask >>> month) & 1) === 1 }
+  private dayAllowed (day: number): boolean { return ((this.dayMask >>> day) & 1) === 1 }
 
   /** True when the wall time's minute matches. */
   matches (wall: number): boolean {
     const date = new Date(wall)
-    return this.months[date.getUTCMonth() + 1] &&
-      this.hours[date.getUTCHours()] &&
-      this.minutes[date.getUTCMinutes()] &&
+    return this.monthAllowed(date.getUTCMonth() + 1) &&
+      this.nextHour(date.getUTCHours()) === date.getUTCHours() &&
+      this.nextMinute(date.getUTCMinutes()) === date.getUTCMinutes() &&
       this.dayMatches(date.getUTCDate(), date.getUTCDay())
   }
 
@@ -117,13 +124,13 @@ export class CronPattern {
         month = 0
         if (++year > lastYear) return undefined
       }
-      const foundDay = this.months[month + 1] ? this.nextDay(year, month, day) : -1
+      const foundDay = this.monthAllowed(month + 1) ? this.nextDay(year, month, day) : -1
       if (foundDay < 0) { month++; day = 1; hour = 0; minute = 0; continue }
       if (foundDay !== day) { day = foundDay; hour = 0; minute = 0 }
-      const foundHour = this.nextHour[hour]
+      const foundHour = this.nextHour(hour)
       if (foundHour < 0) { day++; hour = 0; minute = 0; continue }
       if (foundHour !== hour) { hour = foundHour; minute = 0 }
-      const foundMinute = this.nextMinute[minute]
+      const foundMinute = this.nextMinute(minute)
       if (foundMinute < 0) { hour++; minute = 0; continue }
       return Date.UTC(year, month, day, hour, foundMinute)
     }
@@ -140,13 +147,13 @@ export class CronPattern {
         month = 11
         if (--year < firstYear) return undefined
       }
-      const foundDay = this.months[month + 1] ? this.prevDay(year, month, day) : -1
+      const foundDay = this.monthAllowed(month + 1) ? this.prevDay(year, month, day) : -1
       if (foundDay < 0) { month--; day = 31; hour = 23; minute = 59; continue }
       if (foundDay !== day) { day = foundDay; hour = 23; minute = 59 }
-      const foundHour = hour < 0 ? -1 : this.prevHour[hour]
+      const foundHour = hour < 0 ? -1 : this.prevHour(hour)
       if (foundHour < 0) { day--; hour = 23; minute = 59; continue }
       if (foundHour !== hour) { hour = foundHour; minute = 59 }
-      const foundMinute = minute < 0 ? -1 : this.prevMinute[minute]
+      const foundMinute = minute < 0 ? -1 : this.prevMinute(minute)
       if (foundMinute < 0) { hour--; minute = 59; continue }
       return Date.UTC(year, month, day, hour, foundMinute)
     }
@@ -175,20 +182,45 @@ export class CronPattern {
   }
 
   private dayMatches (day: number, weekday: number): boolean {
+    const weekdayAllowed = ((this.weekdayMask >>> weekday) & 1) === 1
     return this.daysAnd
-      ? this.days[day] && this.weekdays[weekday]
-      : this.days[day] || this.weekdays[weekday]
+      ? this.dayAllowed(day) && weekdayAllowed
+      : this.dayAllowed(day) || weekdayAllowed
   }
 
   /** Rejects patterns such as `0 0 30 2 *` that no calendar day can match. */
   private assertCanMatch (): void {
     if (!this.daysAnd) return // a weekday matches in every month
     for (let month = 1; month <= 12; month++) {
-      if (!this.months[month]) continue
-      for (let day = 1; day <= MAX_DAYS[month - 1]; day++) if (this.days[day]) return
+      if (!this.monthAllowed(month)) continue
+      for (let day = 1; day <= MAX_DAYS[month - 1]; day++) if (this.dayAllowed(day)) return
     }
     throw new CronSyntaxError('never matches: no selected month has the selected day of the month')
   }
+}
+
+const NEXT_MINUTE = 0
+const PREV_MINUTE = 61
+const NEXT_HOUR = 121
+const PREV_HOUR = 146
+
+const shared = new Map<string, CronPattern>()
+
+/** The compiled pattern of `source`, shared by every schedule that uses the same expression. */
+export function cronPattern (source: string): CronPattern {
+  let pattern = shared.get(source)
+  if (pattern === undefined) {
+    pattern = new CronPattern(source)
+    shared.set(source, pattern)
+  }
+  return pattern
+}
+
+/** A bit mask of the allowed values (bit i = value i); fields never exceed 31. */
+function toMask (allowed: readonly boolean[]): number {
+  let mask = 0
+  allowed.forEach((on, i) => { if (on) mask |= 1 << i })
+  return mask
 }
 
 /** `*`, `0-23`, or a step over them (`*\/2`, `0-23/3`, `0/4`): the hours of an elapsed-time pattern. */
@@ -244,7 +276,7 @@ function parseValue (text: string, spec: FieldSpec): number {
 }
 
 function nextTable (allowed: readonly boolean[], size: number): Int8Array {
-  const table = new Int8Array(size + 1).fill(-1)
+  const table = new Int8Array(size + 1).fill(-1)  // the last entry is the -1 sentinel
   for (let i = size - 1; i >= 0; i--) table[i] = allowed[i] ? i : table[i + 1]
   return table
 }

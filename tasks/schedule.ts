@@ -11,7 +11,7 @@
  * months, `runAt`, `twiceDaily`, cron with fixed hours) follows the wall clock — each matching
  * local time runs once, at its first pass, or at the end of the gap when it does not exist.
  */
-import { CronPattern, CronSyntaxError } from './cron.js'
+import { cronPattern, CronSyntaxError, type CronPattern } from './cron.js'
 import { describeValue } from './duration.js'
 import { InvalidScheduleError } from './errors.js'
 import { suggest } from './suggest.js'
@@ -163,7 +163,7 @@ function planCron (value: unknown, fail: (message: string) => Error): Plan {
     throw fail(`cron: expected a 5-field cron expression such as '*/5 * * * *', got ${describeValue(value)}`)
   }
   try {
-    const pattern = new CronPattern(value)
+    const pattern = cronPattern(value)
     return { pattern, description: `cron ${pattern.expression}` }
   } catch (error) {
     if (error instanceof CronSyntaxError) throw fail(`cron "${value}": ${error.message}`)
@@ -177,33 +177,33 @@ function twiceDaily (value: unknown, fail: (message: string) => Error): Plan {
   if (!valid) throw fail(`twiceDaily ${describeValue(value)}: expected two distinct whole hours from 0 to 23, such as [1, 13]`)
   const [first, second] = (hours as number[]).slice().sort((a, b) => a - b)
   return {
-    pattern: new CronPattern(`0 ${first},${second} * * *`),
+    pattern: cronPattern(`0 ${first},${second} * * *`),
     description: `twice daily at ${formatTime({ hour: first, minute: 0 })} and ${formatTime({ hour: second, minute: 0 })}`
   }
 }
 
 function everyMinutes (n: number): Plan {
   return n === 1
-    ? { pattern: new CronPattern('* * * * *'), description: 'every minute' }
-    : { pattern: new CronPattern(`*/${n} * * * *`), description: `every ${n} minutes` }
+    ? { pattern: cronPattern('* * * * *'), description: 'every minute' }
+    : { pattern: cronPattern(`*/${n} * * * *`), description: `every ${n} minutes` }
 }
 
 function everyHours (n: number): Plan {
   return n === 1
-    ? { pattern: new CronPattern('0 * * * *'), description: 'every hour' }
-    : { pattern: new CronPattern(`0 */${n} * * *`), description: `every ${n} hours` }
+    ? { pattern: cronPattern('0 * * * *'), description: 'every hour' }
+    : { pattern: cronPattern(`0 */${n} * * *`), description: `every ${n} hours` }
 }
 
 function everyDays (n: number, at: TimeOfDay = MIDNIGHT): Plan {
   return {
-    pattern: new CronPattern(`${at.minute} ${at.hour} ${multiplesOf(n, 31)} * *`),
+    pattern: cronPattern(`${at.minute} ${at.hour} ${multiplesOf(n, 31)} * *`),
     description: `${n === 1 ? 'daily' : `every ${n} days`} at ${formatTime(at)}`
   }
 }
 
 function everyMonths (n: number, at: TimeOfDay = MIDNIGHT): Plan {
   return {
-    pattern: new CronPattern(`${at.minute} ${at.hour} 1 ${multiplesOf(n, 12)} *`),
+    pattern: cronPattern(`${at.minute} ${at.hour} 1 ${multiplesOf(n, 12)} *`),
     description: `${n === 1 ? 'monthly' : `every ${n} months`} on the 1st at ${formatTime(at)}`
   }
 }

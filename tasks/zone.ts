@@ -181,14 +181,20 @@ export function zoneFor (name: string): Zone {
  * ('Asia/Kolkata' → 'Asia/Calcutta'); only the case fix is kept, so users see their name.
  */
 export function canonicalZoneName (name: string): string | undefined {
-  let resolved: string
+  // Cached: building an Intl.DateTimeFormat costs tens of µs, and every task asks.
+  if (canonicalNames.has(name)) return canonicalNames.get(name)
+  let canonical: string | undefined
   try {
-    resolved = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone
+    const resolved = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone
+    canonical = resolved.toLowerCase() === name.toLowerCase() ? resolved : name
   } catch {
-    return undefined
+    canonical = undefined
   }
-  return resolved.toLowerCase() === name.toLowerCase() ? resolved : name
+  canonicalNames.set(name, canonical)
+  return canonical
 }
+
+const canonicalNames = new Map<string, string | undefined>()
 
 /** The process's local zone (TZ or the system setting), UTC when the runtime cannot tell. */
 export function localZoneName (): string {
