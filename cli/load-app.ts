@@ -183,7 +183,8 @@ export async function loadApp (options: LoadAppOptions = {}): Promise<LoadedApp>
     if (err instanceof CliError) throw err
     const code = (err as { code?: string }).code
     const exitCode = code === 'FST_SCHEDULER_STORE_UNAVAILABLE' ? EXIT.store : EXIT.app
-    throw new CliError(`${shown}: the app failed to boot: ${(err as Error).message ?? String(err)}`, exitCode, { cause: err })
+    const reason = ((err as Error).message ?? String(err)).replace(/^fastify-scheduler: /, '')
+    throw new CliError(`${shown}: the app failed to boot: ${reason}`, exitCode, { cause: err })
   }
 
   if (app.scheduler === undefined) {
