@@ -15,22 +15,12 @@ export class DueQueue {
   #heap: Entry[] = []
   #versions = new Map<string, number>()
 
-  /** Number of live tasks in the queue. */
-  get size (): number {
-    return this.#versions.size
-  }
-
   /** Schedule `name` at `dueAt` (ms), replacing any earlier entry for it. */
   set (name: string, dueAt: number): void {
     const version = (this.#versions.get(name) ?? 0) + 1
     this.#versions.set(name, version)
     this.#push({ dueAt, name, version })
     if (this.#heap.length > 2 * this.#versions.size + 64) this.#compact()
-  }
-
-  /** Take `name` out of the queue. */
-  delete (name: string): void {
-    this.#versions.delete(name)
   }
 
   /** The earliest due instant, or Infinity when empty. */

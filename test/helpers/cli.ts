@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { untrackedEnv } from './child-env.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 export const CLI = fileURLToPath(new URL('../../cli/index.ts', import.meta.url))
@@ -31,7 +32,7 @@ export interface RunCliOptions {
 
 /** The environment of a child: this process's, without SCHEDULE_TOKEN, plus `extra`. */
 export function childEnv (extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra }
+  const env: NodeJS.ProcessEnv = untrackedEnv(extra)
   if (!('SCHEDULE_TOKEN' in extra)) delete env.SCHEDULE_TOKEN
   for (const [key, value] of Object.entries(extra)) if (value === undefined) delete env[key]
   return env

@@ -14,6 +14,7 @@ import fastifyScheduler from '../../plugin/index.js'
 import { sqliteStore } from '../../plugin/stores/sqlite.js'
 import { defineTask } from '../../tasks/task.js'
 import { at } from '../helpers/app.js'
+import { untrackedEnv } from '../helpers/child-env.js'
 
 const crasher = fileURLToPath(new URL('../fixtures/crash/crasher.ts', import.meta.url))
 
@@ -23,7 +24,7 @@ t.test('a run killed with SIGKILL is recorded abandoned after its lease, and the
   const path = join(dir, 'state.sqlite')
 
   const child = fork(crasher, [path, at('2026-05-11 10:00').toISOString()], {
-    execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    env: untrackedEnv(), execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const started = await new Promise<{ runId: string }>((resolve, reject) => {
     child.once('message', resolve)

@@ -18,6 +18,7 @@ import Fastify from 'fastify'
 import fastifyScheduler from '../../plugin/index.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import { defineTask } from '../../tasks/task.js'
+import { untrackedEnv } from '../helpers/child-env.js'
 
 const MINUTE = 60_000
 const DAILY = { 'daily-0230': '02:30', 'daily-0130': '01:30' } as const
@@ -209,7 +210,8 @@ const thisFile = fileURLToPath(import.meta.url)
 /** One zone's year in a child process (this file with `--simulate <zone>`). */
 function simulateInChild (zone: string): Promise<YearResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(thisFile, ['--simulate', zone], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // Untracked: a child running this very file would also be taken for the test itself.
+    const child = fork(thisFile, ['--simulate', zone], { env: untrackedEnv(), execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     let result: YearResult | undefined
     child.once('message', (message: YearResult) => { result = message })
     child.once('error', reject)

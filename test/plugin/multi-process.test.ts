@@ -15,6 +15,7 @@ import { compileSchedule } from '../../tasks/schedule.js'
 import { parseDuration } from '../../tasks/duration.js'
 import { REPLICA_TIMEZONE, replicaSchedules } from '../fixtures/replica/tasks.js'
 import { postgresService, redisService } from '../helpers/services.js'
+import { untrackedEnv } from '../helpers/child-env.js'
 
 const REPLICAS = 3
 const MINUTES = 240
@@ -38,7 +39,7 @@ interface Ran { task: string, scheduledFor: string, status: string }
 type Reply = { type: 'ready' } | { type: 'ticked', ran: Ran[] } | { type: 'error', message: string }
 
 function startReplica (args: string[]): ChildProcess {
-  return fork(replicaScript, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return fork(replicaScript, args, { env: untrackedEnv(), execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
 }
 
 function nextReply (child: ChildProcess): Promise<Reply> {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { sqliteStore } from '../../plugin/stores/sqlite.js'
 import { T0, claimRace, storeConformance } from './conformance.js'
+import { untrackedEnv } from '../helpers/child-env.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fastify-scheduler-sqlite-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -97,13 +98,12 @@ interface ClaimerResult { claims: number[], leases: number[] }
 
 function startClaimer (path: string, occurrences: number): { ready: Promise<void>, go: () => void, result: Promise<ClaimerResult> } {
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CLAIMER], {
-    env: {
-      ...process.env,
+    env: untrackedEnv({
       STORE_MODULE: fileURLToPath(new URL('../../plugin/stores/sqlite.ts', import.meta.url)),
       STORE_PATH: path,
       OCCURRENCES: String(occurrences),
       T0: String(T0)
-    },
+    }),
     stdio: ['pipe', 'pipe', 'inherit']
   })
   const lines: string[] = []
