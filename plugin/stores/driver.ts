@@ -2,8 +2,9 @@
  * What the stores backed by a driver (SQLite, Redis, Postgres) share: one coded error for
  * every driver failure, and one mapping between a RunRecord and its stored columns.
  */
-import { storeUnavailable } from '../errors.js'
 import type { RunRecord } from './store.js'
+import { createRequire } from 'node:module'
+import { InvalidOptionError, storeUnavailable } from '../errors.js'
 
 /**
  * Run one driver call, turning any failure into FST_SCHEDULER_STORE_UNAVAILABLE. `explain`
@@ -75,5 +76,21 @@ export function runToStored<T> (run: RunRecord, instant: (date: Date) => T) {
     status: run.status,
     error: run.error ?? null,
     stack: run.stack ?? null
+  }
+}
+
+const requireFromHere = createRequire(import.meta.url)
+
+/**
+ * Load a database driver when a store first needs it, so importing the package (the CLI,
+ * an app on the SQLite default) never loads ioredis or pg. They are optional peer
+ * dependencies: a missing one fails with what to install.
+ */
+export function requireDriver<T> (name: 'ioredis' | 'pg', store: string): T {
+  try {
+    return requireFromHere(name) as T
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err
+    throw new InvalidOptionError(`${store} needs the "${name}" package: npm install ${name}`)
   }
 }

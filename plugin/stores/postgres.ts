@@ -8,9 +8,9 @@
  * Instants are `timestamptz` (Dates go in and come out with millisecond precision); run ids
  * use the "C" collation so "id descending" is the same byte order as in the other stores.
  */
-import pg from 'pg'
+import type pg from 'pg'
 import { InvalidOptionError } from '../errors.js'
-import { RUN_COLUMNS, RUN_FIELDS, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
+import { RUN_COLUMNS, RUN_FIELDS, requireDriver, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
 import { pageOfRuns } from './history.js'
 import type { ExpiredLease, RunRecord, Store, TaskState } from './store.js'
 
@@ -33,7 +33,7 @@ const MAX_IDENTIFIER_LENGTH = 63
 
 /** Fully qualified, quoted names of every table and index, derived once from the options. */
 function tableNames (schema: string, tablePrefix: string) {
-  const id = (name: string) => pg.escapeIdentifier(name)
+  const id = (name: string) => `"${name.replace(/"/g, '""')}"`
   const qualified = (name: string) => `${id(schema)}.${id(tablePrefix + name)}`
   return {
     schema: id(schema),
@@ -93,7 +93,8 @@ function resolvePool (options: PostgresStoreOptions): { pool: pg.Pool, owned: bo
     throw new InvalidOptionError('postgresStore: pass pool (a pg.Pool) or connectionString (e.g. "postgres://user@host:5432/db")')
   }
   // A short connect timeout reports an outage quickly instead of holding the tick.
-  const pool = new pg.Pool({ connectionString: options.connectionString, connectionTimeoutMillis: 2000 })
+  const { Pool } = requireDriver<typeof import('pg')>('pg', 'postgresStore')
+  const pool = new Pool({ connectionString: options.connectionString, connectionTimeoutMillis: 2000 })
   // An idle client losing its connection emits 'error' on the pool; without a listener that
   // would crash the process. The next query reports the outage instead.
   pool.on('error', () => {})

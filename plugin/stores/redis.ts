@@ -14,9 +14,9 @@
  * applies to them too. On Redis Cluster, give a prefix with a hash tag (`{scheduler}:`) so
  * that every key lives in one slot.
  */
-import { Redis, ReplyError } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { InvalidOptionError, storeUnavailable } from '../errors.js'
-import { RUN_FIELDS, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
+import { RUN_FIELDS, requireDriver, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
 import { pageOfRuns } from './history.js'
 import type { ExpiredLease, RunRecord, Store, TaskState } from './store.js'
 
@@ -242,7 +242,8 @@ function resolveClient (options: RedisStoreOptions): ResolvedClient {
     throw new InvalidOptionError('redisStore: pass client (an ioredis instance) or url (e.g. "redis://127.0.0.1:6379")')
   }
   const where = describeUrl(options.url)
-  const client = new Redis(options.url, OWN_CLIENT_OPTIONS)
+  const ioredis = requireDriver<typeof import('ioredis')>('ioredis', 'redisStore')
+  const client = new ioredis.Redis(options.url, OWN_CLIENT_OPTIONS)
   // Failures surface through the commands that hit them; without a listener ioredis would print each one.
   let lastError = 'not connected'
   client.on('error', (err: Error) => { lastError = err.message })
@@ -252,7 +253,7 @@ function resolveClient (options: RedisStoreOptions): ResolvedClient {
     client,
     owned: true,
     explain (err) {
-      if (err instanceof ReplyError || !(err instanceof Error)) return err
+      if (err instanceof ioredis.ReplyError || !(err instanceof Error)) return err
       const reason = GENERIC_CONNECTION_ERROR.test(err.message) ? lastError : err.message
       return new Error(unreachable(reason), { cause: err })
     },

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { withStoreErrors } from '../../plugin/stores/driver.js'
+import { requireDriver, withStoreErrors } from '../../plugin/stores/driver.js'
 
 t.test('a driver failure becomes the coded store error, keeping the cause', async (t) => {
   const cause = new Error('connect ECONNREFUSED 127.0.0.1:5432')
@@ -20,4 +20,12 @@ t.test('a refused connection to several addresses (an AggregateError without mes
 
 t.test('results pass through untouched', async (t) => {
   t.equal(await withStoreErrors(() => 42), 42)
+})
+
+t.test('a missing optional driver names the package to install', async (t) => {
+  t.throws(() => requireDriver('ioredis-not-installed' as 'ioredis', 'redisStore'), {
+    code: 'FST_SCHEDULER_INVALID_OPTION',
+    message: /redisStore needs the "ioredis-not-installed" package: npm install ioredis-not-installed/
+  })
+  t.type(requireDriver<{ Pool: unknown }>('pg', 'postgresStore').Pool, 'function')
 })
