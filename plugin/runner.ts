@@ -112,8 +112,8 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     } catch (err) {
       log.error({ err }, 'could not record the end of the run')
     }
-    if (status === 'succeeded') log.info({ task: task.name, durationMs }, 'task finished')
-    else log.error({ task: task.name, durationMs, err: error }, status === 'timed_out' ? 'task timed out' : 'task failed')
+    if (status === 'succeeded') log.info({ durationMs }, 'task finished')
+    else log.error({ durationMs, err: error }, status === 'timed_out' ? 'task timed out' : 'task failed')
     return {
       task: task.name,
       status,
@@ -153,7 +153,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     request: req.request
   }
 
-  log.info({ task: task.name, scheduledFor: record.scheduledFor, trigger: req.trigger }, 'task started')
+  log.info({ scheduledFor: record.scheduledFor, trigger: req.trigger }, 'task started')
   const settled = (async () => {
     let result: RunOutcome | undefined
     try {
