@@ -11,7 +11,6 @@
  * tests that drive time with `tick(new Date(...))` behave as production does.
  */
 import { randomUUID } from 'node:crypto'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { ResolvedTask } from '../tasks/types.js'
 import { ClosedError, UnknownTaskError, storeUnavailable } from './errors.js'
 import { DueQueue } from './due-queue.js'
@@ -25,13 +24,7 @@ const MINUTE = 60_000
 /** What an idle tick's `settled` resolves to: shared, since most ticks run nothing. */
 const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
 
-export interface SchedulerConfig {
-  app: FastifyInstance
-  store: Store
-  log: FastifyBaseLogger
-  clock: () => number
-  leaseMs: number
-  historyLimit: number
+export interface SchedulerConfig extends RunnerDeps {
   closeGraceMs: number
   /** Called by `add()`; throws once the app is ready. */
   addTask: (task: TaskInput) => void
@@ -50,7 +43,6 @@ function floorToMinute (ms: number): number {
 export class Scheduler implements SchedulerApi {
   readonly store: Store
   #config: SchedulerConfig
-  #deps: RunnerDeps
   #tasks = new Map<string, ResolvedTask>()
   #queue = new DueQueue()
   #states = new Map<string, TaskState>()
@@ -63,14 +55,6 @@ export class Scheduler implements SchedulerApi {
   constructor (config: SchedulerConfig) {
     this.#config = config
     this.store = config.store
-    this.#deps = {
-      app: config.app,
-      store: config.store,
-      log: config.log,
-      clock: config.clock,
-      leaseMs: config.leaseMs,
-      historyLimit: config.historyLimit
-    }
   }
 
   get taskNames (): readonly string[] {
@@ -285,7 +269,7 @@ export class Scheduler implements SchedulerApi {
 
     const lateMs = floorToMinute(nowMs) - o
     if (lateMs > task.catchUpMs) return this.#recordMissed(task, occurrence, lateMs, options)
-    return startRun(this.#deps, this.#runRequest(task, occurrence, false, options)).then(run => this.#track(run))
+    return startRun(this.#config, this.#runRequest(task, occurrence, false, options)).then(run => this.#track(run))
   }
 
   async #recordMissed (task: ResolvedTask, occurrence: Date, lateMs: number, options: TickOptions): Promise<RunOutcome> {
@@ -305,7 +289,7 @@ export class Scheduler implements SchedulerApi {
     const scheduledFor = new Date(floorToMinute(nowMs))
     try {
       return await Promise.all(tasks.map(task =>
-        startRun(this.#deps, this.#runRequest(task, scheduledFor, true, options)).then(run => this.#track(run))))
+        startRun(this.#config, this.#runRequest(task, scheduledFor, true, options)).then(run => this.#track(run))))
     } catch (err) {
       throw storeUnavailable(err)
     }

@@ -3,7 +3,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
-import type { HistoryPage, HistoryQuery, RunRecord, RunStatus, Store, StoreKind } from './stores/store.js'
+import type { HistoryPage, HistoryQuery, RunStatus, Store, StoreKind } from './stores/store.js'
 
 /** What happened to one task in a tick or forced run. */
 export interface RunOutcome {

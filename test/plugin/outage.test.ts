@@ -41,6 +41,15 @@ function trigger (app: FastifyInstance) {
   return app.inject({ method: 'POST', url: '/_schedule/run', headers: { authorization: `Bearer ${TOKEN}` } })
 }
 
+/** Trigger until the store answers again: the client reconnects by itself (no restart, no new store). */
+function triggerOnceUp (app: FastifyInstance) {
+  return eventually(async () => {
+    const response = await trigger(app)
+    if (response.statusCode === 503) throw new Error('still down')
+    return response
+  }, 15_000)
+}
+
 /** Down: 503 naming the store problem and nothing run. Back: 200 and the task runs once. */
 async function outageAndRecovery (t: Test, app: FastifyInstance, runs: string[], cut: () => Promise<void>, restore: () => Promise<void>): Promise<void> {
   const before = await trigger(app)
@@ -58,12 +67,7 @@ async function outageAndRecovery (t: Test, app: FastifyInstance, runs: string[],
 
   await restore()
   clock.advance(60_000)
-  // The client reconnects by itself; wait for the real reconnect (no restart, no new store).
-  const back = await eventually(async () => {
-    const response = await trigger(app)
-    if (response.statusCode === 503) throw new Error('still down')
-    return response
-  }, 15_000)
+  const back = await triggerOnceUp(app)
   t.equal(back.statusCode, 200)
   t.equal(runs.length, 2, 'the occurrence owed since the outage ran once')
   t.equal(new Set(runs).size, runs.length, 'no occurrence ran twice')
@@ -100,11 +104,7 @@ t.test('the app boots while a network store is down, and ticks once it is up', c
   t.equal((await trigger(app)).statusCode, 503)
   const server = await startRedisServer(port)
   t.teardown(() => stopRedisServer(server))
-  const back = await eventually(async () => {
-    const response = await trigger(app)
-    if (response.statusCode === 503) throw new Error('still down')
-    return response
-  }, 15_000)
+  const back = await triggerOnceUp(app)
   t.equal(back.statusCode, 200)
   t.equal(runs.length, 1)
 })
