@@ -63,15 +63,12 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Acti
   const key = leaseKey(task, runId)
   const lease = await store.acquireLease(key, runId, deps.leaseMs, clock())
   if (lease.expiredOwner !== undefined) await store.markAbandoned(lease.expiredOwner, new Date(clock()))
-  const startedAt = new Date(clock())
   if (!lease.acquired) {
-    await store.recordRun({
-      id: runId, task: task.name, scheduledFor: req.scheduledFor, trigger: req.trigger,
-      startedAt, finishedAt: startedAt, durationMs: 0, status: 'skipped', error: 'overlap'
-    }, deps.historyLimit)
+    const skipped = await recordWithoutRunning(deps, req, 'skipped', 'overlap', runId)
     deps.log.info({ task: task.name, runId, scheduledFor: req.scheduledFor }, 'task skipped: previous run still holds the lease')
-    return { task: task.name, status: 'skipped', reason: 'overlap', runId, scheduledFor: req.scheduledFor.toISOString() }
+    return skipped
   }
+  const startedAt = new Date(clock())
   const record: RunRecord = {
     id: runId, task: task.name, scheduledFor: req.scheduledFor, trigger: req.trigger, startedAt, status: 'running'
   }
@@ -82,6 +79,21 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Acti
     throw err
   }
   return execute(deps, req, record, key)
+}
+
+/**
+ * Record an occurrence that ends as it is recorded — `skipped` (overlap) or `missed` (too
+ * late for catchUp) — and return its outcome.
+ */
+export async function recordWithoutRunning (
+  deps: RunnerDeps, req: Omit<RunRequest, 'forced' | 'request'>, status: 'skipped' | 'missed', reason: string, runId = randomUUID()
+): Promise<RunOutcome> {
+  const at = new Date(deps.clock())
+  await deps.store.recordRun({
+    id: runId, task: req.task.name, scheduledFor: req.scheduledFor, trigger: req.trigger,
+    startedAt: at, finishedAt: at, durationMs: 0, status, error: reason
+  }, deps.historyLimit)
+  return { task: req.task.name, status, runId, reason, scheduledFor: req.scheduledFor.toISOString() }
 }
 
 function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: string): ActiveRun {

@@ -10,11 +10,10 @@
  * `firstSeen` is set by the first tick that evaluates a task (with that tick's `now`), so
  * tests that drive time with `tick(new Date(...))` behave as production does.
  */
-import { randomUUID } from 'node:crypto'
 import type { ResolvedTask } from '../tasks/types.js'
 import { ClosedError, UnknownTaskError, storeUnavailable } from './errors.js'
 import { DueQueue } from './due-queue.js'
-import { isActiveRun, RunAbortedError, startRun, type ActiveRun, type RunnerDeps, type RunRequest } from './runner.js'
+import { isActiveRun, recordWithoutRunning, RunAbortedError, startRun, type ActiveRun, type RunnerDeps, type RunRequest } from './runner.js'
 import type { HistoryPage, HistoryQuery, Store, TaskState } from './stores/store.js'
 import type {
   RunOutcome, SchedulerApi, SchedulerListing, TaskInput, TaskListing, TickOptions, TickResult
@@ -273,15 +272,10 @@ export class Scheduler implements SchedulerApi {
   }
 
   async #recordMissed (task: ResolvedTask, occurrence: Date, lateMs: number, options: TickOptions): Promise<RunOutcome> {
-    const at = new Date(this.#config.clock())
     const reason = `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`
-    const id = randomUUID()
-    await this.store.recordRun({
-      id, task: task.name, scheduledFor: occurrence, trigger: options.trigger ?? 'manual',
-      startedAt: at, finishedAt: at, durationMs: 0, status: 'missed', error: reason
-    }, this.#config.historyLimit)
+    const missed = await recordWithoutRunning(this.#config, { task, scheduledFor: occurrence, trigger: options.trigger ?? 'manual' }, 'missed', reason)
     this.#config.log.warn({ task: task.name, scheduledFor: occurrence, lateMs }, 'occurrence missed: the tick came too late for catchUp')
-    return { task: task.name, status: 'missed', runId: id, reason, scheduledFor: occurrence.toISOString() }
+    return missed
   }
 
   async #force (tasks: readonly ResolvedTask[], nowMs: number, options: TickOptions): Promise<Array<ActiveRun | RunOutcome>> {
