@@ -14,6 +14,7 @@
  * When both day fields are restricted a day matches either; a day field starting with `*`
  * (even `*\/2`) counts as unrestricted, and then both must match.
  */
+import { memoizeByKey } from './memo.js'
 interface FieldSpec {
   readonly name: string
   readonly min: number
@@ -204,17 +205,8 @@ const PREV_MINUTE = 61
 const NEXT_HOUR = 121
 const PREV_HOUR = 146
 
-const shared = new Map<string, CronPattern>()
-
 /** The compiled pattern of `source`, shared by every schedule that uses the same expression. */
-export function cronPattern (source: string): CronPattern {
-  let pattern = shared.get(source)
-  if (pattern === undefined) {
-    pattern = new CronPattern(source)
-    shared.set(source, pattern)
-  }
-  return pattern
-}
+export const cronPattern = memoizeByKey((source) => new CronPattern(source))
 
 /** A bit mask of the allowed values (bit i = value i); fields never exceed 31. */
 function toMask (allowed: readonly boolean[]): number {

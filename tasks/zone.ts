@@ -11,6 +11,7 @@
  * (true of every transition in the tz database since 1900). Offsets are rounded to whole
  * minutes, so local mean times with seconds (before about 1900) are approximated.
  */
+import { memoizeByKey } from './memo.js'
 
 export const MINUTE = 60_000
 export const HOUR = 60 * MINUTE
@@ -163,38 +164,24 @@ export class Zone {
   }
 }
 
-const zones = new Map<string, Zone>()
-
 /** The cached Zone for an IANA name. Throws a RangeError for an unknown zone. */
-export function zoneFor (name: string): Zone {
-  let zone = zones.get(name)
-  if (zone === undefined) {
-    zone = new Zone(name)
-    zones.set(name, zone)
-  }
-  return zone
-}
+export const zoneFor = memoizeByKey((name) => new Zone(name))
+
 
 /**
  * The canonical spelling of a valid zone name, or undefined when Intl does not know it.
  * Intl canonicalises case ('europe/berlin' → 'Europe/Berlin') but also aliases
  * ('Asia/Kolkata' → 'Asia/Calcutta'); only the case fix is kept, so users see their name.
  */
-export function canonicalZoneName (name: string): string | undefined {
+export const canonicalZoneName = memoizeByKey((name): string | undefined => {
   // Cached: building an Intl.DateTimeFormat costs tens of µs, and every task asks.
-  if (canonicalNames.has(name)) return canonicalNames.get(name)
-  let canonical: string | undefined
   try {
     const resolved = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone
-    canonical = resolved.toLowerCase() === name.toLowerCase() ? resolved : name
+    return resolved.toLowerCase() === name.toLowerCase() ? resolved : name
   } catch {
-    canonical = undefined
+    return undefined
   }
-  canonicalNames.set(name, canonical)
-  return canonical
-}
-
-const canonicalNames = new Map<string, string | undefined>()
+})
 
 /** The process's local zone (TZ or the system setting), UTC when the runtime cannot tell. */
 export function localZoneName (): string {
