@@ -167,7 +167,6 @@ export class Zone {
 /** The cached Zone for an IANA name. Throws a RangeError for an unknown zone. */
 export const zoneFor = memoizeByKey((name) => new Zone(name))
 
-
 /**
  * The canonical spelling of a valid zone name, or undefined when Intl does not know it.
  * Intl canonicalises case ('europe/berlin' → 'Europe/Berlin') but also aliases
