@@ -2,7 +2,7 @@
  * Run-history rules shared by every store, so "newest first", paging defaults and pruning
  * mean the same thing in memory, SQL and Lua.
  */
-import type { HistoryQuery, RunRecord } from './store.js'
+import type { HistoryQuery, RunRecord, RunStatus } from './store.js'
 
 /** Page size when a query gives none. */
 export const DEFAULT_PAGE_SIZE = 50
@@ -29,3 +29,11 @@ export function pruneVictims (runsOfTask: readonly RunRecord[], historyLimit: nu
   const keep = Math.max(0, Math.floor(historyLimit))
   return [...runsOfTask].sort(compareRunsNewestFirst).slice(keep).filter((r) => r.status !== 'running')
 }
+
+/** The `skipped` record `startRun` writes when the lease is held: ended as it started, reason `'overlap'`. */
+export function overlapRecord (run: RunRecord): RunRecord {
+  return { ...run, status: 'skipped', finishedAt: run.startedAt, durationMs: 0, error: 'overlap' }
+}
+
+/** Final statuses that `finishRun` never overwrites (`abandoned` it does: the run did finish). */
+export const SETTLED_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'timed_out', 'skipped', 'missed']

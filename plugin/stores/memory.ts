@@ -1,14 +1,16 @@
 /**
  * The memory store: state lives in this process only (durable: false). For tests and
  * throwaway use. Every method runs synchronously inside its promise, so each one is
- * atomic with respect to the others without any locking.
+ * atomic with respect to the others without any locking. It is also the reference
+ * implementation of the contract in `store.ts`: the SQL and Lua stores do the same steps.
  */
 import type {
-  ExpiredLease, HistoryPage, HistoryQuery, RunRecord, Store, TaskState
+  ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, StartRunResult, Store, TaskState
 } from './store.js'
-import { compareRunsNewestFirst, pageOfRuns, pruneVictims } from './history.js'
+import { compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES } from './history.js'
 
 interface Lease { owner: string, expiresAt: number }
+interface TaskRow { firstSeen: number, lastOccurrence?: number, retry?: PendingRetry }
 
 /** Copy a record so callers never share (and mutate) what the store holds. */
 function copyRun (run: RunRecord): RunRecord {
@@ -20,10 +22,36 @@ function copyRun (run: RunRecord): RunRecord {
   return copy
 }
 
+function copyRetry (retry: PendingRetry): PendingRetry {
+  return { of: new Date(retry.of), attempt: retry.attempt, at: new Date(retry.at) }
+}
+
 export function memoryStore (): Store {
-  const tasks = new Map<string, { firstSeen: number, lastOccurrence?: number }>()
+  const tasks = new Map<string, TaskRow>()
   const leases = new Map<string, Lease>()
   const runs = new Map<string, RunRecord>()
+  let leaseTokens = 0
+  let lastTick: number | undefined
+
+  function prune (task: string, historyLimit: number): void {
+    const ofTask = [...runs.values()].filter((r) => r.task === task)
+    for (const victim of pruneVictims(ofTask, historyLimit)) runs.delete(victim.id)
+  }
+
+  function write (run: RunRecord, historyLimit: number): void {
+    runs.set(run.id, copyRun(run))
+    prune(run.task, historyLimit)
+  }
+
+  function abandon (runId: string, nowMs: number, reason: string): RunRecord | undefined {
+    const run = runs.get(runId)
+    if (run === undefined || run.status !== 'running') return undefined
+    run.status = 'abandoned'
+    run.finishedAt = new Date(nowMs)
+    run.durationMs = Math.max(0, nowMs - run.startedAt.getTime())
+    run.error = reason
+    return copyRun(run)
+  }
 
   return {
     kind: 'memory',
@@ -35,37 +63,59 @@ export function memoryStore (): Store {
     async ensureTasks (names, firstSeen) {
       const states = new Map<string, TaskState>()
       for (const name of names) {
-        let state = tasks.get(name)
-        if (state === undefined) {
-          state = { firstSeen: firstSeen.getTime() }
-          tasks.set(name, state)
+        let row = tasks.get(name)
+        if (row === undefined) {
+          row = { firstSeen: firstSeen.getTime() }
+          tasks.set(name, row)
         }
-        const out: TaskState = { firstSeen: new Date(state.firstSeen) }
-        if (state.lastOccurrence !== undefined) out.lastOccurrence = new Date(state.lastOccurrence)
-        states.set(name, out)
+        const state: TaskState = { firstSeen: new Date(row.firstSeen) }
+        if (row.lastOccurrence !== undefined) state.lastOccurrence = new Date(row.lastOccurrence)
+        if (row.retry !== undefined) state.retry = copyRetry(row.retry)
+        states.set(name, state)
       }
       return states
     },
 
-    async claimOccurrence (task, occurrence) {
-      const at = occurrence.getTime()
-      const state = tasks.get(task) ?? { firstSeen: at }
-      if (state.lastOccurrence !== undefined && state.lastOccurrence >= at) return false
-      state.lastOccurrence = at
-      tasks.set(task, state)
-      return true
-    },
-
-    async acquireLease (key, owner, ttlMs, nowMs) {
-      const current = leases.get(key)
-      if (current !== undefined && current.expiresAt > nowMs) return { acquired: false }
-      leases.set(key, { owner, expiresAt: nowMs + ttlMs })
-      return current === undefined ? { acquired: true } : { acquired: true, expiredOwner: current.owner }
+    async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
+      const row = tasks.get(run.task)
+      const at = run.scheduledFor.getTime()
+      if (claim === 'occurrence') {
+        if (row === undefined || at < row.firstSeen) return { outcome: 'stale' }
+        if (row.lastOccurrence !== undefined && row.lastOccurrence >= at) return { outcome: 'claimed' }
+      } else if (claim === 'retry') {
+        if (row === undefined) return { outcome: 'stale' }
+        if (row.retry === undefined || row.retry.of.getTime() !== at || row.retry.attempt !== run.attempt) return { outcome: 'claimed' }
+      }
+      const current = lease === undefined ? undefined : leases.get(lease.key)
+      // The claim is made whatever happens next: an occurrence skipped for overlap is spent.
+      if (claim === 'occurrence') {
+        row!.lastOccurrence = at
+        delete row!.retry
+      } else if (claim === 'retry') {
+        delete row!.retry
+      }
+      if (lease === undefined) {
+        write(run, historyLimit)
+        return { outcome: 'recorded' }
+      }
+      if (current !== undefined && current.expiresAt > lease.nowMs) {
+        write(overlapRecord(run), historyLimit)
+        return { outcome: 'overlap', holder: current.owner }
+      }
+      const abandoned = current === undefined
+        ? undefined
+        : abandon(current.owner, lease.nowMs, 'lease expired: the process running it stopped renewing it')
+      leases.set(lease.key, { owner: run.id, expiresAt: lease.nowMs + lease.ttlMs })
+      write(run, historyLimit)
+      leaseTokens += 1
+      return abandoned === undefined
+        ? { outcome: 'started', leaseToken: leaseTokens }
+        : { outcome: 'started', leaseToken: leaseTokens, abandoned: abandoned.id }
     },
 
     async renewLease (key, owner, ttlMs, nowMs) {
       const current = leases.get(key)
-      if (current === undefined || current.owner !== owner || current.expiresAt <= nowMs) return false
+      if (current === undefined || current.owner !== owner) return false
       current.expiresAt = nowMs + ttlMs
       return true
     },
@@ -77,29 +127,36 @@ export function memoryStore (): Store {
       return true
     },
 
-    async reapExpiredLeases (nowMs) {
-      const expired: ExpiredLease[] = []
-      for (const [key, lease] of leases) {
-        if (lease.expiresAt <= nowMs) {
-          leases.delete(key)
-          expired.push({ key, owner: lease.owner })
-        }
+    async finishRun (run, { leaseKey, historyLimit, retry }) {
+      const stored = runs.get(run.id)
+      if (stored === undefined || !SETTLED_STATUSES.includes(stored.status)) write(run, historyLimit)
+      if (leaseKey !== undefined && leases.get(leaseKey)?.owner === run.id) leases.delete(leaseKey)
+      if (retry !== undefined) {
+        const row = tasks.get(run.task)
+        if (row !== undefined) row.retry = copyRetry(retry)
       }
-      return expired
     },
 
-    async recordRun (run, historyLimit) {
-      runs.set(run.id, copyRun(run))
-      const ofTask = [...runs.values()].filter((r) => r.task === run.task)
-      for (const victim of pruneVictims(ofTask, historyLimit)) runs.delete(victim.id)
+    async abandonExpired (nowMs, reason) {
+      const changed: RunRecord[] = []
+      for (const [key, lease] of leases) {
+        if (lease.expiresAt > nowMs) continue
+        leases.delete(key)
+        const abandoned = abandon(lease.owner, nowMs, reason)
+        if (abandoned !== undefined) changed.push(abandoned)
+      }
+      return changed
     },
 
-    async markAbandoned (runId, finishedAt) {
-      const run = runs.get(runId)
-      if (run === undefined || run.status !== 'running') return false
-      run.status = 'abandoned'
-      run.finishedAt = new Date(finishedAt)
-      return true
+    async scheduleRetry (task, retry) {
+      const row = tasks.get(task)
+      if (row !== undefined) row.retry = copyRetry(retry)
+    },
+
+    async heartbeat (tick): Promise<ClusterState> {
+      if (tick !== undefined) lastTick = Math.max(lastTick ?? -Infinity, tick.at.getTime())
+      const retries = [...tasks].flatMap(([task, row]) => row.retry === undefined ? [] : [{ task, ...copyRetry(row.retry) }])
+      return lastTick === undefined ? { retries } : { lastTick: new Date(lastTick), retries }
     },
 
     async listRuns (query: HistoryQuery): Promise<HistoryPage> {
@@ -113,15 +170,21 @@ export function memoryStore (): Store {
       return { runs: matching.slice(page.offset, page.offset + page.limit).map(copyRun), total: matching.length }
     },
 
-    async lastRuns (names) {
+    async recentRuns (names, limit) {
       const wanted = new Set(names)
-      const newest = new Map<string, RunRecord>()
+      const byTask = new Map<string, RunRecord[]>()
       for (const run of runs.values()) {
         if (!wanted.has(run.task)) continue
-        const best = newest.get(run.task)
-        if (best === undefined || compareRunsNewestFirst(run, best) < 0) newest.set(run.task, run)
+        const list = byTask.get(run.task) ?? []
+        list.push(run)
+        byTask.set(run.task, list)
       }
-      return new Map([...newest].map(([name, run]) => [name, copyRun(run)]))
+      const newest = new Map<string, RunRecord[]>()
+      const keep = Math.max(0, Math.floor(limit))
+      for (const [task, list] of byTask) {
+        if (keep > 0) newest.set(task, list.sort(compareRunsNewestFirst).slice(0, keep).map(copyRun))
+      }
+      return newest
     }
   }
 }

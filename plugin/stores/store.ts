@@ -1,11 +1,20 @@
 /**
- * The store contract (SPEC §4–5). Every implementation — memory, sqlite, redis, postgres —
- * passes the same conformance suite (`test/stores/conformance.ts`).
+ * The store contract (SPEC §4–5, §10). Every implementation — memory, sqlite, redis,
+ * postgres, or a third party's — passes the same conformance suite
+ * (`fastify-scheduler/testing`, source in `plugin/stores/conformance.ts`). The design and
+ * the fault model behind it are in `docs/ARCHITECTURE.md`.
+ *
+ * Atomicity: each method is ONE atomic step in the store (a transaction, a Lua script, one
+ * statement). A process may die between any two calls, and any call may fail or never
+ * answer; the contract is shaped so that every such interruption leaves either nothing
+ * (the occurrence is still owed) or a `running` record with a lease (reaped as
+ * `abandoned`). In particular `startRun` claims the occurrence, takes the lease and writes
+ * the `running` record in one step.
  *
  * Time: occurrences are UTC instants computed by the scheduler from the tick's `now`.
  * Leases take `nowMs` from the scheduler's clock (default `Date.now`), so replicas are
- * assumed to have synchronised clocks (NTP), exactly as the tick's `now` already assumes.
- * No store reads its own clock for lease decisions: that keeps behaviour identical across
+ * assumed to have synchronised clocks (NTP), as the tick's `now` already assumes. No store
+ * reads its own clock for lease decisions: that keeps behaviour identical across
  * implementations and lets tests move time without sleeping.
  */
 import type { RunTrigger } from '../../tasks/types.js'
@@ -17,6 +26,9 @@ export type RunStatus =
 export const RUN_STATUSES: readonly RunStatus[] = [
   'running', 'succeeded', 'failed', 'timed_out', 'abandoned', 'skipped', 'missed'
 ]
+
+/** Statuses of a run that ended (everything but `running`). */
+export type FinalStatus = Exclude<RunStatus, 'running'>
 
 /** One row of run history. */
 export interface RunRecord {
@@ -31,10 +43,23 @@ export interface RunRecord {
   finishedAt?: Date
   durationMs?: number
   status: RunStatus
-  /** Error message (failed/timed_out), or the reason (skipped: `'overlap'`, missed: `'late by 42 min'`). */
+  /** Error message (failed/timed_out/abandoned), or the reason (skipped: `'overlap'`, missed: `'late by 42 min'`). */
   error?: string
   /** Stack of a failed run. */
   stack?: string
+  /** 1 for the first run of an occurrence, 2 for its first retry, and so on. */
+  attempt: number
+  /** True for a run started with `force`, ignoring the schedule. */
+  forced: boolean
+  /** Which process ran it (`host:pid`), when known. */
+  instance?: string
+}
+
+/** A retry of a failed run waiting for its time: attempt `attempt` of the occurrence `of`, due at `at`. */
+export interface PendingRetry {
+  of: Date
+  attempt: number
+  at: Date
 }
 
 /** Per-task state kept by the store. */
@@ -43,6 +68,8 @@ export interface TaskState {
   firstSeen: Date
   /** The latest occurrence claimed, if any. */
   lastOccurrence?: Date
+  /** The retry waiting to run, if any. */
+  retry?: PendingRetry
 }
 
 export interface HistoryQuery {
@@ -63,67 +90,153 @@ export interface HistoryPage {
   total: number
 }
 
-/** A lease that had expired and was removed by `reapExpiredLeases`. */
-export interface ExpiredLease {
-  key: string
-  owner: string
+/**
+ * What `startRun` claims besides the lease:
+ * - `occurrence`: the occurrence `run.scheduledFor` of a scheduled run (or a `missed` record);
+ * - `retry`: the pending retry `(run.scheduledFor, run.attempt)` of the task;
+ * - `none`: nothing (forced runs).
+ */
+export type StartClaim = 'occurrence' | 'retry' | 'none'
+
+export interface StartRunRequest {
+  /**
+   * The record to write: `status: 'running'` for a run that starts (then `lease` is given),
+   * or `status: 'missed'` (with `finishedAt`, `error`) for an occurrence recorded as missed.
+   */
+  run: RunRecord
+  claim: StartClaim
+  /** The task's lease: taken for `run.id` until `nowMs + ttlMs`. Absent for `missed` records. */
+  lease?: { key: string, ttlMs: number, nowMs: number }
+  /** Prune the task's history to this many rows (running rows are never pruned). */
+  historyLimit: number
 }
 
-export type StoreKind = 'memory' | 'sqlite' | 'redis' | 'postgres'
+/**
+ * What `startRun` did, in one atomic step:
+ * - `started`: claimed, lease taken (with a fencing token greater than any before it), the
+ *   `running` record written. When the lease had expired in another run's hands, that run's
+ *   record was set `abandoned` in the same step and its id is in `abandoned`.
+ * - `recorded`: (no lease asked) claimed, and the record written as given (`missed`).
+ * - `claimed`: the occurrence was already claimed (`lastOccurrence >= occurrence`), or the
+ *   retry is no longer pending. Nothing was written.
+ * - `overlap`: the lease is held by `holder` and has not expired. The claim was still made
+ *   (the occurrence is spent) and a `skipped` record with reason `'overlap'` was written
+ *   under `run.id`.
+ * - `stale`: the caller's view is behind the store: the task's state row is missing (the
+ *   store lost its data) or the occurrence is before `firstSeen`. Nothing was written; the
+ *   caller reloads its task states (`ensureTasks`) and decides again. Never for `none`.
+ */
+export type StartRunResult =
+  | { outcome: 'started', leaseToken: number, abandoned?: string }
+  | { outcome: 'recorded' }
+  | { outcome: 'claimed' }
+  | { outcome: 'overlap', holder: string }
+  | { outcome: 'stale' }
+
+export interface FinishRunOptions {
+  /** Also release this lease if `run.id` still holds it (absent: keep the lease, e.g. on timeout). */
+  leaseKey?: string
+  historyLimit: number
+  /** Also set the task's pending retry (replacing an older one). */
+  retry?: PendingRetry
+}
+
+/** A retry as the cluster state lists it. */
+export interface TaskRetry extends PendingRetry {
+  task: string
+}
+
+/** What the whole cluster shares beyond task state (SPEC §10: health is cluster-wide). */
+export interface ClusterState {
+  /** The latest tick any process recorded. */
+  lastTick?: Date
+  /** Every pending retry, of every task. */
+  retries: TaskRetry[]
+}
+
+/** Given to `init`: where a store may say something at boot (e.g. "Redis keeps nothing on disk"). */
+export interface StoreInitContext {
+  log: { warn: (obj: object, msg: string) => void }
+}
 
 export interface Store {
-  /** Which implementation this is (shown in the listing). */
-  readonly kind: StoreKind
-  /** False for the memory store: state is lost with the process. */
+  /** Which implementation this is, shown in the listing: `'sqlite'`, `'redis'`, any string for a third-party store. */
+  readonly kind: string
+  /** False when state is lost with the process (the memory store). */
   readonly durable: boolean
 
-  /** Open connections, create tables. Called once by the plugin before the first use. Idempotent. */
-  init (): Promise<void>
+  /** Open connections, create tables. Called by the plugin before the first use and retried after a failure. Idempotent. */
+  init (context?: StoreInitContext): Promise<void>
   /** Close what this store opened (never a client or pool the user passed in). Idempotent. */
   close (): Promise<void>
 
   /**
-   * Return the state of each named task, creating it with `firstSeen = firstSeen` for names
-   * never seen before. An existing `firstSeen` is never changed.
+   * Return the state of each named task, creating it with `firstSeen` for names never seen
+   * (or whose state was lost). An existing `firstSeen` is never changed.
    */
   ensureTasks (names: readonly string[], firstSeen: Date): Promise<Map<string, TaskState>>
 
   /**
-   * Atomically claim an occurrence: succeeds (true) only when the task's `lastOccurrence`
-   * is unset or strictly earlier than `occurrence`, and then sets it to `occurrence`.
-   * Among any number of concurrent callers for one (task, occurrence) exactly one wins.
-   * `lastOccurrence` only ever moves forward. The task's state must exist (`ensureTasks`).
+   * One atomic step: claim (see `StartClaim`), take the lease, write the record. See
+   * `StartRunResult` for the outcomes. Among any number of concurrent callers for one
+   * (task, occurrence) or (task, retry) exactly one gets `started`, `recorded` or `overlap`.
+   * Claiming an occurrence moves `lastOccurrence` forward and clears the pending retry.
    */
-  claimOccurrence (task: string, occurrence: Date): Promise<boolean>
+  startRun (request: StartRunRequest): Promise<StartRunResult>
 
   /**
-   * Take the lease `key` for `owner` until `nowMs + ttlMs`. Succeeds when there is no lease
-   * or the existing one expired (`expiresAt <= nowMs`). When it replaces an expired lease,
-   * the previous owner is returned in `expiredOwner` so the caller can mark that run abandoned.
+   * Extend the lease `key` to `nowMs + ttlMs` if `owner` still holds it — also when it has
+   * expired, as long as nobody else took it and no reaper removed it. False otherwise: the
+   * run has lost its lease.
    */
-  acquireLease (key: string, owner: string, ttlMs: number, nowMs: number): Promise<{ acquired: boolean, expiredOwner?: string }>
-  /** Extend a lease still held by `owner` (not expired). False when it is not held by `owner`. */
   renewLease (key: string, owner: string, ttlMs: number, nowMs: number): Promise<boolean>
   /** Remove the lease only if `owner` holds it. False otherwise. */
   releaseLease (key: string, owner: string): Promise<boolean>
-  /**
-   * Atomically remove every lease expired at `nowMs` and return them. Each expired lease is
-   * returned to exactly one caller, even under concurrency.
-   */
-  reapExpiredLeases (nowMs: number): Promise<ExpiredLease[]>
 
   /**
-   * Insert or replace (by `id`) a run record, then prune the task's history to the newest
-   * `historyLimit` rows (by startedAt). Rows with status `running` are never pruned.
+   * Write a run's final record (status other than `running`) by id, unless the stored record
+   * already has a final status other than `abandoned` (so a late retry of the same write
+   * changes nothing, and a finished run's record replaces an `abandoned` mark). In the same
+   * step: release `leaseKey` if the run holds it, set `retry` as the task's pending retry,
+   * and prune the task's history. Idempotent.
    */
-  recordRun (run: RunRecord, historyLimit: number): Promise<void>
+  finishRun (run: RunRecord, options: FinishRunOptions): Promise<void>
+
   /**
-   * Set a run's status to `abandoned` (with `finishedAt`) only if it is still `running`.
-   * Returns true when it changed the row.
+   * One atomic step: remove every lease expired at `nowMs` and set each owner's `running`
+   * record to `abandoned` (`finishedAt` = `nowMs`, with `reason` as its error). Returns the
+   * records it changed; each is returned to exactly one caller, even under concurrency.
    */
-  markAbandoned (runId: string, finishedAt: Date): Promise<boolean>
+  abandonExpired (nowMs: number, reason: string): Promise<RunRecord[]>
+
+  /** Set the task's pending retry (replacing any). */
+  scheduleRetry (task: string, retry: PendingRetry): Promise<void>
+
+  /**
+   * Read the cluster state; with `tick`, first record that a tick happened at `tick.at`
+   * (the stored last tick only moves forward).
+   */
+  heartbeat (tick?: { at: Date, instance: string }): Promise<ClusterState>
+
   /** Run history, newest first. */
   listRuns (query: HistoryQuery): Promise<HistoryPage>
-  /** The newest run record of each named task (tasks with none are absent). */
-  lastRuns (tasks: readonly string[]): Promise<Map<string, RunRecord>>
+  /** The newest `limit` runs of each named task, newest first (tasks with none are absent). */
+  recentRuns (tasks: readonly string[], limit: number): Promise<Map<string, RunRecord[]>>
+}
+
+/** Every method a store must have, checked when the plugin is registered. */
+export const STORE_METHODS = [
+  'init', 'close', 'ensureTasks', 'startRun', 'renewLease', 'releaseLease', 'finishRun',
+  'abandonExpired', 'scheduleRetry', 'heartbeat', 'listRuns', 'recentRuns'
+] as const satisfies ReadonlyArray<keyof Store>
+
+/** Why a value is not a store (`undefined` when it is one): names every missing method. */
+export function whyNotAStore (value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'not an object'
+  const store = value as Record<string, unknown>
+  const missing = STORE_METHODS.filter(method => typeof store[method] !== 'function')
+  if (missing.length > 0) return `missing method${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`
+  if (typeof store.kind !== 'string' || store.kind === '') return 'kind must be a non-empty string'
+  if (typeof store.durable !== 'boolean') return 'durable must be a boolean'
+  return undefined
 }

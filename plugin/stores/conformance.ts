@@ -1,0 +1,344 @@
+/**
+ * The conformance suite every store must pass (SPEC §5, §10), shipped as
+ * `fastify-scheduler/testing` so that a third-party store can prove itself with any test
+ * runner: each case is a plain async function that throws (node:assert) on a violation.
+ *
+ * @example
+ * // with node:test
+ * import { test } from 'node:test'
+ * import { storeConformanceCases } from 'fastify-scheduler/testing'
+ * for (const c of storeConformanceCases(() => myStore({ prefix: randomUUID() }))) test(c.name, c.run)
+ *
+ * Each case gets a fresh store from `makeStore` (give it a new file, key prefix or schema),
+ * initialises it twice (init is idempotent) and closes it twice at the end (so is close).
+ * Lease time is moved through `nowMs`; nothing sleeps.
+ */
+import assert from 'node:assert/strict'
+import type { RunRecord, RunStatus, StartClaim, StartRunResult, Store } from './store.js'
+
+/** 2025-05-11T17:00Z, the instant the cases count minutes from. */
+export const T0 = Date.UTC(2025, 4, 11, 17, 0)
+const MINUTE = 60_000
+const TTL = 5 * MINUTE
+
+/** A run record with sensible defaults; `at` is minutes after T0. */
+export function sampleRun (id: string, task: string, at: number, status: RunStatus = 'succeeded', extra: Partial<RunRecord> = {}): RunRecord {
+  const startedAt = new Date(T0 + at * MINUTE)
+  const record: RunRecord = { id, task, scheduledFor: startedAt, trigger: 'http', startedAt, status, attempt: 1, forced: false, ...extra }
+  if (status !== 'running' && extra.finishedAt === undefined) {
+    record.finishedAt = new Date(startedAt.getTime() + 1500)
+    record.durationMs = 1500
+  }
+  return record
+}
+
+/** Start `run` claiming `claim`, with the lease `key` (default: the task name) at `nowMs` (default: its startedAt). */
+export function start (store: Store, run: RunRecord, claim: StartClaim = 'occurrence', nowMs = run.startedAt.getTime(), key = run.task): Promise<StartRunResult> {
+  return store.startRun({ run, claim, lease: { key, ttlMs: TTL, nowMs }, historyLimit: 100 })
+}
+
+/** Write a finished record directly (what seeds history in the cases below). */
+export function finished (store: Store, run: RunRecord, historyLimit = 100): Promise<void> {
+  return store.finishRun(run, { historyLimit })
+}
+
+function ids (runs: readonly RunRecord[]): string[] {
+  return runs.map((r) => r.id)
+}
+
+async function statusOf (store: Store, id: string): Promise<RunRecord | undefined> {
+  return (await store.listRuns({ limit: 500 })).runs.find((r) => r.id === id)
+}
+
+/** One case of the suite: `run` rejects on a violation. */
+export interface ConformanceCase {
+  name: string
+  run: () => Promise<void>
+}
+
+/** The suite's cases for stores made by `makeStore`. */
+export function storeConformanceCases (makeStore: () => Store | Promise<Store>): ConformanceCase[] {
+  /** Run `body` with a fresh, initialised store, closed (twice) afterwards. */
+  const withStore = (body: (store: Store) => Promise<void>) => async () => {
+    const store = await makeStore()
+    await store.init()
+    await store.init()
+    try {
+      await body(store)
+    } finally {
+      await store.close()
+      await store.close()
+    }
+  }
+  const c = (name: string, body: (store: Store) => Promise<void>): ConformanceCase => ({ name, run: withStore(body) })
+
+  return [
+    c('the store says what it is', async (store) => {
+      assert.equal(typeof store.kind, 'string')
+      assert.ok(store.kind.length > 0, 'kind is a non-empty string')
+      assert.equal(typeof store.durable, 'boolean')
+    }),
+
+    c('task state: firstSeen is set once', async (store) => {
+      const may11 = new Date(T0)
+      const may12 = new Date(T0 + 24 * 60 * MINUTE)
+      assert.deepEqual(await store.ensureTasks([], may11), new Map(), 'no names, empty map')
+      const first = await store.ensureTasks(['report', 'cleanup'], may11)
+      assert.deepEqual([...first.keys()].sort(), ['cleanup', 'report'])
+      assert.deepEqual(first.get('report'), { firstSeen: may11 }, 'new task: firstSeen given, no lastOccurrence, no retry')
+      const again = await store.ensureTasks(['report', 'digest'], may12)
+      assert.deepEqual(again.get('report'), { firstSeen: may11 }, 'firstSeen is kept')
+      assert.deepEqual(again.get('digest'), { firstSeen: may12 })
+      assert.ok(again.get('report')!.firstSeen instanceof Date, 'dates come back as Date')
+    }),
+
+    c('startRun: one atomic claim + lease + running record', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const run = sampleRun('run-1', 'report', 1, 'running', { instance: 'host:1' })
+      const result = await start(store, run)
+      assert.equal(result.outcome, 'started')
+      assert.ok(result.outcome === 'started' && result.leaseToken > 0, 'a positive fencing token')
+      assert.deepEqual((await store.listRuns({})).runs, [run], 'the running record, every field round-tripped')
+      assert.deepEqual((await store.ensureTasks(['report'], new Date(0))).get('report'),
+        { firstSeen: new Date(T0), lastOccurrence: run.scheduledFor }, 'lastOccurrence moved')
+      assert.equal(await store.releaseLease('report', 'run-1'), true, 'the lease is held by the run id')
+    }),
+
+    c('startRun: of 50 concurrent starts of one occurrence exactly one wins', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => start(store, sampleRun(`run-${i}`, 'report', 1, 'running'))))
+      assert.equal(results.filter((r) => r.outcome === 'started').length, 1, 'one started')
+      assert.equal(results.filter((r) => r.outcome === 'claimed').length, 49, 'the others found it claimed')
+      assert.equal((await store.listRuns({})).total, 1, 'one record')
+    }),
+
+    c('startRun: claimed occurrences are refused and write nothing', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      assert.equal((await start(store, sampleRun('a', 'report', 2, 'running'))).outcome, 'started')
+      await store.finishRun(sampleRun('a', 'report', 2), { leaseKey: 'report', historyLimit: 100 })
+      assert.deepEqual(await start(store, sampleRun('b', 'report', 2, 'running')), { outcome: 'claimed' }, 'the same occurrence again')
+      assert.deepEqual(await start(store, sampleRun('c', 'report', 1, 'running')), { outcome: 'claimed' }, 'an older occurrence')
+      assert.deepEqual(ids((await store.listRuns({})).runs), ['a'], 'nothing written for refused claims')
+      assert.equal((await start(store, sampleRun('d', 'report', 3, 'running'))).outcome, 'started', 'a newer one starts')
+    }),
+
+    c('startRun: a missing task row or an occurrence before firstSeen is stale', async (store) => {
+      assert.deepEqual(await start(store, sampleRun('a', 'never-seen', 1, 'running')), { outcome: 'stale' }, 'state lost: stale')
+      await store.ensureTasks(['report'], new Date(T0 + 10 * MINUTE))
+      assert.deepEqual(await start(store, sampleRun('b', 'report', 5, 'running')), { outcome: 'stale' }, 'before firstSeen: stale')
+      assert.deepEqual(await store.listRuns({}), { runs: [], total: 0 }, 'nothing written')
+      assert.equal(await store.releaseLease('report', 'b'), false, 'no lease taken')
+      assert.equal(await store.releaseLease('never-seen', 'a'), false)
+      assert.deepEqual((await store.ensureTasks(['report'], new Date(0))).get('report'),
+        { firstSeen: new Date(T0 + 10 * MINUTE) }, 'no occurrence claimed')
+      assert.equal((await start(store, sampleRun('c', 'report', 10, 'running'))).outcome, 'started', 'at firstSeen: owed')
+    }),
+
+    c('startRun: a held lease spends the occurrence on a skipped record', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      assert.equal((await start(store, sampleRun('long', 'report', 1, 'running'))).outcome, 'started')
+      const next = sampleRun('next', 'report', 2, 'running', { trigger: 'cli' })
+      assert.deepEqual(await start(store, next), { outcome: 'overlap', holder: 'long' })
+      const skipped = await statusOf(store, 'next')
+      assert.deepEqual(skipped, { ...next, status: 'skipped', error: 'overlap', finishedAt: next.startedAt, durationMs: 0 },
+        'skipped, ended as it started, reason overlap')
+      assert.deepEqual(await start(store, sampleRun('again', 'report', 2, 'running')), { outcome: 'claimed' }, 'the occurrence is spent')
+      assert.equal((await statusOf(store, 'long'))?.status, 'running', 'the holder is untouched')
+    }),
+
+    c('startRun: an expired lease is taken over and its run abandoned in the same step', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const first = await start(store, sampleRun('crashed', 'report', 1, 'running'))
+      const later = T0 + MINUTE + TTL
+      const second = await start(store, sampleRun('fresh', 'report', 2, 'running'), 'occurrence', later)
+      assert.equal(second.outcome, 'started')
+      assert.ok(first.outcome === 'started' && second.outcome === 'started' && second.leaseToken > first.leaseToken,
+        'the fencing token grows with each holder')
+      assert.ok(second.outcome === 'started' && second.abandoned === 'crashed', 'names the abandoned run')
+      const crashed = await statusOf(store, 'crashed')
+      assert.equal(crashed?.status, 'abandoned')
+      assert.deepEqual(crashed?.finishedAt, new Date(later))
+      assert.equal(await store.renewLease('report', 'crashed', TTL, later + 1), false, 'the old owner lost it')
+      assert.equal(await store.renewLease('report', 'fresh', TTL, later + 1), true)
+    }),
+
+    c('startRun: forced runs claim nothing and still respect the lease', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const forced = sampleRun('forced-1', 'report', 5, 'running', { forced: true, trigger: 'manual' })
+      assert.equal((await start(store, forced, 'none')).outcome, 'started')
+      assert.deepEqual((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0) }, 'lastOccurrence untouched')
+      const second = sampleRun('forced-2', 'report', 5, 'running', { forced: true })
+      assert.deepEqual(await start(store, second, 'none'), { outcome: 'overlap', holder: 'forced-1' })
+      assert.equal((await statusOf(store, 'forced-2'))?.status, 'skipped')
+      assert.equal((await start(store, sampleRun('forced-3', 'unknown-task', 5, 'running', { forced: true }), 'none')).outcome, 'started',
+        'a forced run needs no task state')
+      assert.equal((await start(store, sampleRun('s', 'report', 5, 'running'))).outcome, 'overlap', 'a scheduled run meets the forced run\'s lease')
+    }),
+
+    c('startRun without a lease records a missed occurrence', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const missed = sampleRun('m', 'report', 1, 'missed', { error: 'late by 90 min' })
+      assert.deepEqual(await store.startRun({ run: missed, claim: 'occurrence', historyLimit: 100 }), { outcome: 'recorded' })
+      assert.deepEqual(await statusOf(store, 'm'), missed)
+      assert.deepEqual(await store.startRun({ run: sampleRun('m2', 'report', 1, 'missed'), claim: 'occurrence', historyLimit: 100 }), { outcome: 'claimed' })
+    }),
+
+    c('retries: pending, claimed once, cleared by a newer occurrence', async (store) => {
+      await store.ensureTasks(['report', 'other'], new Date(T0))
+      const of = new Date(T0 + MINUTE)
+      assert.equal((await start(store, sampleRun('a1', 'report', 1, 'running'))).outcome, 'started')
+      const retry = { of, attempt: 2, at: new Date(T0 + 6 * MINUTE) }
+      await store.finishRun(sampleRun('a1', 'report', 1, 'failed', { error: 'boom' }), { leaseKey: 'report', historyLimit: 100, retry })
+      assert.deepEqual((await store.ensureTasks(['report'], new Date(0))).get('report')?.retry, retry, 'finishRun set the retry')
+      assert.deepEqual(await store.heartbeat(), { retries: [{ task: 'report', ...retry }] }, 'the cluster state lists it')
+
+      const attempt2 = (id: string, attempt = 2) => sampleRun(id, 'report', 1, 'running', { attempt, startedAt: new Date(T0 + 6 * MINUTE) })
+      assert.deepEqual(await start(store, attempt2('wrong', 3), 'retry'), { outcome: 'claimed' }, 'another attempt number is not pending')
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => start(store, attempt2(`a2-${i}`), 'retry')))
+      assert.equal(results.filter((r) => r.outcome === 'started').length, 1, 'of 20 concurrent retry claims one wins')
+      assert.equal((await store.ensureTasks(['report'], new Date(0))).get('report')?.retry, undefined, 'no longer pending')
+
+      await store.scheduleRetry('other', { of: new Date(T0), attempt: 2, at: new Date(T0 + MINUTE) })
+      assert.equal((await store.heartbeat()).retries.length, 1)
+      assert.equal((await start(store, sampleRun('o', 'other', 3, 'running'))).outcome, 'started')
+      assert.deepEqual((await store.heartbeat()).retries, [], 'claiming a newer occurrence clears the pending retry')
+    }),
+
+    c('renewLease: the owner renews, even after expiry while nobody took it', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      await start(store, sampleRun('a', 'report', 0, 'running'))
+      assert.equal(await store.renewLease('report', 'b', TTL, T0 + 10), false, 'only the owner renews')
+      assert.equal(await store.renewLease('report', 'a', TTL, T0 + 30_000), true, 'the owner renews')
+      assert.equal((await start(store, sampleRun('b', 'report', 1, 'running'), 'occurrence', T0 + TTL + 1)).outcome, 'overlap', 'renewal moved the expiry')
+      assert.equal(await store.renewLease('report', 'a', TTL, T0 + 10 * TTL), true, 'expired but untaken: re-taken by its owner')
+      assert.equal((await start(store, sampleRun('c', 'report', 2, 'running'), 'occurrence', T0 + 10 * TTL + 1)).outcome, 'overlap')
+      assert.deepEqual(await store.abandonExpired(T0 + 100 * TTL, 'gone'), [{ ...sampleRun('a', 'report', 0, 'running'), status: 'abandoned', finishedAt: new Date(T0 + 100 * TTL), durationMs: 100 * TTL, error: 'gone' }])
+      assert.equal(await store.renewLease('report', 'a', TTL, T0 + 100 * TTL), false, 'a reaped lease is lost')
+    }),
+
+    c('releaseLease: only the owner, once', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      await start(store, sampleRun('a', 'report', 0, 'running'))
+      assert.equal(await store.releaseLease('report', 'b'), false)
+      assert.equal(await store.releaseLease('report', 'a'), true)
+      assert.equal(await store.releaseLease('report', 'a'), false)
+      assert.equal((await start(store, sampleRun('b', 'report', 1, 'running'))).outcome, 'started', 'free again')
+    }),
+
+    c('finishRun: final record, lease released, settled records never overwritten', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      await start(store, sampleRun('a', 'report', 0, 'running'))
+      const done = sampleRun('a', 'report', 0, 'failed', { error: 'boom', stack: 'Error: boom\n    at handle' })
+      await store.finishRun(done, { leaseKey: 'report', historyLimit: 100 })
+      assert.deepEqual(await statusOf(store, 'a'), done, 'every field round-trips')
+      assert.equal(await store.releaseLease('report', 'a'), false, 'the lease was released')
+      await store.finishRun(sampleRun('a', 'report', 0, 'succeeded'), { historyLimit: 100 })
+      assert.equal((await statusOf(store, 'a'))?.status, 'failed', 'a settled record is not overwritten')
+
+      await start(store, sampleRun('t', 'report', 1, 'running'))
+      await store.finishRun(sampleRun('t', 'report', 1, 'timed_out'), { historyLimit: 100 })
+      assert.equal(await store.releaseLease('report', 't'), true, 'without leaseKey the lease stays held')
+
+      await start(store, sampleRun('late', 'report', 2, 'running'))
+      await store.abandonExpired(T0 + 2 * MINUTE + TTL, 'lease expired')
+      await store.finishRun(sampleRun('late', 'report', 2, 'succeeded'), { leaseKey: 'report', historyLimit: 100 })
+      assert.equal((await statusOf(store, 'late'))?.status, 'succeeded', 'a finished run replaces its abandoned mark')
+    }),
+
+    c('abandonExpired: atomic, each expired run to one caller', async (store) => {
+      await store.ensureTasks(['a', 'b', 'c'], new Date(T0))
+      await start(store, sampleRun('run-a', 'a', 0, 'running'), 'occurrence', T0 - TTL + 100)
+      await start(store, sampleRun('run-b', 'b', 0, 'running'), 'occurrence', T0 - TTL + 200)
+      await start(store, sampleRun('run-c', 'c', 0, 'running'), 'occurrence', T0 - TTL + 300)
+      assert.deepEqual(await store.abandonExpired(T0 + 99, 'x'), [], 'nothing expired yet')
+      const reaped = await store.abandonExpired(T0 + 200, 'lease expired')
+      assert.deepEqual(ids(reaped).sort(), ['run-a', 'run-b'])
+      assert.ok(reaped.every((r) => r.status === 'abandoned' && r.error === 'lease expired'), 'returned as abandoned, with the reason')
+      assert.deepEqual(await store.abandonExpired(T0 + 200, 'x'), [], 'each once')
+      assert.equal((await statusOf(store, 'run-c'))?.status, 'running', 'live leases untouched')
+      assert.equal((await start(store, sampleRun('a2', 'a', 1, 'running'))).outcome, 'started', 'a reaped lease is free')
+
+      for (let i = 0; i < 30; i++) {
+        await store.ensureTasks([`many-${i}`], new Date(T0))
+        await start(store, sampleRun(`m-${i}`, `many-${i}`, 0, 'running'))
+      }
+      const reapers = await Promise.all(Array.from({ length: 8 }, () => store.abandonExpired(T0 + 2 * TTL, 'r')))
+      const many = reapers.flat().map((r) => r.id).filter((id) => id.startsWith('m-'))
+      assert.equal(many.length, 30, '8 concurrent reapers return 30 abandoned runs in all')
+      assert.equal(new Set(many).size, 30, 'none twice')
+    }),
+
+    c('heartbeat: the last tick only moves forward', async (store) => {
+      assert.deepEqual(await store.heartbeat(), { retries: [] }, 'no tick yet')
+      assert.deepEqual((await store.heartbeat({ at: new Date(T0 + MINUTE), instance: 'a:1' })).lastTick, new Date(T0 + MINUTE))
+      assert.deepEqual((await store.heartbeat({ at: new Date(T0), instance: 'b:2' })).lastTick, new Date(T0 + MINUTE), 'an older tick does not move it back')
+      assert.deepEqual((await store.heartbeat()).lastTick, new Date(T0 + MINUTE), 'read without writing')
+    }),
+
+    c('history is pruned per task, running rows survive', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      await start(store, sampleRun('old-running', 'report', 0, 'running'))
+      for (let i = 1; i <= 6; i++) await finished(store, sampleRun(`done-${i}`, 'report', i), 3)
+      await finished(store, sampleRun('other-1', 'cleanup', 0), 3)
+      assert.deepEqual(ids((await store.listRuns({ task: ['report'] })).runs), ['done-6', 'done-5', 'done-4', 'old-running'], 'newest 3, plus the running row')
+      assert.deepEqual(ids((await store.listRuns({ task: ['cleanup'] })).runs), ['other-1'], 'other tasks untouched')
+      await store.finishRun(sampleRun('old-running', 'report', 0), { leaseKey: 'report', historyLimit: 3 })
+      assert.deepEqual(ids((await store.listRuns({ task: ['report'] })).runs), ['done-6', 'done-5', 'done-4'], 'once finished, pruned like any other')
+      await store.startRun({ run: sampleRun('skip', 'report', 9, 'running'), claim: 'none', lease: { key: 'other-key', ttlMs: TTL, nowMs: T0 }, historyLimit: 3 })
+      assert.deepEqual(ids((await store.listRuns({ task: ['report'] })).runs), ['skip', 'done-6', 'done-5'], 'startRun prunes too (a running row counts, is never removed)')
+    }),
+
+    c('listRuns: newest first, filters, paging', async (store) => {
+      const statuses: RunStatus[] = ['succeeded', 'failed', 'skipped']
+      for (let i = 0; i < 12; i++) await finished(store, sampleRun(`a-${String(i).padStart(2, '0')}`, i % 2 === 0 ? 'even' : 'odd', i, statuses[i % 3]))
+      await finished(store, sampleRun('tie-1', 'tie', 20))
+      await finished(store, sampleRun('tie-2', 'tie', 20))
+      const all = await store.listRuns({})
+      assert.equal(all.total, 14)
+      assert.deepEqual(ids(all.runs).slice(0, 4), ['tie-2', 'tie-1', 'a-11', 'a-10'], 'newest first, then id descending')
+      const page = await store.listRuns({ limit: 3, offset: 2 })
+      assert.deepEqual(ids(page.runs), ['a-11', 'a-10', 'a-09'])
+      assert.equal(page.total, 14, 'total ignores paging')
+      assert.deepEqual(await store.listRuns({ offset: 100 }), { runs: [], total: 14 })
+      assert.deepEqual(ids((await store.listRuns({ task: ['odd'] })).runs), ['a-11', 'a-09', 'a-07', 'a-05', 'a-03', 'a-01'])
+      assert.deepEqual(ids((await store.listRuns({ status: ['failed', 'skipped'] })).runs), ['a-11', 'a-10', 'a-08', 'a-07', 'a-05', 'a-04', 'a-02', 'a-01'])
+      const both = await store.listRuns({ task: ['even', 'tie'], status: ['succeeded'], limit: 2 })
+      assert.deepEqual(ids(both.runs), ['tie-2', 'tie-1'])
+      assert.equal(both.total, 4)
+      assert.deepEqual(await store.listRuns({ task: [] }), { runs: [], total: 0 }, 'an empty task filter matches nothing')
+      assert.deepEqual(await store.listRuns({ status: [] }), { runs: [], total: 0 }, 'an empty status filter matches nothing')
+    }),
+
+    c('listRuns: default page size is 50', async (store) => {
+      for (let i = 0; i < 55; i++) await finished(store, sampleRun(`r-${String(i).padStart(2, '0')}`, `task-${i % 5}`, i))
+      const { runs, total } = await store.listRuns({})
+      assert.equal(runs.length, 50)
+      assert.equal(total, 55)
+      assert.equal(runs[0]!.id, 'r-54')
+    }),
+
+    c('recentRuns: the newest runs of each named task', async (store) => {
+      for (let i = 0; i < 5; i++) await finished(store, sampleRun(`report-${i}`, 'report', i))
+      await finished(store, sampleRun('cleanup-1', 'cleanup', 5, 'failed', { error: 'disk full', attempt: 2, forced: true, instance: 'h:9' }))
+      await finished(store, sampleRun('digest-1', 'digest', 9))
+      const recent = await store.recentRuns(['report', 'cleanup', 'never'], 3)
+      assert.deepEqual([...recent.keys()].sort(), ['cleanup', 'report'], 'tasks without runs absent; unnamed tasks not included')
+      assert.deepEqual(ids(recent.get('report')!), ['report-4', 'report-3', 'report-2'])
+      assert.deepEqual(recent.get('cleanup'), [sampleRun('cleanup-1', 'cleanup', 5, 'failed', { error: 'disk full', attempt: 2, forced: true, instance: 'h:9' })])
+      assert.deepEqual(await store.recentRuns([], 3), new Map())
+    }),
+
+    c('records: unset optional fields come back absent, long texts intact', async (store) => {
+      const bare = sampleRun('bare', 'report', 0, 'running')
+      await store.ensureTasks(['report'], new Date(T0))
+      await start(store, bare)
+      const [stored] = (await store.listRuns({})).runs
+      for (const field of ['finishedAt', 'durationMs', 'error', 'stack', 'instance'] as const) {
+        assert.ok(!(field in stored!), `${field} absent, not null`)
+      }
+      const long = sampleRun('long', 'other', 1, 'failed', { error: 'é'.repeat(4000) + ' "quotes" \'single\' ✓', stack: 'x\n'.repeat(2000) })
+      await finished(store, long)
+      assert.deepEqual(await statusOf(store, 'long'), long)
+    })
+  ]
+}
