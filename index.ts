@@ -8,15 +8,20 @@ export { parseDuration } from './tasks/duration.js'
 export { memoryStore, sqliteStore, redisStore, postgresStore } from './plugin/stores/index.js'
 export type { SqliteStoreOptions, RedisStoreOptions, PostgresStoreOptions } from './plugin/stores/index.js'
 export type {
-  Store, StoreKind, RunRecord, RunStatus, TaskState, HistoryQuery, HistoryPage, ExpiredLease
+  Store, RunRecord, RunStatus, FinalStatus, TaskState, HistoryQuery, HistoryPage, PendingRetry, StartClaim,
+  StartRunRequest, StartRunResult, FinishRunOptions, TaskRetry, ClusterState, StoreInitContext
 } from './plugin/stores/store.js'
+export { STORE_METHODS, whyNotAStore } from './plugin/stores/store.js'
+export { compareRunsNewestFirst, pageOfRuns, pruneVictims, overlapRecord, SETTLED_STATUSES } from './plugin/stores/history.js'
+export { storeUnavailable } from './plugin/errors.js'
 export type {
   SchedulerApi, SchedulerOptions, AuthOption, TaskInput, TickOptions, TickResult, RunOutcome,
-  SchedulerListing, TaskListing
+  SchedulerListing, TaskListing, RunSummary, ListOptions, HealthReport
 } from './plugin/types.js'
+export type { RunHook, RunHookName } from './plugin/hooks.js'
 export type {
   TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, Schedule, ScheduleDefinition,
-  CompileScheduleOptions, RunEvery, RunAt, Duration, FastifyInstance
+  CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, FastifyInstance
 } from './tasks/types.js'
 export {
   InvalidOptionError, MissingAuthError, DuplicateTaskError, UnknownTaskError, StoreUnavailableError

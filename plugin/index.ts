@@ -14,6 +14,7 @@ import { discoverTasks, type DiscoveredTask } from './discover.js'
 import { DuplicateTaskError, TooLateError } from './errors.js'
 import { resolveOptions } from './options.js'
 import { Scheduler } from './scheduler.js'
+import { guardStore } from './stores/guard.js'
 import { sqliteStore } from './stores/sqlite.js'
 import type { SchedulerApi, SchedulerOptions, TaskInput } from './types.js'
 
@@ -53,7 +54,9 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
   const auth = opts.prefix === false
     ? undefined
     : resolveAuth(opts.auth, { env: process.env, allowQueryToken: opts.allowQueryToken, log: app.log })
-  const store = opts.store ?? sqliteStore()
+  const ownStore = opts.store ?? sqliteStore()
+  // Every store call is bounded in time and coded (503) — also for third-party stores.
+  const store = guardStore(ownStore, opts.storeTimeoutMs)
 
   // Import task files now so a broken file fails the boot early; construct them at ready.
   const discovered: DiscoveredTask[] = opts.dir === false ? [] : await discoverTasks(opts.dir, opts.dirExplicit)
@@ -69,6 +72,8 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     leaseMs: opts.leaseMs,
     historyLimit: opts.historyLimit,
     closeGraceMs: opts.closeGraceMs,
+    expectTickEveryMs: opts.expectTickEveryMs,
+    retries: opts.retries,
     addTask: (task: TaskInput) => {
       if (ready) throw new TooLateError('app.scheduler.add()')
       pending.push({ exported: task, source: `scheduler.add() #${pending.length - discovered.length - opts.tasks.length + 1}` })

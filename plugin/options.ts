@@ -6,11 +6,12 @@
 import { resolve } from 'node:path'
 import Type from 'typebox'
 import Value from 'typebox/value'
-import { describeValue, parseDuration } from '../tasks/duration.js'
+import { describeValue, parseTimerDuration } from '../tasks/duration.js'
+import { readRetries } from '../tasks/resolve.js'
 import { InvalidOptionError } from './errors.js'
 import { suggest } from '../tasks/suggest.js'
 import { canonicalZoneName } from '../tasks/zone.js'
-import type { Store } from './stores/store.js'
+import { whyNotAStore, type Store } from './stores/store.js'
 import type { AuthOption, SchedulerOptions, TaskInput } from './types.js'
 
 /** The scalar shape of the options; functions and objects are checked by hand below. */
@@ -30,6 +31,8 @@ const OptionsSchema = Type.Object({
   leaseTime: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   closeGracePeriod: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   clock: Type.Optional(Type.Unknown()),
+  retries: Type.Optional(Type.Unknown()), // checked by readRetries
+  storeTimeout: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
   logSerializers: Type.Optional(Type.Unknown())
@@ -57,6 +60,8 @@ export interface ResolvedOptions {
   leaseMs: number
   closeGraceMs: number
   clock: () => number
+  retries: { attempts: number, delayMs: number } | undefined
+  storeTimeoutMs: number
 }
 
 function fail (message: string): never {
@@ -79,17 +84,11 @@ function firstSchemaError (options: object): string | undefined {
 function duration (value: unknown, field: string, fallback: number): number {
   if (value === undefined) return fallback
   try {
-    return parseDuration(value, field)
+    // Every duration here becomes a timer: refuse what a Node.js timer cannot hold.
+    return parseTimerDuration(value, field)
   } catch (err) {
     return fail((err as Error).message)
   }
-}
-
-function isStore (value: unknown): value is Store {
-  const store = value as Partial<Store> | null
-  return typeof store === 'object' && store !== null &&
-    ['init', 'close', 'ensureTasks', 'claimOccurrence', 'acquireLease', 'recordRun', 'listRuns']
-      .every(method => typeof (store as Record<string, unknown>)[method] === 'function')
 }
 
 function checkTimezone (timezone: string): void {
@@ -102,8 +101,9 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
   if (typeof opts !== 'object' || opts === null) fail('options must be an object')
   const schemaError = firstSchemaError(opts)
   if (schemaError !== undefined) fail(schemaError)
-  if (opts.store !== undefined && !isStore(opts.store)) {
-    fail('store: not a store; use memoryStore(), sqliteStore({ path }), redisStore({ client | url }) or postgresStore({ pool | connectionString })')
+  const notAStore = opts.store === undefined ? undefined : whyNotAStore(opts.store)
+  if (notAStore !== undefined) {
+    fail(`store: not a store (${notAStore}); use memoryStore(), sqliteStore({ path }), redisStore({ client | url }), postgresStore({ pool | connectionString }) or a store that passes the conformance suite of fastify-scheduler/testing`)
   }
   if (opts.clock !== undefined && typeof opts.clock !== 'function') fail('clock: must be a function returning ms since the epoch')
   if (opts.timezone !== undefined) checkTimezone(opts.timezone)
@@ -125,6 +125,8 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     historyLimit: opts.historyLimit ?? 100,
     leaseMs,
     closeGraceMs: duration(opts.closeGracePeriod, 'closeGracePeriod', 10_000),
-    clock: opts.clock ?? Date.now
+    clock: opts.clock ?? Date.now,
+    retries: readRetries(opts.retries, 'retries', fail) || undefined,
+    storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000)
   }
 }

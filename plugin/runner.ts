@@ -1,12 +1,16 @@
 /**
- * The runner: takes a task's lease, records the run, calls `handle(ctx)` with its
- * TaskContext, enforces the timeout through `ctx.signal`, renews the lease while the run
- * lasts, and records how it ended. One run's failure never reaches another run.
+ * The runner: starts a run with ONE atomic store step (claim + lease + `running` record),
+ * calls `handle(ctx)`, enforces the timeout through `ctx.signal`, keeps the lease while the
+ * run lasts (and aborts the run when it loses it), writes the final record — retrying it in
+ * the background while the store is down — and then calls the hooks. One run's failure
+ * never reaches another run. The fault model is in `docs/ARCHITECTURE.md`.
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { ResolvedTask, RunTrigger, TaskContext, TaskRequestInfo } from '../tasks/types.js'
-import type { RunRecord, Store } from './stores/store.js'
+import { callBounded, HOOK_TIMEOUT_MS, pingHeartbeat, type RunHooks } from './hooks.js'
+import type { PendingRetry, RunRecord, StartClaim, Store } from './stores/store.js'
+import { describeThrown, loggableError } from './thrown.js'
 import type { RunOutcome } from './types.js'
 
 export interface RunnerDeps {
@@ -16,6 +20,15 @@ export interface RunnerDeps {
   clock: () => number
   leaseMs: number
   historyLimit: number
+  /** This process, as run records name it (`host:pid`). */
+  instance: string
+  /** The plugin-wide retry policy, for tasks that set none. */
+  retries: { attempts: number, delayMs: number } | undefined
+  hooks: RunHooks
+  /** A retry was set for a task: the scheduler wakes at its time. */
+  onRetry: (task: string, retry: PendingRetry) => void
+  /** Work that outlives the run's outcome (final-record retries, hooks): close waits for it. */
+  track: (work: Promise<unknown>) => void
 }
 
 export interface RunRequest {
@@ -23,6 +36,8 @@ export interface RunRequest {
   scheduledFor: Date
   trigger: RunTrigger
   forced: boolean
+  attempt: number
+  claim: StartClaim
   request: TaskRequestInfo | undefined
 }
 
@@ -38,9 +53,12 @@ export interface ActiveRun {
   settled: Promise<void>
 }
 
+/** What starting a run can give: a run, an immediate outcome, or "the store's state moved: reload". */
+export type StartResult = ActiveRun | RunOutcome | 'stale'
+
 /** Why a run's signal fired. */
 export class RunAbortedError extends Error {
-  constructor (readonly reason: 'timeout' | 'shutdown', message: string) {
+  constructor (readonly reason: 'timeout' | 'shutdown' | 'lease lost', message: string) {
     super(message)
     this.name = reason === 'timeout' ? 'TimeoutError' : 'AbortError'
   }
@@ -51,52 +69,116 @@ export function leaseKey (task: ResolvedTask, runId: string): string {
   return task.allowOverlap ? `${task.name}#${runId}` : task.name
 }
 
+/** The retry policy in force for a task: its own, else the plugin's; undefined for none. */
+export function retryPolicy (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTask): { attempts: number, delayMs: number } | undefined {
+  if (task.retries === false) return undefined
+  return task.retries ?? deps.retries
+}
+
+/** The retry owed after a run of `attempt` ended badly at `endedMs`, if the policy allows one. Forced runs are not retried. */
+export function retryAfter (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTask, run: Pick<RunRecord, 'scheduledFor' | 'attempt' | 'forced'>, endedMs: number): PendingRetry | undefined {
+  const policy = retryPolicy(deps, task)
+  if (policy === undefined || run.forced || run.attempt >= policy.attempts) return undefined
+  return { of: run.scheduledFor, attempt: run.attempt + 1, at: new Date(endedMs + policy.delayMs) }
+}
+
 /**
- * Take the lease and record the run as running. Resolves with the ActiveRun, or with a
- * `skipped` outcome when the previous run still holds the lease. Store errors reject: the
- * caller reports the store as unavailable.
+ * Start a run in one store step. Resolves with the ActiveRun; with a `skipped` outcome when
+ * the occurrence was claimed elsewhere or the previous run still holds the lease; or with
+ * 'stale' when the store's task state is not what this process believed. Store errors reject
+ * (nothing was started and, the step being atomic, nothing moved in the store — or, if the
+ * answer was lost after the store committed, a `running` record whose lease will expire).
  */
-export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<ActiveRun | RunOutcome> {
-  const { store, clock } = deps
+export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<StartResult> {
   const { task } = req
   const runId = randomUUID()
   const key = leaseKey(task, runId)
-  const lease = await store.acquireLease(key, runId, deps.leaseMs, clock())
-  if (lease.expiredOwner !== undefined) await store.markAbandoned(lease.expiredOwner, new Date(clock()))
-  if (!lease.acquired) {
-    const skipped = await recordWithoutRunning(deps, req, 'skipped', 'overlap', runId)
-    deps.log.info({ task: task.name, runId, scheduledFor: req.scheduledFor }, 'task skipped: previous run still holds the lease')
-    return skipped
-  }
-  const startedAt = new Date(clock())
+  const nowMs = deps.clock()
   const record: RunRecord = {
-    id: runId, task: task.name, scheduledFor: req.scheduledFor, trigger: req.trigger, startedAt, status: 'running'
+    id: runId,
+    task: task.name,
+    scheduledFor: req.scheduledFor,
+    trigger: req.trigger,
+    startedAt: new Date(nowMs),
+    status: 'running',
+    attempt: req.attempt,
+    forced: req.forced,
+    instance: deps.instance
   }
-  try {
-    await store.recordRun(record, deps.historyLimit)
-  } catch (err) {
-    await store.releaseLease(key, runId).catch(() => {})
-    throw err
+  const result = await deps.store.startRun({ run: record, claim: req.claim, lease: { key, ttlMs: deps.leaseMs, nowMs }, historyLimit: deps.historyLimit })
+  const scheduledFor = req.scheduledFor.toISOString()
+  switch (result.outcome) {
+    case 'started':
+      if (result.abandoned !== undefined) {
+        deps.log.warn({ task: task.name, runId: result.abandoned }, 'run abandoned: its lease expired while it was running')
+      }
+      return execute(deps, req, record, key, result.leaseToken)
+    case 'overlap':
+      deps.log.info({ task: task.name, runId, scheduledFor: req.scheduledFor }, 'task skipped: the previous run still holds the lease')
+      return { task: task.name, status: 'skipped', runId, reason: 'overlap', scheduledFor }
+    case 'stale':
+      return 'stale'
+    default:
+      return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
   }
-  return execute(deps, req, record, key)
 }
+
+/** Claim an occurrence too late for `catchUp` and record it `missed`, in one store step. */
+export async function recordMissed (deps: RunnerDeps, task: ResolvedTask, occurrence: Date, trigger: RunTrigger, reason: string): Promise<RunOutcome | 'stale'> {
+  const at = new Date(deps.clock())
+  const run: RunRecord = {
+    id: randomUUID(),
+    task: task.name,
+    scheduledFor: occurrence,
+    trigger,
+    startedAt: at,
+    finishedAt: at,
+    durationMs: 0,
+    status: 'missed',
+    error: reason,
+    attempt: 1,
+    forced: false,
+    instance: deps.instance
+  }
+  const result = await deps.store.startRun({ run, claim: 'occurrence', historyLimit: deps.historyLimit })
+  const scheduledFor = occurrence.toISOString()
+  if (result.outcome === 'stale') return 'stale'
+  if (result.outcome !== 'recorded') return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
+  deps.log.warn({ task: task.name, scheduledFor: occurrence }, `occurrence missed: ${reason}`)
+  return { task: task.name, status: 'missed', runId: run.id, reason, scheduledFor }
+}
+
+/** Backoff of the final record's retries while the store is down: 1 s, 2 s, 4 s … 30 s, for about 5 minutes. */
+const FINAL_WRITE_DELAYS_MS = [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000]
 
 /**
- * Record an occurrence that ends as it is recorded — `skipped` (overlap) or `missed` (too
- * late for catchUp) — and return its outcome.
+ * Write a final record; if the store fails, keep trying in the background with backoff
+ * (bounded) so a run that finished during an outage is not left `running` (and then
+ * `abandoned`). Resolves after the first attempt, with whether it was written.
  */
-export async function recordWithoutRunning (
-  deps: RunnerDeps, req: Omit<RunRequest, 'forced' | 'request'>, status: 'skipped' | 'missed', reason: string, runId = randomUUID()
-): Promise<RunOutcome> {
-  const at = new Date(deps.clock())
-  await deps.store.recordRun({
-    id: runId, task: req.task.name, scheduledFor: req.scheduledFor, trigger: req.trigger,
-    startedAt: at, finishedAt: at, durationMs: 0, status, error: reason
-  }, deps.historyLimit)
-  return { task: req.task.name, status, runId, reason, scheduledFor: req.scheduledFor.toISOString() }
+async function writeFinal (deps: RunnerDeps, final: RunRecord, key: string | undefined, retry: PendingRetry | undefined, log: FastifyBaseLogger): Promise<boolean> {
+  const options = { historyLimit: deps.historyLimit, ...(key !== undefined ? { leaseKey: key } : {}), ...(retry !== undefined ? { retry } : {}) }
+  try {
+    await deps.store.finishRun(final, options)
+    return true
+  } catch (err) {
+    log.error({ err }, 'could not record the end of the run; retrying in the background')
+  }
+  deps.track((async () => {
+    for (const delay of FINAL_WRITE_DELAYS_MS) {
+      await new Promise(resolve => setTimeout(resolve, delay).unref())
+      try {
+        await deps.store.finishRun(final, options)
+        log.info({ status: final.status }, 'recorded the end of the run after the store came back')
+        return
+      } catch {}
+    }
+    log.error({ status: final.status }, 'gave up recording the end of the run: the store stayed unreachable; the run will be recorded abandoned')
+  })())
+  return false
 }
 
-function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: string): ActiveRun {
+function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: string, leaseToken: number): ActiveRun {
   const { store, clock } = deps
   const task = req.task
   const runId = record.id
@@ -107,25 +189,42 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   let resolveOutcome!: (outcome: RunOutcome) => void
   const outcome = new Promise<RunOutcome>(resolve => { resolveOutcome = resolve })
   let finished = false
+  let leaseLost: string | undefined
 
-  /** Record how the run ended (once) and return its outcome. */
-  const finish = async (status: 'succeeded' | 'failed' | 'timed_out', error?: unknown): Promise<RunOutcome | undefined> => {
+  const ctx: TaskContext = {
+    app: deps.app,
+    log,
+    runId,
+    task: task.name,
+    scheduledFor: record.scheduledFor,
+    trigger: req.trigger,
+    forced: req.forced,
+    attempt: req.attempt,
+    leaseToken,
+    signal: controller.signal,
+    request: req.request
+  }
+
+  /** Record how the run ended (once), then notify; returns the outcome. */
+  const finish = async (status: 'succeeded' | 'failed' | 'timed_out', thrown: unknown, releaseLease: boolean): Promise<RunOutcome | undefined> => {
     if (finished) return undefined
     finished = true
     const finishedAt = new Date(clock())
-    const durationMs = finishedAt.getTime() - startedMs
+    const durationMs = Math.max(0, finishedAt.getTime() - startedMs)
     const final: RunRecord = { ...record, status, finishedAt, durationMs }
-    if (error !== undefined) {
-      final.error = error instanceof Error ? error.message : String(error)
-      if (error instanceof Error && error.stack !== undefined) final.stack = error.stack
+    if (status !== 'succeeded') {
+      const { message, stack } = describeThrown(thrown)
+      final.error = message
+      if (stack !== undefined) final.stack = stack
+    } else if (leaseLost !== undefined) {
+      final.error = `succeeded after ${leaseLost}`
     }
-    try {
-      await store.recordRun(final, deps.historyLimit)
-    } catch (err) {
-      log.error({ err }, 'could not record the end of the run')
-    }
+    const retry = status === 'succeeded' ? undefined : retryAfter(deps, task, final, finishedAt.getTime())
+    await writeFinal(deps, final, releaseLease ? key : undefined, retry, log)
+    if (retry !== undefined) deps.onRetry(task.name, retry)
     if (status === 'succeeded') log.info({ durationMs }, 'task finished')
-    else log.error({ durationMs, err: error }, status === 'timed_out' ? 'task timed out' : 'task failed')
+    else log.error({ durationMs, err: loggableError(thrown), ...(retry !== undefined ? { retryAt: retry.at } : {}) }, status === 'timed_out' ? 'task timed out' : 'task failed')
+    deps.track(notifyEnd(deps, task, ctx, final, thrown, log))
     return {
       task: task.name,
       status,
@@ -139,45 +238,58 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   const timeout = setTimeout(() => {
     controller.abort(new RunAbortedError('timeout', `task "${task.name}" timed out after ${task.timeoutMs} ms`))
     // Answer now; the lease stays held (and renewed) until handle really settles.
-    void finish('timed_out', controller.signal.reason).then(result => { if (result !== undefined) resolveOutcome(result) })
+    void finish('timed_out', controller.signal.reason, false).then(result => { if (result !== undefined) resolveOutcome(result) })
   }, task.timeoutMs)
   // The timeout holds the process while a run lasts (a CLI `run` must not exit mid-run);
-  // any abort (shutdown included) clears it, so it never outlives the run's signal.
-  controller.signal.addEventListener('abort', () => clearTimeout(timeout), { once: true })
+  // shutdown clears it, so it never outlives the run's signal.
+  controller.signal.addEventListener('abort', () => {
+    if ((controller.signal.reason as RunAbortedError | undefined)?.reason === 'shutdown') clearTimeout(timeout)
+  }, { once: true })
 
-  // Renew at a third of the lease so two missed renewals still leave it held.
+  const loseLease = (why: string): void => {
+    if (leaseLost !== undefined) return
+    leaseLost = `lease lost: ${why}`
+    log.error({ leaseToken }, `${leaseLost}; aborting the run (another process may start this task)`)
+    if (!controller.signal.aborted) controller.abort(new RunAbortedError('lease lost', `task "${task.name}": ${leaseLost}`))
+  }
+
+  // The lease is renewed every third of its time. If no renewal succeeded for a whole lease
+  // time (the store unreachable, or this event loop blocked), the lease may have expired and
+  // been taken: the run is told through its signal rather than going on as if it held it.
+  let watchdog = setTimeout(() => loseLease(`could not renew it within ${deps.leaseMs} ms (store unreachable or event loop blocked)`), deps.leaseMs)
+  watchdog.unref()
   const renewal = setInterval(() => {
-    store.renewLease(key, runId, deps.leaseMs, clock()).then(held => {
-      if (!held) log.warn('lease lost while running: another process may start this task')
+    const nowMs = clock()
+    store.renewLease(key, runId, deps.leaseMs, nowMs).then(held => {
+      if (!held) {
+        loseLease('another process took it, or it expired and was reaped')
+        return
+      }
+      clearTimeout(watchdog)
+      if (leaseLost === undefined) {
+        watchdog = setTimeout(() => loseLease(`could not renew it within ${deps.leaseMs} ms (store unreachable or event loop blocked)`), deps.leaseMs)
+        watchdog.unref()
+      }
     }, (err: unknown) => log.warn({ err }, 'could not renew the lease'))
   }, Math.max(1, Math.floor(deps.leaseMs / 3)))
   renewal.unref()
 
-  const ctx: TaskContext = {
-    app: deps.app,
-    log,
-    runId,
-    task: task.name,
-    scheduledFor: record.scheduledFor,
-    trigger: req.trigger,
-    forced: req.forced,
-    signal: controller.signal,
-    request: req.request
-  }
-
-  log.info({ scheduledFor: record.scheduledFor, trigger: req.trigger }, 'task started')
+  log.info({ scheduledFor: record.scheduledFor, trigger: req.trigger, attempt: req.attempt }, 'task started')
+  deps.track(notifyStart(deps, task, record, log))
   const settled = (async () => {
     let result: RunOutcome | undefined
     try {
       await task.handle(ctx)
-      result = await finish('succeeded')
+      result = await finish('succeeded', undefined, true)
     } catch (err) {
-      result = await finish('failed', err)
+      result = await finish('failed', err, true)
     } finally {
       clearTimeout(timeout)
+      clearTimeout(watchdog)
       clearInterval(renewal)
-      await store.releaseLease(key, runId).catch((err: unknown) => log.warn({ err }, 'could not release the lease'))
     }
+    // A timed-out run's record is written; release the lease it kept until handle settled.
+    if (result === undefined) await store.releaseLease(key, runId).catch((err: unknown) => log.warn({ err }, 'could not release the lease'))
     // Resolve after the release, so whoever acts on the outcome finds the lease free.
     if (result !== undefined) resolveOutcome(result)
   })()
@@ -185,7 +297,25 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   return { runId, task: task.name, scheduledFor: record.scheduledFor, controller, outcome, settled }
 }
 
+async function notifyStart (deps: RunnerDeps, task: ResolvedTask, record: RunRecord, log: FastifyBaseLogger): Promise<void> {
+  await Promise.all([
+    deps.hooks.call('onRunStart', record, log),
+    task.heartbeat === undefined ? undefined : pingHeartbeat(task.heartbeat, 'start', log)
+  ])
+}
+
+async function notifyEnd (deps: RunnerDeps, task: ResolvedTask, ctx: TaskContext, final: RunRecord, thrown: unknown, log: FastifyBaseLogger): Promise<void> {
+  const ok = final.status === 'succeeded'
+  await Promise.all([
+    deps.hooks.call('onRunEnd', final, log),
+    task.heartbeat === undefined ? undefined : pingHeartbeat(task.heartbeat, ok ? 'success' : 'fail', log, final.error),
+    ok
+      ? task.onSuccess === undefined ? undefined : callBounded('onSuccess', log, HOOK_TIMEOUT_MS, () => task.onSuccess!(ctx))
+      : task.onFailure === undefined ? undefined : callBounded('onFailure', log, HOOK_TIMEOUT_MS, () => task.onFailure!(ctx, thrown))
+  ])
+}
+
 /** True when `value` is an ActiveRun rather than an immediate outcome. */
-export function isActiveRun (value: ActiveRun | RunOutcome): value is ActiveRun {
-  return 'controller' in value
+export function isActiveRun (value: StartResult): value is ActiveRun {
+  return typeof value === 'object' && 'controller' in value
 }

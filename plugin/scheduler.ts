@@ -1,30 +1,52 @@
 /**
- * The scheduler behind `app.scheduler` (SPEC §4, §7).
+ * The scheduler behind `app.scheduler` (SPEC §4, §7, §10).
  *
  * Every enabled, scheduled task sits in a DueQueue keyed by the first instant it could be
- * due. A tick pops what is due; for each such task it takes `o = previous(now)` and, when
- * `o` is owed (at or after `firstSeen`, after `lastOccurrence`), claims it in the store.
- * Only the claim's winner acts: it runs the task when the tick is within `catchUp` of `o`,
- * and records the occurrence as `missed` otherwise. Everything else in a tick is local.
+ * due (its next occurrence, or its pending retry). A tick pops what is due; for each such
+ * task it takes `o = previous(now)` and, when `o` is owed (at or after `firstSeen`, after
+ * `lastOccurrence`), starts it with ONE atomic store step that claims `o`, takes the lease
+ * and writes the `running` record (or the `missed` record when the tick is too late for
+ * `catchUp`). A pending retry whose time has come is started the same way. An idle tick
+ * touches no store.
  *
- * `firstSeen` is set by the first tick that evaluates a task (with that tick's `now`), so
- * tests that drive time with `tick(new Date(...))` behave as production does.
+ * Faults (see `docs/ARCHITECTURE.md`): every store call is bounded in time (`storeTimeout`).
+ * A task whose start failed for the store did not start and moved nothing: it is named in
+ * the tick's `unavailable` list (the trigger answers 503) and retried at the next tick.
+ * When the store answers `stale` (its task state vanished, or is ahead of this process),
+ * the scheduler reloads every task's state and decides again, so lost state never re-runs
+ * an occurrence: tasks whose state vanished are first seen again now.
  */
+import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
 import { ClosedError, UnknownTaskError, storeUnavailable } from './errors.js'
 import { DueQueue } from './due-queue.js'
-import { isActiveRun, recordWithoutRunning, RunAbortedError, startRun, type ActiveRun, type RunnerDeps, type RunRequest } from './runner.js'
-import type { HistoryPage, HistoryQuery, Store, TaskState } from './stores/store.js'
+import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
+import {
+  isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun,
+  type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
+} from './runner.js'
+import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskState } from './stores/store.js'
+import { describeThrown } from './thrown.js'
 import type {
-  RunOutcome, SchedulerApi, SchedulerListing, TaskInput, TaskListing, TickOptions, TickResult
+  HealthReport, ListOptions, RunOutcome, SchedulerApi, SchedulerListing, TaskInput, TaskListing, TickOptions, TickResult
 } from './types.js'
 
 const MINUTE = 60_000
+/** A process records the cluster's last tick at most this often (SPEC §10: cheaply). */
+export const HEARTBEAT_EVERY_MS = 5000
+/** Health reads the cluster state through a cache this old at most. */
+export const HEALTH_CACHE_MS = 5000
+/** Runs read per task for the listing's summary (last finished run, consecutive failures). */
+const SUMMARY_RUNS = 20
 /** What an idle tick's `settled` resolves to: shared, since most ticks run nothing. */
 const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
+const NOTHING_UNAVAILABLE: TickResult['unavailable'] = Object.freeze([]) as unknown as TickResult['unavailable']
+const ABANDON_REASON = 'lease expired: the process running it stopped renewing it (crashed, frozen or cut off from the store)'
+const FAILED_STATUSES = new Set(['failed', 'timed_out', 'abandoned'])
 
-export interface SchedulerConfig extends RunnerDeps {
+export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance'> {
   closeGraceMs: number
+  expectTickEveryMs: number
   /** Called by `add()`; throws once the app is ready. */
   addTask: (task: TaskInput) => void
 }
@@ -39,21 +61,44 @@ function floorToMinute (ms: number): number {
   return ms - (((ms % MINUTE) + MINUTE) % MINUTE)
 }
 
+/** This process, as run records and the listing name it. */
+export const INSTANCE = `${hostname()}:${process.pid}`
+
+type Decision = ActiveRun | RunOutcome | undefined
+
 export class Scheduler implements SchedulerApi {
   readonly store: Store
+  readonly instance = INSTANCE
   #config: SchedulerConfig
+  #deps: RunnerDeps
+  #hooks = new RunHooks()
   #tasks = new Map<string, ResolvedTask>()
   #queue = new DueQueue()
+  #nextAt = new Map<string, number>()
   #states = new Map<string, TaskState>()
   #running = new Map<string, ActiveRun>()
+  #background = new Set<Promise<unknown>>()
   #lastTickAt: Date | undefined
   #closed = false
   #storeReady: Promise<void> | undefined
   #statesLoaded: Promise<void> | undefined
+  #lastBeatMs = -Infinity
+  #beating: Promise<void> | undefined
+  #cluster: { at: number, state?: ClusterState, error?: string } | undefined
+  #clusterRead: Promise<void> | undefined
+  /** Why the last tick could not use the store, until a later call succeeds. */
+  #storeFault: string | undefined
 
   constructor (config: SchedulerConfig) {
     this.#config = config
     this.store = config.store
+    this.#deps = {
+      ...config,
+      instance: INSTANCE,
+      hooks: this.#hooks,
+      onRetry: (task, retry) => this.#noteRetry(task, retry),
+      track: work => this.#track(work)
+    }
   }
 
   get taskNames (): readonly string[] {
@@ -68,6 +113,10 @@ export class Scheduler implements SchedulerApi {
     this.#config.addTask(task)
   }
 
+  addHook (name: RunHookName, fn: RunHook): void {
+    this.#hooks.add(name, fn)
+  }
+
   /** Install the resolved tasks; called once when the app is ready. */
   start (tasks: readonly ResolvedTask[]): void {
     for (const task of tasks) {
@@ -78,7 +127,7 @@ export class Scheduler implements SchedulerApi {
 
   /** Initialise the store once; a failure is retried by the next call. */
   ensureStore (): Promise<void> {
-    this.#storeReady ??= this.store.init().catch((err: unknown) => {
+    this.#storeReady ??= this.store.init({ log: this.#config.log }).catch((err: unknown) => {
       this.#storeReady = undefined
       throw storeUnavailable(err)
     })
@@ -89,45 +138,58 @@ export class Scheduler implements SchedulerApi {
     // A copy: requestOf() replaces a request builder with what it built.
     const options: TickOptions = arg instanceof Date ? { now: arg } : { ...arg }
     if (this.#closed) throw new ClosedError()
-    const nowMs = options.now?.getTime() ?? this.#config.clock()
-    this.#lastTickAt = new Date(this.#config.clock())
+    const clockMs = this.#config.clock()
+    const nowMs = options.now?.getTime() ?? clockMs
+    this.#lastTickAt = new Date(clockMs)
+    if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
     const named = options.tasks === undefined ? undefined : this.#lookup(options.tasks)
 
-    if (options.force === true) {
-      const targets = named ?? [...this.#tasks.values()]
-      return this.#collect(nowMs, await this.#force(targets.filter(t => t.enabled), nowMs, options))
-    }
-
     let candidates: ResolvedTask[]
-    if (named === undefined) {
-      if (this.#queue.peek() > nowMs) return this.#collect(nowMs, [])
+    if (options.force === true) {
+      candidates = (named ?? [...this.#tasks.values()]).filter(t => t.enabled)
+    } else if (named === undefined) {
+      if (this.#queue.peek() > nowMs) return this.#collect(nowMs, [], NOTHING_UNAVAILABLE)
       candidates = this.#queue.popDue(nowMs).map(name => this.#tasks.get(name) as ResolvedTask)
     } else {
       candidates = named.filter(t => t.enabled && !t.schedule.manual)
     }
-    const pending: Array<Promise<ActiveRun | RunOutcome | undefined>> = []
+    if (candidates.length === 0) return this.#collect(nowMs, [], NOTHING_UNAVAILABLE)
+
     try {
       await this.#prepareStore(nowMs)
     } catch (err) {
-      // Nothing was claimed: put the tasks back so the next tick retries them.
-      for (const task of candidates) this.#queue.set(task.name, -Infinity)
-      throw err
+      // Nothing was started: put the tasks back so the next tick retries them.
+      if (options.force !== true) for (const task of candidates) this.#queue.set(task.name, -Infinity)
+      this.#storeFault = (err as Error).message
+      throw storeUnavailable(err)
     }
-    for (const task of candidates) pending.push(this.#evaluate(task, nowMs, options))
-    const settled = await Promise.allSettled(pending)
+
+    const decide = options.force === true
+      ? (task: ResolvedTask) => this.#forceOne(task, nowMs, options)
+      : (task: ResolvedTask) => this.#evaluate(task, nowMs, options)
+    const settled = await Promise.allSettled(candidates.map(decide))
     const results: Array<ActiveRun | RunOutcome> = []
-    let storeError: unknown
+    const unavailable: Array<{ task: string, error: string }> = []
     settled.forEach((result, i) => {
       if (result.status === 'fulfilled') {
         if (result.value !== undefined) results.push(result.value)
-      } else {
-        storeError ??= result.reason
-        this.#queue.set(candidates[i].name, -Infinity)
+        return
       }
+      const task = candidates[i]!
+      unavailable.push({ task: task.name, error: describeThrown(result.reason).message })
+      // Not started, nothing moved in the store: owed again at the next tick.
+      if (options.force !== true) this.#queue.set(task.name, -Infinity)
     })
-    if (storeError !== undefined && results.length === 0) throw storeUnavailable(storeError)
-    if (storeError !== undefined) this.#config.log.error({ err: storeError }, 'store error during tick; affected tasks retry at the next tick')
-    return this.#collect(nowMs, results)
+    if (unavailable.length > 0) {
+      this.#storeFault = unavailable[0]!.error
+      this.#config.log.error({ unavailable }, 'store error during tick: these tasks did not start and are retried at the next tick')
+      if (results.length === 0) {
+        throw storeUnavailable(new Error(`${unavailable.map(u => u.task).join(', ')} not started: ${unavailable[0]!.error}`))
+      }
+    } else {
+      this.#storeFault = undefined
+    }
+    return this.#collect(nowMs, results, unavailable)
   }
 
   async run (name: string, options: { force?: boolean, now?: Date } = {}): Promise<RunOutcome> {
@@ -136,24 +198,43 @@ export class Scheduler implements SchedulerApi {
     })
     const outcomes = await result.settled
     const now = new Date(floorToMinute(options.now?.getTime() ?? this.#config.clock())).toISOString()
-    return outcomes[0] ?? { task: name, status: 'skipped', reason: 'not due', scheduledFor: now }
+    if (outcomes[0] !== undefined) return outcomes[0]
+    const unavailable = result.unavailable[0]
+    if (unavailable !== undefined) throw storeUnavailable(new Error(unavailable.error))
+    return { task: name, status: 'skipped', reason: 'not due', scheduledFor: now }
   }
 
-  async list (now?: Date): Promise<SchedulerListing> {
-    const nowMs = now?.getTime() ?? this.#config.clock()
+  async list (arg?: Date | ListOptions): Promise<SchedulerListing> {
+    const options: ListOptions = arg instanceof Date ? { now: arg } : arg ?? {}
+    const nowMs = options.now?.getTime() ?? this.#config.clock()
+    const upcoming = Math.max(1, Math.floor(options.upcoming ?? 1))
+    const recentCount = Math.max(0, Math.floor(options.recent ?? 0))
     await this.ensureStore()
     const names = this.taskNames
-    let lastRuns
+    let recent: Map<string, RunRecord[]>
+    let cluster: ClusterState
     try {
       await this.#reapAbandoned()
-      lastRuns = await this.store.lastRuns(names)
+      ;[recent, cluster] = await Promise.all([
+        this.store.recentRuns(names, Math.max(SUMMARY_RUNS, recentCount)),
+        this.store.heartbeat()
+      ])
     } catch (err) {
       throw storeUnavailable(err)
     }
-    const runningHere = new Set([...this.#running.values()].map(run => run.task))
+    this.#cluster = { at: this.#config.clock(), state: cluster }
     const tasks: TaskListing[] = [...this.#tasks.values()].map(task => {
-      const last = lastRuns.get(task.name)
-      const next = task.enabled ? task.schedule.next(new Date(nowMs)) : undefined
+      const runs = recent.get(task.name) ?? []
+      const upcomingRuns: string[] = []
+      let after = new Date(nowMs)
+      while (task.enabled && upcomingRuns.length < upcoming) {
+        const next = task.schedule.next(after)
+        if (next === undefined) break
+        upcomingRuns.push(next.toISOString())
+        after = next
+      }
+      const lastFinished = runs.find(run => run.status !== 'running' && run.status !== 'skipped')
+      const running = runs.find(run => run.status === 'running')
       return {
         name: task.name,
         schedule: task.schedule.describe(),
@@ -161,23 +242,45 @@ export class Scheduler implements SchedulerApi {
         timezone: task.timezone,
         enabled: task.enabled,
         manual: task.schedule.manual,
-        nextRun: next?.toISOString() ?? null,
-        lastRun: last === undefined
+        nextRun: upcomingRuns[0] ?? null,
+        upcoming: upcomingRuns,
+        lastRun: lastFinished === undefined
           ? null
           : {
-              status: last.status,
-              startedAt: last.startedAt.toISOString(),
-              finishedAt: last.finishedAt?.toISOString() ?? null,
-              durationMs: last.durationMs ?? null
+              id: lastFinished.id,
+              status: lastFinished.status,
+              startedAt: lastFinished.startedAt.toISOString(),
+              finishedAt: lastFinished.finishedAt?.toISOString() ?? null,
+              durationMs: lastFinished.durationMs ?? null,
+              error: lastFinished.error ?? null,
+              attempt: lastFinished.attempt,
+              forced: lastFinished.forced
             },
-        runningNow: runningHere.has(task.name) || last?.status === 'running',
+        running: running === undefined
+          ? null
+          : { id: running.id, startedAt: running.startedAt.toISOString(), attempt: running.attempt, forced: running.forced, instance: running.instance ?? null },
+        runningNow: running !== undefined || [...this.#running.values()].some(run => run.task === task.name),
+        consecutiveFailures: consecutiveFailures(runs),
+        retries: retryPolicy(this.#deps, task)?.attempts ?? 1,
+        recent: runs.slice(0, recentCount).map(run => ({
+          id: run.id,
+          status: run.status,
+          startedAt: run.startedAt.toISOString(),
+          finishedAt: run.finishedAt?.toISOString() ?? null,
+          durationMs: run.durationMs ?? null,
+          error: run.error ?? null,
+          attempt: run.attempt,
+          forced: run.forced
+        })),
         source: task.source
       }
     })
+    const lastTick = latest(cluster.lastTick, this.#lastTickAt)
     return {
       now: new Date(nowMs).toISOString(),
       store: { kind: this.store.kind, durable: this.store.durable },
-      lastTick: this.#lastTickAt?.toISOString() ?? null,
+      lastTick: lastTick?.toISOString() ?? null,
+      instance: INSTANCE,
       tasks
     }
   }
@@ -192,19 +295,45 @@ export class Scheduler implements SchedulerApi {
   }
 
   /**
-   * Stop: refuse new ticks, abort every running task's signal, and wait for them up to the
-   * grace period. Runs still going after it keep their 'running' record; their leases
-   * expire and another process records them abandoned.
+   * Health for the dead-man's switch: the cluster's last tick (any replica's), read from the
+   * store through a cache of HEALTH_CACHE_MS so a flood of health requests costs at most one
+   * store read per few seconds. 503 when no tick came within `expectTickEvery`, when the
+   * store cannot be read, or when the last tick could not reach the store.
+   */
+  async health (): Promise<HealthReport> {
+    const clockMs = this.#config.clock()
+    if (this.#cluster === undefined || clockMs - this.#cluster.at >= HEALTH_CACHE_MS) {
+      this.#clusterRead ??= this.#readCluster().finally(() => { this.#clusterRead = undefined })
+      await this.#clusterRead
+    }
+    const cluster = this.#cluster!
+    const lastTick = latest(cluster.state?.lastTick, this.#lastTickAt)
+    const lastTickIso = lastTick?.toISOString() ?? null
+    if (cluster.error !== undefined) return { healthy: false, status: 'store unreachable', lastTick: lastTickIso, reason: 'the store cannot be reached' }
+    if (this.#storeFault !== undefined) return { healthy: false, status: 'store unreachable', lastTick: lastTickIso, reason: 'the last tick could not reach the store' }
+    const every = `expected every ${Math.round(this.#config.expectTickEveryMs / 1000)} s`
+    if (lastTick === undefined) return { healthy: false, status: 'no tick yet', lastTick: null, reason: `no tick has reached any replica yet (${every})` }
+    if (clockMs - lastTick.getTime() > this.#config.expectTickEveryMs) {
+      return { healthy: false, status: 'stale', lastTick: lastTickIso, reason: `no tick since ${lastTickIso} (${every})` }
+    }
+    return { healthy: true, status: 'ok', lastTick: lastTickIso, reason: `last tick ${lastTickIso}` }
+  }
+
+  /**
+   * Stop: refuse new ticks, abort every running task's signal, and wait for them (and for
+   * background work: final records, hooks) up to the grace period. Runs still going after it
+   * keep their 'running' record; their leases expire and another process records them abandoned.
    */
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     const runs = [...this.#running.values()]
     for (const run of runs) run.controller.abort(new RunAbortedError('shutdown', 'the app is closing'))
-    if (runs.length === 0) return
+    const pending = [...runs.map(run => run.settled), ...this.#background]
+    if (pending.length === 0) return
     let timer: NodeJS.Timeout | undefined
     const grace = new Promise<void>(resolve => { timer = setTimeout(resolve, this.#config.closeGraceMs) })
-    await Promise.race([Promise.allSettled(runs.map(run => run.settled)), grace])
+    await Promise.race([Promise.allSettled(pending), grace])
     clearTimeout(timer)
   }
 
@@ -216,21 +345,56 @@ export class Scheduler implements SchedulerApi {
     })
   }
 
+  #track (work: Promise<unknown>): void {
+    const tracked = work.catch(() => {}).finally(() => this.#background.delete(tracked))
+    this.#background.add(tracked)
+  }
+
+  /** Record the tick in the cluster state, in the background; learn other processes' retries. */
+  #beat (clockMs: number): void {
+    if (this.#beating !== undefined) return
+    this.#lastBeatMs = clockMs
+    this.#beating = this.ensureStore()
+      .then(() => this.store.heartbeat({ at: new Date(clockMs), instance: INSTANCE }))
+      .then(state => {
+        this.#cluster = { at: this.#config.clock(), state }
+        for (const retry of state.retries) this.#noteRetry(retry.task, retry)
+      }, (err: unknown) => {
+        this.#cluster = { at: this.#config.clock(), error: (err as Error).message }
+      })
+      .finally(() => { this.#beating = undefined })
+    this.#track(this.#beating)
+  }
+
+  async #readCluster (): Promise<void> {
+    try {
+      await this.ensureStore()
+      this.#cluster = { at: this.#config.clock(), state: await this.store.heartbeat() }
+    } catch (err) {
+      this.#cluster = { at: this.#config.clock(), error: (err as Error).message }
+    }
+  }
+
+  /** A pending retry: keep it in the task's state and wake the queue at its time. */
+  #noteRetry (name: string, retry: PendingRetry): void {
+    const task = this.#tasks.get(name)
+    const state = this.#states.get(name)
+    if (task === undefined || !task.enabled || state === undefined) return
+    state.retry = retry
+    this.#queue.set(name, Math.min(this.#nextAt.get(name) ?? Infinity, retry.at.getTime()))
+  }
+
   /** Init the store, load task states (first tick only) and reap expired leases. */
   async #prepareStore (nowMs: number): Promise<void> {
     await this.ensureStore()
-    try {
-      await this.#loadStates(nowMs)
-      await this.#reapAbandoned()
-    } catch (err) {
-      throw storeUnavailable(err)
-    }
+    await this.#loadStates(nowMs)
+    await this.#reapAbandoned()
   }
 
   /** Register every task with the store once, with the first tick's minute as firstSeen. */
   #loadStates (nowMs: number): Promise<void> {
     this.#statesLoaded ??= this.store.ensureTasks(this.taskNames, new Date(floorToMinute(nowMs))).then(states => {
-      for (const [name, state] of states) this.#states.set(name, state)
+      this.#states = states
     }, (err: unknown) => {
       this.#statesLoaded = undefined
       throw err
@@ -238,74 +402,113 @@ export class Scheduler implements SchedulerApi {
     return this.#statesLoaded
   }
 
+  /**
+   * The store's task state is not what this process cached (its data was lost, or another
+   * process saw newer state): reload it. Tasks whose state vanished are first seen now, so
+   * no occurrence before this minute is run again.
+   */
+  #reloadStates (nowMs: number): Promise<void> {
+    this.#config.log.warn('fastify-scheduler: the store\'s task state changed under this process (data lost or reset?); reloading it — tasks whose state vanished are first seen now')
+    this.#statesLoaded = undefined
+    return this.#loadStates(nowMs)
+  }
+
+  /** Mark runs whose lease expired `abandoned` (one store step), and owe their retries. */
   async #reapAbandoned (): Promise<void> {
-    const expired = await this.store.reapExpiredLeases(this.#config.clock())
-    for (const lease of expired) {
-      if (this.#running.has(lease.owner)) continue
-      if (await this.store.markAbandoned(lease.owner, new Date(this.#config.clock()))) {
-        this.#config.log.warn({ runId: lease.owner, lease: lease.key }, 'run abandoned: its lease expired while it was running')
+    const nowMs = this.#config.clock()
+    const abandoned = await this.store.abandonExpired(nowMs, ABANDON_REASON)
+    for (const run of abandoned) {
+      this.#config.log.warn({ task: run.task, runId: run.id, scheduledFor: run.scheduledFor }, 'run abandoned: its lease expired while it was running')
+      // One of ours whose lease expired (a blocked event loop): it must not go on believing it holds it.
+      this.#running.get(run.id)?.controller.abort(new RunAbortedError('lease lost', `task "${run.task}": lease lost: it expired and was reaped`))
+      const task = this.#tasks.get(run.task)
+      const retry = task === undefined ? undefined : retryAfter(this.#deps, task, run, nowMs)
+      if (retry === undefined) continue
+      try {
+        await this.store.scheduleRetry(run.task, retry)
+        this.#noteRetry(run.task, retry)
+      } catch (err) {
+        this.#config.log.error({ task: run.task, runId: run.id, err }, 'could not schedule the retry of an abandoned run')
       }
     }
   }
 
-  /** Decide what an owed occurrence gets: nothing, a run, or a missed record. */
-  async #evaluate (task: ResolvedTask, nowMs: number, options: TickOptions): Promise<ActiveRun | RunOutcome | undefined> {
+  /** Decide what a due task gets: nothing, a run (occurrence or retry), or a missed record. */
+  async #evaluate (task: ResolvedTask, nowMs: number, options: TickOptions, reloaded = false): Promise<Decision> {
     const now = new Date(nowMs)
-    const next = task.schedule.next(now)
-    this.#queue.set(task.name, next?.getTime() ?? Infinity)
-    const occurrence = task.schedule.previous(now)
+    const next = task.schedule.next(now)?.getTime() ?? Infinity
+    this.#nextAt.set(task.name, next)
     const state = this.#states.get(task.name)
-    if (occurrence === undefined || state === undefined) return undefined
-    const o = occurrence.getTime()
-    if (o < state.firstSeen.getTime()) return undefined
-    if (state.lastOccurrence !== undefined && o <= state.lastOccurrence.getTime()) return undefined
+    const retry = retryPolicy(this.#deps, task) === undefined ? undefined : state?.retry
+    this.#queue.set(task.name, Math.min(next, retry !== undefined && retry.at.getTime() > nowMs ? retry.at.getTime() : Infinity))
+    if (state === undefined) return undefined
+    const occurrence = task.schedule.previous(now)
+    const o = occurrence?.getTime()
+    const owed = o !== undefined && o >= state.firstSeen.getTime() && (state.lastOccurrence === undefined || o > state.lastOccurrence.getTime())
 
-    const won = await this.store.claimOccurrence(task.name, occurrence)
-    // Won or lost, someone holds this occurrence now: never ask the store about it again.
-    state.lastOccurrence = occurrence
-    const scheduledFor = occurrence.toISOString()
-    if (!won) return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
-
-    const lateMs = floorToMinute(nowMs) - o
-    if (lateMs > task.catchUpMs) return this.#recordMissed(task, occurrence, lateMs, options)
-    return startRun(this.#config, this.#runRequest(task, occurrence, false, options)).then(run => this.#track(run))
-  }
-
-  async #recordMissed (task: ResolvedTask, occurrence: Date, lateMs: number, options: TickOptions): Promise<RunOutcome> {
-    const reason = `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`
-    const missed = await recordWithoutRunning(this.#config, { task, scheduledFor: occurrence, trigger: options.trigger ?? 'manual' }, 'missed', reason)
-    this.#config.log.warn({ task: task.name, scheduledFor: occurrence, lateMs }, 'occurrence missed: the tick came too late for catchUp')
-    return missed
-  }
-
-  async #force (tasks: readonly ResolvedTask[], nowMs: number, options: TickOptions): Promise<Array<ActiveRun | RunOutcome>> {
-    await this.#prepareStore(nowMs)
-    const scheduledFor = new Date(floorToMinute(nowMs))
-    try {
-      return await Promise.all(tasks.map(task =>
-        startRun(this.#config, this.#runRequest(task, scheduledFor, true, options)).then(run => this.#track(run))))
-    } catch (err) {
-      throw storeUnavailable(err)
+    let result: StartResult
+    if (owed) {
+      const lateMs = floorToMinute(nowMs) - o
+      result = lateMs > task.catchUpMs
+        ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'manual',
+          `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`)
+        : await startRun(this.#deps, this.#runRequest(task, occurrence!, 1, 'occurrence', options))
+      if (result !== 'stale') {
+        // Started, recorded, skipped or claimed elsewhere: this occurrence is spent either way.
+        state.lastOccurrence = occurrence!
+        delete state.retry
+      }
+    } else if (retry !== undefined && retry.at.getTime() <= nowMs) {
+      result = await startRun(this.#deps, this.#runRequest(task, retry.of, retry.attempt, 'retry', options))
+      if (result !== 'stale') delete state.retry
+    } else {
+      return undefined
     }
+    if (result !== 'stale') return this.#watch(result)
+    if (reloaded) return undefined
+    await this.#reloadStates(nowMs)
+    return await this.#evaluate(task, nowMs, options, true)
   }
 
-  #runRequest (task: ResolvedTask, scheduledFor: Date, forced: boolean, options: TickOptions): RunRequest {
-    return { task, scheduledFor, forced, trigger: options.trigger ?? 'manual', request: requestOf(options) }
+  async #forceOne (task: ResolvedTask, nowMs: number, options: TickOptions): Promise<Decision> {
+    const result = await startRun(this.#deps, this.#runRequest(task, new Date(floorToMinute(nowMs)), 1, 'none', options, true))
+    return result === 'stale' ? undefined : this.#watch(result)
   }
 
-  #track (run: ActiveRun | RunOutcome): ActiveRun | RunOutcome {
+  #runRequest (task: ResolvedTask, scheduledFor: Date, attempt: number, claim: RunRequest['claim'], options: TickOptions, forced = false): RunRequest {
+    return { task, scheduledFor, forced, attempt, claim, trigger: options.trigger ?? 'manual', request: requestOf(options) }
+  }
+
+  #watch (run: ActiveRun | RunOutcome): ActiveRun | RunOutcome {
     if (!isActiveRun(run)) return run
     this.#running.set(run.runId, run)
     void run.settled.then(() => this.#running.delete(run.runId))
     return run
   }
 
-  #collect (nowMs: number, results: ReadonlyArray<ActiveRun | RunOutcome>): TickResult {
-    if (results.length === 0) return { now: new Date(nowMs).toISOString(), runs: [], settled: NOTHING_SETTLED }
+  #collect (nowMs: number, results: ReadonlyArray<ActiveRun | RunOutcome>, unavailable: TickResult['unavailable']): TickResult {
+    if (results.length === 0 && unavailable.length === 0) return { now: new Date(nowMs).toISOString(), runs: [], unavailable, settled: NOTHING_SETTLED }
     const runs: RunOutcome[] = results.map(result => isActiveRun(result)
       ? { task: result.task, status: 'started', runId: result.runId, scheduledFor: result.scheduledFor.toISOString() }
       : result)
     const settled = Promise.all(results.map(result => isActiveRun(result) ? result.outcome : result))
-    return { now: new Date(nowMs).toISOString(), runs, settled }
+    return { now: new Date(nowMs).toISOString(), runs, unavailable, settled }
   }
+}
+
+/** Failed, timed-out or abandoned runs in a row, newest first (skips, misses and the running run don't break the row). */
+function consecutiveFailures (runs: readonly RunRecord[]): number {
+  let count = 0
+  for (const run of runs) {
+    if (run.status === 'running' || run.status === 'skipped' || run.status === 'missed') continue
+    if (!FAILED_STATUSES.has(run.status)) break
+    count++
+  }
+  return count
+}
+
+function latest (a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return a.getTime() >= b.getTime() ? a : b
 }

@@ -3,7 +3,9 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
-import type { HistoryPage, HistoryQuery, RunStatus, Store, StoreKind } from './stores/store.js'
+import type { Duration, RetryOptions } from '../tasks/types.js'
+import type { RunHook, RunHookName } from './hooks.js'
+import type { HistoryPage, HistoryQuery, RunStatus, Store } from './stores/store.js'
 
 /** What happened to one task in a tick or forced run. */
 export interface RunOutcome {
@@ -29,6 +31,12 @@ export interface TickResult {
   /** ISO instant the tick was computed for. */
   now: string
   runs: RunOutcome[]
+  /**
+   * Due tasks that did not start because the store failed (with the store's error): nothing
+   * moved in the store for them, and the next tick runs them. The trigger answers 503 when
+   * this is not empty. (When every due task failed, `tick()` rejects instead.)
+   */
+  unavailable: Array<{ task: string, error: string }>
   /** Promise that settles when every run started by this tick has finished (never rejects). */
   settled: Promise<RunOutcome[]>
 }
@@ -45,6 +53,19 @@ export interface TickOptions {
   request?: TaskRequestInfo | (() => TaskRequestInfo)
 }
 
+/** A run as the listing shows it. */
+export interface RunSummary {
+  id: string
+  status: RunStatus
+  startedAt: string
+  finishedAt: string | null
+  durationMs: number | null
+  /** Error message, or the reason of a skip or miss. */
+  error: string | null
+  attempt: number
+  forced: boolean
+}
+
 /** One row of the listing (`GET /_schedule`, `list()`). */
 export interface TaskListing {
   name: string
@@ -57,17 +78,50 @@ export interface TaskListing {
   manual: boolean
   /** ISO instant of the next occurrence, null for manual-only or disabled tasks. */
   nextRun: string | null
-  lastRun: { status: RunStatus, startedAt: string, finishedAt: string | null, durationMs: number | null } | null
+  /** The next occurrences (`upcoming` of them, default 1). */
+  upcoming: string[]
+  /** The last run that ended (not `running`, not `skipped`), with its error. */
+  lastRun: RunSummary | null
+  /** The run going on now, in any process, if any. */
+  running: { id: string, startedAt: string, attempt: number, forced: boolean, instance: string | null } | null
   runningNow: boolean
+  /** Failed, timed-out or abandoned runs in a row, newest first (counted over the last 20 runs). */
+  consecutiveFailures: number
+  /** Runs in all per occurrence under the retry policy (1: no retries). */
+  retries: number
+  /** The newest runs (`recent` of them, default 0), newest first. */
+  recent: RunSummary[]
   source: string
 }
 
 export interface SchedulerListing {
   now: string
-  store: { kind: StoreKind, durable: boolean }
-  /** ISO instant of the last tick this process received, null if none. */
+  store: { kind: string, durable: boolean }
+  /** ISO instant of the cluster's last tick (any replica's), null if none. */
   lastTick: string | null
+  /** This process (`host:pid`), as run records name it. */
+  instance: string
   tasks: TaskListing[]
+}
+
+/** Options of `list()`. */
+export interface ListOptions {
+  /** The instant next runs are computed from (default: the clock's now). */
+  now?: Date
+  /** How many next occurrences per task (default 1). */
+  upcoming?: number
+  /** How many recent runs per task (default 0). */
+  recent?: number
+}
+
+/** What `/health` answers (`healthy` decides 200 or 503). */
+export interface HealthReport {
+  healthy: boolean
+  status: 'ok' | 'stale' | 'no tick yet' | 'store unreachable'
+  /** ISO instant of the cluster's last tick, null if none. */
+  lastTick: string | null
+  /** One line for humans; names no task. */
+  reason: string
 }
 
 /** The `app.scheduler` decoration. */
@@ -77,7 +131,15 @@ export interface SchedulerApi {
   /** Run one task now if due, or regardless of its schedule with `{ force: true }`; resolves when the run ends. */
   run (name: string, options?: { force?: boolean, now?: Date }): Promise<RunOutcome>
   /** The listing: every task with its schedule, next and last run. */
-  list (now?: Date): Promise<SchedulerListing>
+  list (options?: Date | ListOptions): Promise<SchedulerListing>
+  /** The cluster's health, as `GET <prefix>/health` answers it. */
+  health (): Promise<HealthReport>
+  /**
+   * Add a hook called with a copy of the run record: `onRunStart` once a run's `running`
+   * record is written, `onRunEnd` once its final record is. Bounded in time; a hook that
+   * throws or hangs is logged and never changes the run.
+   */
+  addHook (name: RunHookName, fn: RunHook): void
   /** Run history, newest first. */
   history (query?: HistoryQuery): Promise<HistoryPage>
   /** Add a task before the app is ready (class, instance or object form). */
@@ -131,4 +193,8 @@ export interface SchedulerOptions {
   closeGracePeriod?: string | number
   /** The clock (ms since epoch); tests inject one. Default `Date.now`. */
   clock?: () => number
+  /** Retry failed runs of every task that sets no `retries` of its own. Default none. */
+  retries?: RetryOptions | false
+  /** How long any store call may take before it counts as failed (503). Default `'5 seconds'`. */
+  storeTimeout?: Duration
 }

@@ -1,6 +1,9 @@
 /**
- * `GET <prefix>/health`: the dead-man's switch an outside monitor watches (SPEC §6). 200 when
- * a tick arrived within `expectTickEvery`, 503 otherwise. No auth, and no task names.
+ * `GET <prefix>/health`: the dead-man's switch an outside monitor watches (SPEC §6, §10).
+ * Cluster-wide: 200 when any replica ticked within `expectTickEvery` and the store answers;
+ * 503 otherwise, with the reason. The cluster's last tick is read from the store through a
+ * short cache (`app.scheduler.health()`), so a flood of these unauthenticated requests costs
+ * at most one store read every few seconds. No auth, and no task names.
  */
 import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
 import { healthResponses } from './schemas.js'
@@ -9,14 +12,11 @@ export function healthRoute (app: ScheduleApp, opts: ScheduleRoutesOptions): voi
   app.get('/health', {
     schema: {
       summary: 'Is the scheduler being pinged?',
-      description: `200 when a tick arrived within expectTickEvery (${opts.expectTickEveryMs / 1000} s), 503 otherwise. Needs no credentials and names no task.`,
+      description: `200 when any replica ticked within expectTickEvery (${opts.expectTickEveryMs / 1000} s) and the store answers, 503 otherwise. Needs no credentials and names no task.`,
       response: healthResponses
     }
   }, async (request, reply) => {
-    const lastTickAt = opts.scheduler.lastTickAt
-    const lastTick = lastTickAt?.toISOString() ?? null
-    if (lastTickAt === undefined) return reply.code(503).send({ status: 'no tick yet', lastTick })
-    const fresh = opts.clock() - lastTickAt.getTime() <= opts.expectTickEveryMs
-    return reply.code(fresh ? 200 : 503).send({ status: fresh ? 'ok' : 'stale', lastTick })
+    const { healthy, status, lastTick, reason } = await opts.scheduler.health()
+    return reply.code(healthy ? 200 : 503).send({ status, lastTick, reason })
   })
 }

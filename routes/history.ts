@@ -19,7 +19,10 @@ export function runJson (run: RunRecord): RunRecordJson {
     durationMs: run.durationMs ?? null,
     status: run.status,
     error: run.error ?? null,
-    stack: run.stack ?? null
+    stack: run.stack ?? null,
+    attempt: run.attempt,
+    forced: run.forced,
+    instance: run.instance ?? null
   }
 }
 

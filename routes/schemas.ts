@@ -66,6 +66,13 @@ export const HistoryQuerySchema = Type.Object({
 /** Query of the GET routes that take no parameters (only the optional token). */
 export const NoQuery = Type.Object({ token: Type.Optional(QueryToken) }, { additionalProperties: false })
 
+/** Query of the listing. */
+export const ListingQuery = Type.Object({
+  upcoming: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'an integer from 1 to 20: next occurrences per task (default 1)' })),
+  recent: Type.Optional(Type.Integer({ minimum: 0, maximum: 50, description: 'an integer from 0 to 50: recent runs per task (default 0)' })),
+  token: Type.Optional(QueryToken)
+}, { additionalProperties: false })
+
 // ---- answers --------------------------------------------------------------------------
 
 export const ErrorBody = Type.Object({
@@ -87,16 +94,33 @@ export const Outcome = Type.Object({
 
 export const TriggerAnswer = Type.Object({
   now: Instant,
-  status: stringEnum(['ok', 'running', 'failed'] as const, {
-    description: 'failed: a run failed or timed out (500); running: runs go on (202); ok: all finished or nothing was due'
+  status: stringEnum(['ok', 'running', 'failed', 'unavailable'] as const, {
+    description: 'unavailable: some due tasks could not start for the store (503); failed: a run failed or timed out (500); running: runs go on (202); ok: all finished or nothing was due'
   }),
   summary: Type.String({ description: 'one line for humans and pinger logs' }),
   ran: Type.Array(Outcome, { description: 'runs that finished successfully' }),
   failed: Type.Array(Outcome, { description: 'runs that failed or timed out' }),
   running: Type.Array(Outcome, { description: 'runs still going when the answer was sent' }),
-  skipped: Type.Array(Outcome, { description: 'occurrences not run, with the reason (overlap, claimed elsewhere, missed)' })
+  skipped: Type.Array(Outcome, { description: 'occurrences not run, with the reason (overlap, claimed elsewhere, missed)' }),
+  unavailable: Type.Array(Type.Object({ task: Type.String(), error: Type.String() }), {
+    description: 'due tasks that did not start because the store failed (503): nothing moved for them, the next tick runs them'
+  })
 })
 export type TriggerAnswerBody = Static<typeof TriggerAnswer>
+
+const Attempt = Type.Integer({ minimum: 1, description: '1 for the first run of an occurrence, 2 for its first retry…' })
+const Forced = Type.Boolean({ description: 'started with force, ignoring the schedule' })
+
+const RunSummarySchema = Type.Object({
+  id: Type.String(),
+  status: RunStatusSchema,
+  startedAt: Instant,
+  finishedAt: NullableInstant,
+  durationMs: NullableNumber,
+  error: Type.Union([Type.String(), Type.Null()], { description: 'error message, or the reason of a skip or miss' }),
+  attempt: Attempt,
+  forced: Forced
+})
 
 const TaskListingSchema = Type.Object({
   name: Type.String(),
@@ -106,20 +130,27 @@ const TaskListingSchema = Type.Object({
   enabled: Type.Boolean(),
   manual: Type.Boolean(),
   nextRun: NullableInstant,
-  lastRun: Type.Union([Type.Object({
-    status: RunStatusSchema,
+  upcoming: Type.Array(Instant, { description: 'the next occurrences (query upcoming, default 1)' }),
+  lastRun: Type.Union([RunSummarySchema, Type.Null()], { description: 'the last run that ended (not running, not skipped)' }),
+  running: Type.Union([Type.Object({
+    id: Type.String(),
     startedAt: Instant,
-    finishedAt: NullableInstant,
-    durationMs: NullableNumber
-  }), Type.Null()]),
+    attempt: Attempt,
+    forced: Forced,
+    instance: NullableString
+  }), Type.Null()], { description: 'the run going on now, in any process' }),
   runningNow: Type.Boolean(),
+  consecutiveFailures: Type.Integer({ minimum: 0, description: 'failed, timed-out or abandoned runs in a row (over the last 20 runs)' }),
+  retries: Type.Integer({ minimum: 1, description: 'runs in all per occurrence under the retry policy (1: no retries)' }),
+  recent: Type.Array(RunSummarySchema, { description: 'the newest runs, newest first (query recent, default 0)' }),
   source: Type.String({ description: 'file or option the task came from' })
 })
 
 export const ListingAnswer = Type.Object({
   now: Instant,
-  store: Type.Object({ kind: stringEnum(['memory', 'sqlite', 'redis', 'postgres'] as const), durable: Type.Boolean() }),
-  lastTick: NullableInstant,
+  store: Type.Object({ kind: Type.String({ description: 'memory, sqlite, redis, postgres, or a third-party store\'s name' }), durable: Type.Boolean() }),
+  lastTick: Type.Union([Instant, Type.Null()], { description: 'the cluster\'s last tick (any replica\'s)' }),
+  instance: Type.String({ description: 'the process that answered (host:pid)' }),
   tasks: Type.Array(TaskListingSchema)
 })
 
@@ -133,7 +164,10 @@ export const RunRecordSchema = Type.Object({
   durationMs: NullableNumber,
   status: RunStatusSchema,
   error: Type.Union([Type.String(), Type.Null()], { description: 'error message, or the reason of a skip or miss' }),
-  stack: NullableString
+  stack: NullableString,
+  attempt: Attempt,
+  forced: Forced,
+  instance: Type.Union([Type.String(), Type.Null()], { description: 'the process that ran it (host:pid)' })
 })
 export type RunRecordJson = Static<typeof RunRecordSchema>
 
@@ -145,9 +179,10 @@ export const HistoryAnswer = Type.Object({
 })
 
 export const HealthAnswer = Type.Object({
-  status: stringEnum(['ok', 'stale', 'no tick yet'] as const),
-  lastTick: NullableInstant
-}, { description: 'ok when a tick arrived within expectTickEvery' })
+  status: stringEnum(['ok', 'stale', 'no tick yet', 'store unreachable'] as const),
+  lastTick: Type.Union([Instant, Type.Null()], { description: 'the cluster\'s last tick (any replica\'s)' }),
+  reason: Type.String({ description: 'one line for humans; names no task' })
+}, { description: 'ok when any replica ticked within expectTickEvery and the store answers' })
 
 // ---- per-route response maps ----------------------------------------------------------
 
@@ -159,7 +194,9 @@ export const triggerResponses = {
   202: TriggerAnswer,
   // A failed run answers the trigger body; an unexpected fault answers an error body.
   500: Type.Union([TriggerAnswer, ErrorBody]),
-  ...errors(400, 401, 404, 413, 415, 503)
+  // 503: every due task failed for the store (error body), or some did (the trigger body).
+  503: Type.Union([TriggerAnswer, ErrorBody]),
+  ...errors(400, 401, 404, 413, 415)
 }
 export const listingResponses = { 200: ListingAnswer, ...errors(400, 401, 500, 503) }
 export const historyResponses = { 200: HistoryAnswer, ...errors(400, 401, 500, 503) }

@@ -7,7 +7,7 @@
  * notices); 404 unknown task; 503 store down (via the error handler). HEAD never ticks.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { RunOutcome, TickOptions } from '../plugin/types.js'
+import type { RunOutcome, TickOptions, TickResult } from '../plugin/types.js'
 import { errorBody, InvalidInputError } from './errors.js'
 import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
 import { parseFlag, splitList } from './input.js'
@@ -47,16 +47,17 @@ async function settledWithin (settled: Promise<RunOutcome[]>, ms: number): Promi
 }
 
 /** Sort outcomes into the answer. */
-export function triggerAnswer (now: string, outcomes: readonly RunOutcome[]): TriggerAnswerBody {
+export function triggerAnswer (now: string, outcomes: readonly RunOutcome[], unavailable: TickResult['unavailable'] = []): TriggerAnswerBody {
   const ran = outcomes.filter(o => o.status === 'succeeded')
   const failed = outcomes.filter(o => FAILED.has(o.status))
   const running = outcomes.filter(o => o.status === 'started')
   const skipped = outcomes.filter(o => SKIPPED.has(o.status))
-  const status = failed.length > 0 ? 'failed' : running.length > 0 ? 'running' : 'ok'
-  const summary = outcomes.length === 0
+  const status = unavailable.length > 0 ? 'unavailable' : failed.length > 0 ? 'failed' : running.length > 0 ? 'running' : 'ok'
+  let summary = outcomes.length === 0 && unavailable.length === 0
     ? 'nothing was due'
     : `${ran.length} ran, ${failed.length} failed, ${running.length} running, ${skipped.length} skipped`
-  return { now, status, summary, ran, failed, running, skipped }
+  if (unavailable.length > 0) summary += `; not started (store unavailable): ${unavailable.map(u => u.task).join(', ')}`
+  return { now, status, summary, ran, failed, running, skipped, unavailable: [...unavailable] }
 }
 
 function triggerHandler (opts: ScheduleRoutesOptions) {
@@ -71,8 +72,9 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
       if (settled !== undefined) outcomes = settled
       finished = settled !== undefined
     }
-    const answer = triggerAnswer(result.now, outcomes)
-    const statusCode = !wait ? 202 : answer.failed.length > 0 ? 500 : finished ? 200 : 202
+    const answer = triggerAnswer(result.now, outcomes, result.unavailable)
+    // 503 first: a tick in which a due task could not start must never look like a success.
+    const statusCode = result.unavailable.length > 0 ? 503 : !wait ? 202 : answer.failed.length > 0 ? 500 : finished ? 200 : 202
     request.log.info({ status: answer.status, summary: answer.summary }, 'fastify-scheduler: tick answered')
     return reply.code(statusCode).send(answer)
   }

@@ -33,6 +33,21 @@ export function parseDuration (value: unknown, field: string): number {
   return Math.round(Number(match[1]) * unitMs)
 }
 
+/**
+ * The longest delay a Node.js timer keeps (2^31 − 1 ms, about 24.8 days): a longer one fires
+ * after 1 ms. Every option that becomes a timer is checked against it at boot.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** `parseDuration` for a duration that becomes a timer: refuses anything over MAX_TIMER_MS. */
+export function parseTimerDuration (value: unknown, field: string): number {
+  const ms = parseDuration(value, field)
+  if (ms > MAX_TIMER_MS) {
+    throw new TypeError(`${field} ${describeValue(value)}: at most ${MAX_TIMER_MS} ms (about 24 days), the longest timer Node.js keeps`)
+  }
+  return ms
+}
+
 /** A short rendering of a wrong value for error messages. */
 export function describeValue (value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value)

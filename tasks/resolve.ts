@@ -4,7 +4,7 @@
  */
 import { basename, extname } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { describeValue, parseDuration } from './duration.js'
+import { describeValue, MAX_TIMER_MS, parseDuration } from './duration.js'
 import { InvalidTaskError } from './errors.js'
 import { SCHEDULE_KEYS, TASK_KEYS, compileSchedule } from './schedule.js'
 import { editDistance, normalizeName, suggest } from './suggest.js'
@@ -59,7 +59,11 @@ export function resolveTask (exported: unknown, options: ResolveTaskOptions): Re
     catchUpMs: readCatchUp(target.catchUp, fail),
     allowOverlap: readBoolean('allowOverlap', target.allowOverlap, false, fail),
     enabled: readBoolean('enabled', target.enabled, true, fail),
-    handle: async (ctx: TaskContext) => await handle.call(target, ctx)
+    retries: readRetries(target.retries, 'retries', fail),
+    heartbeat: readHeartbeat(target.heartbeat, fail),
+    handle: async (ctx: TaskContext) => await handle.call(target, ctx),
+    onSuccess: readHook(target, 'onSuccess', fail),
+    onFailure: readHook(target, 'onFailure', fail)
   }
 }
 
@@ -170,7 +174,51 @@ function readTimezone (value: unknown, fail: (message: string) => Error): string
 function readTimeout (value: unknown, fail: (message: string) => Error): number {
   const ms = readDuration('timeout', value ?? DEFAULT_TIMEOUT, fail)
   if (ms <= 0) throw fail(`timeout ${describeValue(value)}: must be longer than 0 (such as '10 minutes')`)
+  if (ms > MAX_TIMER_MS) throw fail(`timeout ${describeValue(value)}: at most ${MAX_TIMER_MS} ms (about 24 days), the longest timer Node.js keeps`)
   return ms
+}
+
+const RETRIES_ACCEPTED = "{ attempts: 2 to 100, delay: a duration such as '5 minutes' (default '1 minute') }, or false"
+
+/**
+ * `retries: { attempts, delay }` of a task or of the plugin (`field` names which). Undefined
+ * when absent; false for an explicit "none".
+ */
+export function readRetries (value: unknown, field: string, fail: (message: string) => Error): { attempts: number, delayMs: number } | false | undefined {
+  if (value === undefined) return undefined
+  if (value === false) return false
+  if (!isObject(value) || Array.isArray(value)) throw fail(`${field}: expected ${RETRIES_ACCEPTED}, got ${describeValue(value)}`)
+  const unknown = Object.keys(value).find(key => key !== 'attempts' && key !== 'delay')
+  if (unknown !== undefined) {
+    const guess = suggest(unknown, ['attempts', 'delay'])
+    throw fail(`${field}: unknown property "${unknown}"${guess === undefined ? '' : ` — did you mean "${guess}"?`} (expected ${RETRIES_ACCEPTED})`)
+  }
+  const { attempts } = value
+  if (typeof attempts !== 'number' || !Number.isInteger(attempts) || attempts < 2 || attempts > 100) {
+    throw fail(`${field}.attempts: expected an integer from 2 to 100 (runs in all, the first included), got ${describeValue(attempts)}`)
+  }
+  return { attempts, delayMs: readDuration(`${field}.delay`, value.delay ?? '1 minute', fail) }
+}
+
+/** An http(s) URL for the Healthchecks.io-style pings. */
+function readHeartbeat (value: unknown, fail: (message: string) => Error): URL | undefined {
+  if (value === undefined) return undefined
+  let url: URL | undefined
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined
+  } catch {}
+  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw fail(`heartbeat: expected an http(s) URL such as "https://hc-ping.com/<uuid>", got ${describeValue(value)}`)
+  }
+  return url
+}
+
+/** `onSuccess` / `onFailure`: a method of the class, or a function of the object form. */
+function readHook (target: Record<string, unknown>, key: 'onSuccess' | 'onFailure', fail: (message: string) => Error): ((...args: any[]) => Promise<unknown>) | undefined {
+  const hook = target[key]
+  if (hook === undefined) return undefined
+  if (typeof hook !== 'function') throw fail(`${key} must be a function, got ${describeValue(hook)}`)
+  return async (...args: unknown[]) => await hook.apply(target, args)
 }
 
 /** true (default) → no limit; false → the occurrence's minute only; a duration → that late. */

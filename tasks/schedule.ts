@@ -22,9 +22,11 @@ import { DAY, HOUR, MINUTE, canonicalZoneName, floorMinute, localZoneName, zoneF
 export const SCHEDULE_KEYS = ['runEvery', 'runAt', 'runEveryHour', 'runEveryMinute', 'twiceDaily', 'cron'] as const
 
 /** The per-task options beside the schedule (SPEC §2). */
-export const OPTION_KEYS = ['name', 'timezone', 'timeout', 'catchUp', 'allowOverlap', 'enabled'] as const
+export const OPTION_KEYS = ['name', 'timezone', 'timeout', 'catchUp', 'allowOverlap', 'enabled', 'retries', 'heartbeat'] as const
+/** The methods a task may have beside `handle` (SPEC §10: notifications). */
+export const HOOK_KEYS = ['onSuccess', 'onFailure'] as const
 /** Every property of the object form of a task. */
-export const TASK_KEYS: readonly string[] = [...SCHEDULE_KEYS, ...OPTION_KEYS, 'handle']
+export const TASK_KEYS: readonly string[] = [...SCHEDULE_KEYS, ...OPTION_KEYS, 'handle', ...HOOK_KEYS]
 
 const UNITS = 'minute(s), hour(s), day(s), month(s)'
 const FAMILIES = 'runEvery (with an optional runAt), runAt, runEveryHour, runEveryMinute, twiceDaily, cron'

@@ -72,6 +72,26 @@ export interface TaskOptions extends ScheduleDefinition {
   allowOverlap?: boolean
   /** Default true. A disabled task is listed but never runs, not even forced. */
   enabled?: boolean
+  /**
+   * Re-run a failed, timed-out or abandoned run: up to `attempts` runs in all (the first
+   * included), `delay` after the failure (default `'1 minute'`), driven by ticks and claimed
+   * exactly once across replicas. Default: the plugin's `retries`, else none.
+   */
+  retries?: RetryOptions | false
+  /**
+   * A heartbeat URL (Healthchecks.io convention, also Cronitor and Better Stack): the
+   * scheduler requests `<url>/start` when a run starts, `<url>` when it succeeds and
+   * `<url>/fail` when it fails; short timeout, a few retries, never changes the run.
+   */
+  heartbeat?: string
+}
+
+/** How a task's failed runs are retried. */
+export interface RetryOptions {
+  /** Runs in all, the first included (2 = one retry); 2 to 100. */
+  attempts: number
+  /** Wait after a failure before the retry is due; default `'1 minute'`. */
+  delay?: Duration
 }
 
 /** What started a run. */
@@ -104,8 +124,19 @@ export interface TaskContext {
   trigger: RunTrigger
   /** True when the run was forced (`force`), ignoring the schedule. */
   forced: boolean
-  /** Fires on timeout or shutdown; pass it to fetch, database drivers and timers. */
+  /**
+   * Fires on timeout, shutdown, or when the run lost its lease (another process may now run
+   * the task); its `reason` says which. Pass it to fetch, database drivers and timers.
+   */
   signal: AbortSignal
+  /** 1 for the first run of an occurrence, 2 for its first retry, and so on. */
+  attempt: number
+  /**
+   * The fencing token of the run's lease: larger for every later holder of any lease, so a
+   * task can refuse writes from a run that lost its lease (store it beside the data it writes
+   * and reject a write carrying a smaller one).
+   */
+  leaseToken: number
   /** The triggering HTTP request, or `undefined` when none did. */
   request: TaskRequestInfo | undefined
 }
@@ -113,6 +144,10 @@ export interface TaskContext {
 /** The object form of a task, as passed to `defineTask`. */
 export interface TaskObject extends TaskOptions {
   handle (ctx: TaskContext): unknown
+  /** Called after a successful run's record is written; a throw or hang is logged, bounded, and changes nothing. */
+  onSuccess? (ctx: TaskContext): unknown
+  /** Called after a failed or timed-out run's record is written, with what `handle` threw. */
+  onFailure? (ctx: TaskContext, error: unknown): unknown
 }
 
 /** A compiled schedule (see `compileSchedule`). All instants are UTC `Date`s. */
@@ -155,7 +190,12 @@ export interface ResolvedTask {
   catchUpMs: number
   allowOverlap: boolean
   enabled: boolean
+  /** Resolved retry policy, or undefined when the task takes the plugin's (see `retries: false` for none). */
+  retries: { attempts: number, delayMs: number } | false | undefined
+  heartbeat: URL | undefined
   handle: (ctx: TaskContext) => Promise<unknown>
+  onSuccess: ((ctx: TaskContext) => Promise<unknown>) | undefined
+  onFailure: ((ctx: TaskContext, error: unknown) => Promise<unknown>) | undefined
 }
 
 /** Re-exported for task authors. */

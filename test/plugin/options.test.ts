@@ -23,7 +23,7 @@ const cases: Array<[string, Record<string, unknown>, RegExp]> = [
   ['a negative duration', { expectTickEvery: -5 }, /expectTickEvery/],
   ['a history limit of zero', { historyLimit: 0 }, /historyLimit/],
   ['a fractional history limit', { historyLimit: 2.5 }, /historyLimit/],
-  ['a store that is not a store', { store: { kind: 'redis' } }, /store: not a store; use memoryStore\(\)/],
+  ['a store that is not a store', { store: { kind: 'redis' } }, /store: not a store \(missing methods init, close, ensureTasks, .*\); use memoryStore\(\)/],
   ['a clock that is not a function', { clock: 42 }, /clock: must be a function/],
   ['a lease too short to renew', { leaseTime: '10 ms' }, /leaseTime: must be at least 100 ms/],
   ['a prefix without a leading slash', { prefix: 'schedule' }, /prefix/],

@@ -119,8 +119,34 @@ t.test('unknown properties fail the boot, with a suggestion', async (t) => {
     { code: 'FST_SCHEDULER_INVALID_TASK', message: 'tasks/say-hi.ts: unknown property "run_every" — did you mean "runEvery"?' })
   t.throws(() => resolveTask({ RunAt: '17:00', handle () {} }, options()), { message: /unknown property "RunAt" — did you mean "runAt"\?/ })
   t.throws(() => resolveTask({ timout: '1 minute', handle () {} }, options()), { message: /unknown property "timout" — did you mean "timeout"\?/ })
-  t.throws(() => resolveTask({ retries: 3, handle () {} }, options()),
-    { message: /^tasks\/say-hi\.ts: unknown property "retries" \(accepted: runEvery, runAt, runEveryHour, runEveryMinute, twiceDaily, cron, name, timezone, timeout, catchUp, allowOverlap, enabled, handle\)$/ })
+  t.throws(() => resolveTask({ priority: 3, handle () {} }, options()),
+    { message: /^tasks\/say-hi\.ts: unknown property "priority" \(accepted: runEvery, runAt, runEveryHour, runEveryMinute, twiceDaily, cron, name, timezone, timeout, catchUp, allowOverlap, enabled, retries, heartbeat, handle, onSuccess, onFailure\)$/ })
+})
+
+t.test('retries, heartbeat, onSuccess and onFailure are checked at boot', async (t) => {
+  const task = (extra: object) => resolveTask({ runEveryMinute: true, handle () {}, ...extra }, options())
+  t.same(task({ retries: { attempts: 3, delay: '5 minutes' } }).retries, { attempts: 3, delayMs: 300_000 })
+  t.same(task({ retries: { attempts: 2 } }).retries, { attempts: 2, delayMs: 60_000 }, 'delay defaults to 1 minute')
+  t.equal(task({ retries: false }).retries, false, 'false: none, whatever the plugin says')
+  t.equal(task({}).retries, undefined, 'absent: the plugin\'s policy')
+  t.throws(() => task({ retries: 3 }), { message: /retries: expected \{ attempts: 2 to 100/ })
+  t.throws(() => task({ retries: { attempts: 1 } }), { message: /retries\.attempts: expected an integer from 2 to 100/ })
+  t.throws(() => task({ retries: { attempts: 3, dealy: '1 minute' } }), { message: /retries: unknown property "dealy" — did you mean "delay"\?/ })
+  t.throws(() => task({ retries: { attempts: 3, delay: 'soon' } }), { message: /retries\.delay "soon"/ })
+  t.equal(task({ heartbeat: 'https://hc-ping.com/abc' }).heartbeat?.href, 'https://hc-ping.com/abc')
+  t.throws(() => task({ heartbeat: 'hc-ping.com/abc' }), { message: /heartbeat: expected an http\(s\) URL/ })
+  t.throws(() => task({ heartbeat: 'ftp://x/y' }), { message: /heartbeat: expected an http\(s\) URL/ })
+  t.throws(() => task({ onFailure: 'mail' }), { message: /onFailure must be a function/ })
+  t.throws(() => task({ timeout: '25 days' }), { message: /timeout "25 days": at most 2147483647 ms/ }, 'a timeout no timer can hold fails the boot')
+  class WithHooks extends Task {
+    runEveryMinute = true
+    seen: string[] = []
+    handle (): void {}
+    onSuccess (): void { this.seen.push('success') }
+  }
+  const resolved = resolveTask(WithHooks, options())
+  t.type(resolved.onSuccess, 'function', 'a class method is a hook')
+  t.equal(resolved.onFailure, undefined)
 })
 
 t.test('class instances: misspelt options fail, the task\'s own services do not', async (t) => {
@@ -139,11 +165,11 @@ t.test('class instances: misspelt options fail, the task\'s own services do not'
     node = 'a'
     db = {}
     mailer = {}
-    retries = 3
+    attempts = 3
     constructor (readonly app: FastifyInstance) { super() }
     handle (): void {}
   }
-  t.equal(resolveTask(Services, options()).schedule.describe(), 'every hour (UTC)', 'app, db, node, mailer, retries are fine')
+  t.equal(resolveTask(Services, options()).schedule.describe(), 'every hour (UTC)', 'app, db, node, mailer, attempts are fine')
 })
 
 t.test('handle must be a function', async (t) => {

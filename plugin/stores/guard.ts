@@ -1,0 +1,47 @@
+/**
+ * Every store call the scheduler makes goes through this guard: a call that fails, throws
+ * synchronously or never answers becomes the coded FST_SCHEDULER_STORE_UNAVAILABLE error,
+ * within `timeoutMs` (the `storeTimeout` option). The stores have their own driver timeouts;
+ * this one also covers a third-party store, a frozen server behind a user's own client, and
+ * a pool that waits forever for a free connection. A call that times out may still complete
+ * in the store later: the contract (see `store.ts`, `docs/ARCHITECTURE.md`) makes that safe.
+ */
+import { storeUnavailable } from '../errors.js'
+import { STORE_METHODS, type Store } from './store.js'
+
+/** The store, with every method bounded in time and every failure coded. */
+export function guardStore (store: Store, timeoutMs: number): Store {
+  const guarded = Object.create(null) as Record<string, unknown>
+  for (const method of STORE_METHODS) {
+    const call = (store[method] as (...args: unknown[]) => Promise<unknown>).bind(store)
+    guarded[method] = (...args: unknown[]) => bounded(`${method}`, timeoutMs, store.kind, () => call(...args))
+  }
+  Object.defineProperties(guarded, {
+    kind: { get: () => store.kind, enumerable: true },
+    durable: { get: () => store.durable, enumerable: true }
+  })
+  return guarded as unknown as Store
+}
+
+function bounded<T> (method: string, timeoutMs: number, kind: string, call: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(storeUnavailable(new Error(`the ${kind} store did not answer ${method}() within ${timeoutMs} ms`)))
+    }, timeoutMs)
+    // Never holds the process open: a closing app does not wait for a frozen store.
+    timer.unref()
+    let pending: Promise<T>
+    try {
+      pending = Promise.resolve(call())
+    } catch (err) {
+      pending = Promise.reject(err)
+    }
+    pending.then(value => {
+      clearTimeout(timer)
+      resolve(value)
+    }, (err: unknown) => {
+      clearTimeout(timer)
+      reject(storeUnavailable(err))
+    })
+  })
+}
