@@ -28,8 +28,8 @@ function bounded<T> (method: string, timeoutMs: number, kind: string, call: () =
     const timer = setTimeout(() => {
       reject(storeUnavailable(new Error(`the ${kind} store did not answer ${method}() within ${timeoutMs} ms`)))
     }, timeoutMs)
-    // Never holds the process open: a closing app does not wait for a frozen store.
-    timer.unref()
+    // Not unref'd: it holds the process at most timeoutMs, so a CLI run awaiting a frozen
+    // store reports the failure instead of exiting silently mid-await.
     let pending: Promise<T>
     try {
       pending = Promise.resolve(call())
