@@ -39,6 +39,11 @@ export interface RunRequest {
   attempt: number
   claim: StartClaim
   request: TaskRequestInfo | undefined
+  /**
+   * The tick's `now` (ms). Retry times are on the schedule's time line — the ticks' — so a
+   * test driving time with `tick(now)` sees retries fall due as production does.
+   */
+  tickMs: number
 }
 
 /** A run that has started: its id, how to stop it, and when it ends. */
@@ -79,7 +84,9 @@ export function retryPolicy (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTa
 export function retryAfter (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTask, run: Pick<RunRecord, 'scheduledFor' | 'attempt' | 'forced'>, endedMs: number): PendingRetry | undefined {
   const policy = retryPolicy(deps, task)
   if (policy === undefined || run.forced || run.attempt >= policy.attempts) return undefined
-  return { of: run.scheduledFor, attempt: run.attempt + 1, at: new Date(endedMs + policy.delayMs) }
+  // Seconds never matter (SPEC §3): the retry is due in the minute `delay` after the failure.
+  const at = endedMs + policy.delayMs
+  return { of: run.scheduledFor, attempt: run.attempt + 1, at: new Date(at - (((at % 60_000) + 60_000) % 60_000)) }
 }
 
 /**
@@ -219,7 +226,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     } else if (leaseLost !== undefined) {
       final.error = `succeeded after ${leaseLost}`
     }
-    const retry = status === 'succeeded' ? undefined : retryAfter(deps, task, final, finishedAt.getTime())
+    const retry = status === 'succeeded' ? undefined : retryAfter(deps, task, final, req.tickMs + durationMs)
     await writeFinal(deps, final, releaseLease ? key : undefined, retry, log)
     if (retry !== undefined) deps.onRetry(task.name, retry)
     if (status === 'succeeded') log.info({ durationMs }, 'task finished')

@@ -388,7 +388,7 @@ export class Scheduler implements SchedulerApi {
   async #prepareStore (nowMs: number): Promise<void> {
     await this.ensureStore()
     await this.#loadStates(nowMs)
-    await this.#reapAbandoned()
+    await this.#reapAbandoned(nowMs)
   }
 
   /** Register every task with the store once, with the first tick's minute as firstSeen. */
@@ -413,16 +413,15 @@ export class Scheduler implements SchedulerApi {
     return this.#loadStates(nowMs)
   }
 
-  /** Mark runs whose lease expired `abandoned` (one store step), and owe their retries. */
-  async #reapAbandoned (): Promise<void> {
-    const nowMs = this.#config.clock()
-    const abandoned = await this.store.abandonExpired(nowMs, ABANDON_REASON)
+  /** Mark runs whose lease expired `abandoned` (one store step), and owe their retries (from `tickMs`, the schedule's time line). */
+  async #reapAbandoned (tickMs = this.#config.clock()): Promise<void> {
+    const abandoned = await this.store.abandonExpired(this.#config.clock(), ABANDON_REASON)
     for (const run of abandoned) {
       this.#config.log.warn({ task: run.task, runId: run.id, scheduledFor: run.scheduledFor }, 'run abandoned: its lease expired while it was running')
       // One of ours whose lease expired (a blocked event loop): it must not go on believing it holds it.
       this.#running.get(run.id)?.controller.abort(new RunAbortedError('lease lost', `task "${run.task}": lease lost: it expired and was reaped`))
       const task = this.#tasks.get(run.task)
-      const retry = task === undefined ? undefined : retryAfter(this.#deps, task, run, nowMs)
+      const retry = task === undefined ? undefined : retryAfter(this.#deps, task, run, tickMs)
       if (retry === undefined) continue
       try {
         await this.store.scheduleRetry(run.task, retry)
@@ -452,15 +451,16 @@ export class Scheduler implements SchedulerApi {
       result = lateMs > task.catchUpMs
         ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'manual',
           `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`)
-        : await startRun(this.#deps, this.#runRequest(task, occurrence!, 1, 'occurrence', options))
+        : await startRun(this.#deps, this.#runRequest(task, occurrence!, 1, 'occurrence', options, nowMs))
       if (result !== 'stale') {
-        // Started, recorded, skipped or claimed elsewhere: this occurrence is spent either way.
+        // Started, recorded, skipped or claimed elsewhere: this occurrence is spent either way,
+        // and so is any retry of an older one (a retry of this one may already be pending).
         state.lastOccurrence = occurrence!
-        delete state.retry
+        if (state.retry !== undefined && state.retry.of.getTime() < o) delete state.retry
       }
     } else if (retry !== undefined && retry.at.getTime() <= nowMs) {
-      result = await startRun(this.#deps, this.#runRequest(task, retry.of, retry.attempt, 'retry', options))
-      if (result !== 'stale') delete state.retry
+      result = await startRun(this.#deps, this.#runRequest(task, retry.of, retry.attempt, 'retry', options, nowMs))
+      if (result !== 'stale' && state.retry === retry) delete state.retry
     } else {
       return undefined
     }
@@ -471,12 +471,12 @@ export class Scheduler implements SchedulerApi {
   }
 
   async #forceOne (task: ResolvedTask, nowMs: number, options: TickOptions): Promise<Decision> {
-    const result = await startRun(this.#deps, this.#runRequest(task, new Date(floorToMinute(nowMs)), 1, 'none', options, true))
+    const result = await startRun(this.#deps, this.#runRequest(task, new Date(floorToMinute(nowMs)), 1, 'none', options, nowMs, true))
     return result === 'stale' ? undefined : this.#watch(result)
   }
 
-  #runRequest (task: ResolvedTask, scheduledFor: Date, attempt: number, claim: RunRequest['claim'], options: TickOptions, forced = false): RunRequest {
-    return { task, scheduledFor, forced, attempt, claim, trigger: options.trigger ?? 'manual', request: requestOf(options) }
+  #runRequest (task: ResolvedTask, scheduledFor: Date, attempt: number, claim: RunRequest['claim'], options: TickOptions, nowMs: number, forced = false): RunRequest {
+    return { task, scheduledFor, forced, attempt, claim, trigger: options.trigger ?? 'manual', request: requestOf(options), tickMs: nowMs }
   }
 
   #watch (run: ActiveRun | RunOutcome): ActiveRun | RunOutcome {

@@ -36,6 +36,11 @@ function safeString (value: unknown): string | undefined {
   return attempt(() => String(value))
 }
 
+/** `text` unless it says nothing (`[object Object]`, `{}`, empty). */
+function useful (text: string | undefined): string | undefined {
+  return text === undefined || text === '' || text === '{}' || text === '[object Object]' ? undefined : text
+}
+
 /** Describe any thrown value for a run record and a log line. Never throws. */
 export function describeThrown (value: unknown): ThrownDescription {
   if (value === null || value === undefined) return { message: `the task threw ${String(value)}` }
@@ -49,11 +54,12 @@ export function describeThrown (value: unknown): ThrownDescription {
   if (typeof message === 'string') {
     text = message
   } else if (message !== undefined && message !== null) {
-    text = safeString(message) ?? attempt(() => JSON.stringify(message))
+    text = attempt(() => JSON.stringify(message)) ?? safeString(message)
   }
-  if (text === undefined || text === '') text = safeString(value)
-  if (text === undefined || text === '[object Object]') {
-    text = attempt(() => JSON.stringify(value)) ?? 'the task threw an object that cannot be printed'
+  if (text === undefined || text === '') text = useful(safeString(value))
+  if (text === undefined) text = useful(attempt(() => JSON.stringify(value)))
+  if (text === undefined) {
+    text = typeof name === 'string' && name !== '' ? `${name} (its message could not be read)` : 'the task threw a value that cannot be printed'
   }
   if (typeof name === 'string' && name !== '' && name !== 'Error' && !text.startsWith(name)) text = `${name}: ${text}`
   const out: ThrownDescription = { message: bounded(text, MAX_MESSAGE_LENGTH) }

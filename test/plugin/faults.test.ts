@@ -13,7 +13,7 @@
  * final-record retry (1 s) take real time, and scenarios run in parallel batches.
  */
 import Fastify from 'fastify'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import fastifyScheduler from '../../plugin/index.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import { postgresStore } from '../../plugin/stores/postgres.js'
@@ -132,7 +132,7 @@ function violations ({ runs, ticks }: { runs: RunRecord[], ticks: TickLog[] }): 
 /** `place()` picks a fresh place (file, prefix, schema) and returns how to open a store there. */
 interface StoreCase { name: string, place: () => () => Store }
 
-async function runMatrix (t: Tap.Test, storeCase: StoreCase): Promise<void> {
+async function runMatrix (t: Test, storeCase: StoreCase): Promise<void> {
   const baseline = await scenario(storeCase.place(), f => f.count())
   t.same(violations(baseline), [], `${storeCase.name}: the scenario without faults keeps every invariant`)
   t.ok(baseline.runs.some(r => r.task === 'flaky' && r.attempt === 2), `${storeCase.name}: without faults the flaky task's retry ran`)
@@ -150,7 +150,6 @@ async function runMatrix (t: Tap.Test, storeCase: StoreCase): Promise<void> {
   t.same(problems, [], `${storeCase.name}: ${scenarios.length} faults injected (${baseline.calls} store calls × ${FAULT_MODES.length} modes; by method ${JSON.stringify(Object.fromEntries(hits))}): no duplicate, nothing left running, no false answer, nothing lost`)
 }
 
-declare namespace Tap { type Test = Parameters<Parameters<typeof t.test>[1]>[0] }
 
 t.test('memory store under injected faults', async t => {
   // The memory store's state lives in the object: the scenario reads back the same instance.
