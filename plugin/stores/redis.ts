@@ -13,7 +13,8 @@
  *   lease:token             the fencing counter: INCR on every lease taken, never reset
  *   tick                    the latest tick (ms); only moves forward
  *   run:<id>                hash of one run record (instants as ms strings; `forced` '1'/'0';
- *                           a v1 hash has no attempt/forced/instance: read as 1, false)
+ *                           a v1 hash has no attempt/forced/instance: read as 1, false), plus
+ *                           `leaseToken` while it runs
  *   runs, runs:task:<task>  sorted sets of run ids scored by startedAt ms; equal scores sort
  *                           by id, so a reverse range is "newest first, then id descending"
  *
@@ -22,8 +23,9 @@
  *                  lastOccurrence >= occurrence or the retry no longer pending: claimed),
  *                  makes the claim, then checks the lease: live -> a `skipped` record;
  *                  free or expired -> the expired owner's `running` hash is set abandoned,
- *                  the lease is taken, the token INCRed, the `running` record written. The
- *                  written record is pruned against the task's history in the same script.
+ *                  the lease is taken, the token INCRed, the `running` record written (with
+ *                  its token, so that the same start sent again answers `started` with it
+ *                  instead of `claimed`). The task's history is pruned in the same script.
  *   finishRun      the final record unless a settled status is stored, the lease released
  *                  if the run holds it, the pending retry set, the history pruned.
  *   abandonExpired every lease expired at nowMs removed, its owner's `running` hash flipped.
@@ -151,6 +153,11 @@ return out`
   fastifySchedulerStartRun: {
     numberOfKeys: 9,
     lua: RUN_LUA + `
+-- The same start again (a command resent after its reply was lost): answer what it got.
+local mine = redis.call('HMGET', KEYS[7] .. ARGV[9], 'status', 'leaseToken')
+if mine[1] == 'running' and mine[2] and redis.call('HGET', KEYS[4], ARGV[5]) == ARGV[9] then
+  return { 'started', tonumber(mine[2]) }
+end
 local claim, task, at = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if claim == 'occurrence' then
   local first = redis.call('HGET', KEYS[1], task)
@@ -192,6 +199,7 @@ redis.call('HSET', KEYS[4], leaseKey, id)
 redis.call('ZADD', KEYS[5], ARGV[6], leaseKey)
 prune(KEYS[7], KEYS[8], KEYS[9], limit)
 local token = redis.call('INCR', KEYS[6])
+redis.call('HSET', KEYS[7] .. id, 'leaseToken', token)
 if abandoned then return { 'started', token, holder } end
 return { 'started', token }`
   },

@@ -25,6 +25,8 @@ export interface OwnRedis {
   kill: () => Promise<void>
   /** Start a new, empty server on the same port and directory (the old one must be killed). */
   restart: () => Promise<void>
+  /** SIGSTOP (true) or SIGCONT (false) the server: it keeps its connections but answers nothing. */
+  freeze: (frozen: boolean) => void
 }
 
 /**
@@ -45,12 +47,13 @@ export async function ownRedis (t: Test, args: readonly string[]): Promise<OwnRe
     await kill()
     child = await spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no', ...args])
   }
+  const freeze = (frozen: boolean): void => { child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT') }
   t.teardown(async () => {
     await kill()
     rmSync(dir, { recursive: true, force: true })
   })
   await restart()
-  return { port, url: `redis://127.0.0.1:${port}`, kill, restart }
+  return { port, url: `redis://127.0.0.1:${port}`, kill, restart, freeze }
 }
 
 async function spawnRedis (args: string[]): Promise<ChildProcess> {

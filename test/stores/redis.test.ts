@@ -110,6 +110,23 @@ t.test('a client the user passes in is used, with its keyPrefix, and never close
   t.equal(await client.ping(), 'PONG')
 })
 
+t.test('the same start sent twice (a reply lost, the command resent) answers started both times', skip, async (t) => {
+  const redis = await redisService(t)
+  if (redis === undefined) return
+  const store = redisStore(redis)
+  await store.init()
+  t.teardown(() => store.close())
+  await store.ensureTasks(['report'], new Date(T0))
+  const request = scheduledStart('once', 'report', T0)
+  const first = await store.startRun(request)
+  t.match(first, { outcome: 'started' })
+  t.same(await store.startRun(request), first, 'same outcome, same fencing token')
+  t.same(await store.startRun({ ...request, run: { ...request.run, id: 'other' } }), { outcome: 'claimed' }, 'another run id is refused')
+  t.same((await store.listRuns({})).runs, [request.run], 'one record, no extra field')
+  await store.finishRun(succeeded(request), { leaseKey: 'report', historyLimit: 10 })
+  t.same(await store.startRun(request), { outcome: 'claimed' }, 'once finished, no longer a start to replay')
+})
+
 t.test('v1 keys are read as they are: run hashes without attempt/forced are attempt 1, not forced', skip, async (t) => {
   const redis = await redisService(t)
   if (redis === undefined) return
@@ -293,7 +310,7 @@ t.test('random connection kills: every occurrence has at most one record, and no
   }
   await eventually(() => store.heartbeat(), 10_000)
 
-  const after = { nothing: 0, nothingThenStarted: 0, running: 0, runningThenFinished: 0, succeeded: 0, twoOrMore: 0, ranBehindAFailedStart: 0 }
+  const after = { nothing: 0, nothingThenStarted: 0, running: 0, runningThenFinished: 0, succeeded: 0, twoOrMore: 0, ranBehindAFailedStart: 0, replayStarted: 0 }
   for (const request of starts) {
     const { runs } = await store.listRuns({ task: [request.run.task] })
     if (runs.length > 1) after.twoOrMore += 1
@@ -303,6 +320,7 @@ t.test('random connection kills: every occurrence has at most one record, and no
       if ((await store.startRun(request)).outcome === 'started') after.nothingThenStarted += 1
     } else if (runs[0]!.status === 'running') {
       after.running += 1
+      if (startFailed.has(request.run.id) && (await store.startRun(request)).outcome === 'started') after.replayStarted += 1
       await store.finishRun(succeeded(request), { leaseKey: request.run.task, historyLimit: 10 })
       const [finished] = (await store.listRuns({ task: [request.run.task] })).runs
       if (finished?.status === 'succeeded') after.runningThenFinished += 1
@@ -318,8 +336,66 @@ t.test('random connection kills: every occurrence has at most one record, and no
   t.equal(after.twoOrMore, 0, 'never two records for one occurrence')
   t.equal(after.nothingThenStarted, after.nothing, 'an occurrence without a record is still owed: it starts now')
   t.equal(after.runningThenFinished, after.running, 'a running record left behind is finishable')
+  t.equal(after.replayStarted, after.ranBehindAFailedStart, 'a start that ran behind a failed call answers started when sent again')
   t.equal(after.nothing + after.running + after.succeeded, N, 'every occurrence accounted for')
   t.ok(after.succeeded >= seen.finished, 'every acknowledged finish is stored')
+  t.same(unhandled, [], 'no unhandled rejection')
+})
+
+t.test('a frozen server (SIGSTOP): each call fails with the coded error within the timeout', canStartRedis, async (t) => {
+  const server = await ownRedis(t, NO_PERSISTENCE)
+  const store = redisStore({ url: server.url, prefix: 'frozen:', timeout: 500 })
+  await store.init()
+  t.teardown(() => store.close())
+  await store.ensureTasks(['report'], new Date(T0))
+  server.freeze(true)
+  t.teardown(() => server.freeze(false))
+  const started = performance.now()
+  await t.rejects(store.startRun(scheduledStart('a', 'report', T0)), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /Command timed out/ })
+  const took = performance.now() - started
+  t.ok(took >= 450 && took < 1500, `rejected after ${Math.round(took)} ms (timeout 500)`)
+  server.freeze(false)
+  // The timed-out script still ran once the server woke: the start is either recorded or still owed, never twice.
+  await eventually(() => store.heartbeat(), 5000)
+  const again = await store.startRun(scheduledStart('b', 'report', T0))
+  t.ok(['started', 'claimed'].includes(again.outcome), `then: ${again.outcome}`)
+  t.ok((await store.listRuns({})).total <= 1, 'one record at most')
+})
+
+t.test('a user client meeting connection kills mid-call: every call settles, nothing crashes', canStartRedis, async (t) => {
+  const server = await ownRedis(t, NO_PERSISTENCE)
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  // Plain ioredis defaults (offline queue, resend after reconnect), plus the 'error' listener an app has.
+  const client = new Redis(server.url)
+  client.on('error', () => {})
+  t.teardown(() => client.quit())
+  const killer = new Redis(server.url)
+  t.teardown(() => killer.quit())
+  const store = redisStore({ client, prefix: 'user-kills:' })
+  await store.init()
+  const tasks = Array.from({ length: 100 }, (_, i) => `u-${i}`)
+  await store.ensureTasks(tasks, new Date(T0))
+  const settled = { resolved: 0, coded: 0, other: 0 }
+  const calls = tasks.map(async (task, i) => {
+    await delay(i * 2)
+    await store.startRun(scheduledStart(`run-${task}`, task, T0)).then(
+      () => { settled.resolved += 1 },
+      (err: { code?: string }) => { settled[err.code === 'FST_SCHEDULER_STORE_UNAVAILABLE' ? 'coded' : 'other'] += 1 })
+  })
+  let kills = 0
+  for (let i = 0; i < 5; i++) {
+    await delay(20 + Math.random() * 20)
+    kills += await killer.call('CLIENT', 'KILL', 'TYPE', 'normal') as number
+  }
+  await Promise.all(calls)
+  t.comment(`${kills} connections cut; calls: ${JSON.stringify(settled)}`)
+  t.ok(kills > 0, 'connections were cut')
+  t.equal(settled.resolved + settled.coded, tasks.length, 'each call resolved or failed with the coded error')
+  const { runs } = await store.listRuns({ limit: 500 })
+  t.equal(new Set(runs.map((r) => r.task)).size, runs.length, `${runs.length} records for ${tasks.length} occurrences: none twice`)
   t.same(unhandled, [], 'no unhandled rejection')
 })
 
