@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { setTimeout as delay } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { redisStore, REDIS_NOT_PERSISTENT } from '../../plugin/stores/redis.js'
 import type { RunRecord, StartRunRequest } from '../../plugin/stores/store.js'
 import {
@@ -31,6 +31,15 @@ function succeeded (request: StartRunRequest): RunRecord {
 function recordingLog (): { log: { warn: (obj: object, msg: string) => void }, warnings: Array<{ obj: object, msg: string }> } {
   const warnings: Array<{ obj: object, msg: string }> = []
   return { log: { warn: (obj, msg) => { warnings.push({ obj, msg }) } }, warnings }
+}
+
+/** The unhandled rejections of this process while `t` runs (none is the goal). */
+function unhandledRejections (t: Test): unknown[] {
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  return unhandled
 }
 
 t.test('redis store', skip, async (t) => {
@@ -245,10 +254,7 @@ t.test('state loss: a server restarted empty makes old occurrences stale, never 
 
 t.test('random connection kills: every occurrence has at most one record, and none is lost', canStartRedis, async (t) => {
   const server = await ownRedis(t, NO_PERSISTENCE)
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
-  process.on('unhandledRejection', onUnhandled)
-  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  const unhandled = unhandledRejections(t)
   const store = redisStore({ url: server.url, prefix: 'kills:' })
   await store.init()
   t.teardown(() => store.close())
@@ -364,10 +370,7 @@ t.test('a frozen server (SIGSTOP): each call fails with the coded error within t
 
 t.test('a user client meeting connection kills mid-call: every call settles, nothing crashes', canStartRedis, async (t) => {
   const server = await ownRedis(t, NO_PERSISTENCE)
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
-  process.on('unhandledRejection', onUnhandled)
-  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  const unhandled = unhandledRejections(t)
   // Plain ioredis defaults (offline queue, resend after reconnect), plus the 'error' listener an app has.
   const client = new Redis(server.url)
   client.on('error', () => {})
