@@ -116,11 +116,11 @@ local function prune (runPrefix, taskRuns, allRuns, historyLimit)
 end
 local function abandon (runPrefix, id, now, reason)
   local run = redis.call('HMGET', runPrefix .. id, 'status', 'startedAt')
-  if run[1] ~= 'running' then return nil end
+  if run[1] ~= 'running' then return false end
   local duration = math.max(0, tonumber(now) - tonumber(run[2]))
   redis.call('HSET', runPrefix .. id, 'status', 'abandoned', 'finishedAt', now,
     'durationMs', string.format('%.0f', duration), 'error', reason)
-  return readRun(runPrefix, id)
+  return true
 end
 `
 
@@ -179,27 +179,30 @@ elseif claim == 'retry' then
   redis.call('HDEL', KEYS[3], task)
 end
 local id, leaseKey, limit = ARGV[9], ARGV[5], tonumber(ARGV[8])
+-- The record's fields; HSET lets a later pair override an earlier one of the same field.
 local fields = { unpack(ARGV, 12) }
-writeRun(KEYS[7], KEYS[8], KEYS[9], id, ARGV[10], fields)
-if leaseKey == '' then
+local function record (...)
+  for _, value in ipairs({ ... }) do fields[#fields + 1] = value end
+  writeRun(KEYS[7], KEYS[8], KEYS[9], id, ARGV[10], fields)
   prune(KEYS[7], KEYS[8], KEYS[9], limit)
+end
+if leaseKey == '' then
+  record()
   return { 'recorded' }
 end
 local holder = redis.call('HGET', KEYS[4], leaseKey)
 if holder then
   local expiresAt = tonumber(redis.call('ZSCORE', KEYS[5], leaseKey))
   if expiresAt and expiresAt > tonumber(ARGV[7]) then
-    redis.call('HSET', KEYS[7] .. id, 'status', 'skipped', 'finishedAt', ARGV[10], 'durationMs', '0', 'error', 'overlap')
-    prune(KEYS[7], KEYS[8], KEYS[9], limit)
+    record('status', 'skipped', 'finishedAt', ARGV[10], 'durationMs', '0', 'error', 'overlap')
     return { 'overlap', holder }
   end
 end
 local abandoned = holder and abandon(KEYS[7], holder, ARGV[7], ARGV[11])
 redis.call('HSET', KEYS[4], leaseKey, id)
 redis.call('ZADD', KEYS[5], ARGV[6], leaseKey)
-prune(KEYS[7], KEYS[8], KEYS[9], limit)
 local token = redis.call('INCR', KEYS[6])
-redis.call('HSET', KEYS[7] .. id, 'leaseToken', token)
+record('leaseToken', token)
 if abandoned then return { 'started', token, holder } end
 return { 'started', token }`
   },
@@ -250,8 +253,7 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
   local owner = redis.call('HGET', KEYS[1], key)
   redis.call('HDEL', KEYS[1], key)
   redis.call('ZREM', KEYS[2], key)
-  local row = owner and abandon(KEYS[3], owner, ARGV[1], ARGV[2])
-  if row then out[#out + 1] = row end
+  if owner and abandon(KEYS[3], owner, ARGV[1], ARGV[2]) then out[#out + 1] = readRun(KEYS[3], owner) end
 end
 return out`
   },
