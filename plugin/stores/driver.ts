@@ -30,20 +30,30 @@ function withMessage (err: unknown): unknown {
 
 /** The stored fields of a run, in the order Redis scripts return them. */
 export const RUN_FIELDS = [
-  'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack'
+  'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack',
+  'attempt', 'forced', 'instance'
 ] as const
 
 type RunField = (typeof RUN_FIELDS)[number]
 
 /** SQL select list giving the RunRecord field names (SQLite and Postgres share it). */
 export const RUN_COLUMNS = 'id, task, scheduled_for AS "scheduledFor", trigger, started_at AS "startedAt", ' +
-  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack'
+  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack, attempt, forced, instance'
 
-/** A run as a driver returns it: instants as Date, ms number or ms string; unset fields null. */
-export type StoredRun = Record<RunField, string | number | Date | null | undefined>
+/**
+ * A run as a driver returns it: instants as Date, ms number or ms string; `forced` as a
+ * boolean, 0/1 or '0'/'1'/'true'/'false'; unset fields null. A row written before `attempt`
+ * and `forced` existed (v1) has them null: attempt 1, not forced.
+ */
+export type StoredRun = Record<RunField, string | number | boolean | Date | null | undefined>
 
-function toDate (value: string | number | Date): Date {
+function toDate (value: string | number | boolean | Date): Date {
   return value instanceof Date ? value : new Date(Number(value))
+}
+
+/** A stored flag back to a boolean, whatever the driver made of it. */
+function toBoolean (value: StoredRun[RunField]): boolean {
+  return value === true || value === 1 || value === '1' || value === 'true'
 }
 
 /** Decode a stored run; unset optional fields are left absent, not null. */
@@ -54,12 +64,15 @@ export function runFromStored (row: StoredRun): RunRecord {
     scheduledFor: toDate(row.scheduledFor!),
     trigger: row.trigger as RunRecord['trigger'],
     startedAt: toDate(row.startedAt!),
-    status: row.status as RunRecord['status']
+    status: row.status as RunRecord['status'],
+    attempt: row.attempt == null ? 1 : Number(row.attempt),
+    forced: toBoolean(row.forced)
   }
   if (row.finishedAt != null) run.finishedAt = toDate(row.finishedAt)
   if (row.durationMs != null) run.durationMs = Number(row.durationMs)
   if (row.error != null) run.error = String(row.error)
   if (row.stack != null) run.stack = String(row.stack)
+  if (row.instance != null) run.instance = String(row.instance)
   return run
 }
 
@@ -75,7 +88,10 @@ export function runToStored<T> (run: RunRecord, instant: (date: Date) => T) {
     durationMs: run.durationMs ?? null,
     status: run.status,
     error: run.error ?? null,
-    stack: run.stack ?? null
+    stack: run.stack ?? null,
+    attempt: run.attempt,
+    forced: run.forced,
+    instance: run.instance ?? null
   }
 }
 
