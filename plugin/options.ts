@@ -30,6 +30,7 @@ const OptionsSchema = Type.Object({
   leaseTime: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   closeGracePeriod: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   clock: Type.Optional(Type.Unknown()),
+  ui: Type.Optional(Type.Boolean()),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
   logSerializers: Type.Optional(Type.Unknown())
@@ -57,6 +58,8 @@ export interface ResolvedOptions {
   leaseMs: number
   closeGraceMs: number
   clock: () => number
+  /** Serve the dashboard page at `<prefix>/ui` (only where routes are on). */
+  ui: boolean
 }
 
 function fail (message: string): never {
@@ -125,6 +128,7 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     historyLimit: opts.historyLimit ?? 100,
     leaseMs,
     closeGraceMs: duration(opts.closeGracePeriod, 'closeGracePeriod', 10_000),
-    clock: opts.clock ?? Date.now
+    clock: opts.clock ?? Date.now,
+    ui: opts.ui ?? true
   }
 }

@@ -131,4 +131,6 @@ export interface SchedulerOptions {
   closeGracePeriod?: string | number
   /** The clock (ms since epoch); tests inject one. Default `Date.now`. */
   clock?: () => number
+  /** Serve the dashboard page at `<prefix>/ui` (it carries no data; it reads the routes with the operator's credentials). Default true; ignored when `routes` is false. */
+  ui?: boolean
 }
