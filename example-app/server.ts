@@ -1,7 +1,8 @@
 /**
  * The demo (`npm run demo`): the example app on PORT (default 3000) with the default SQLite
  * store under example-app/data/, a token (SCHEDULE_TOKEN, or a random one printed here),
- * and the lines to tick it: a curl command to try now, and the crontab line.
+ * the dashboard's address, and the lines to tick it: a curl command to try now, and the
+ * crontab line.
  */
 import { randomBytes } from 'node:crypto'
 import { relative } from 'node:path'
@@ -53,6 +54,9 @@ fastify-scheduler demo: ${origin}
   store:  ${server.scheduler.store.kind} (${relative(process.cwd(), config.schedulerDbPath)})
   outbox: ${relative(process.cwd(), config.outboxDir)}/ (every mail the tasks send lands here)
 ${generated ? '  token:  generated for this run (set SCHEDULE_TOKEN to keep one):' : '  token:  from SCHEDULE_TOKEN:'} ${token}
+
+Dashboard (paste the token when it asks):
+  ${url.replace(/\/run$/, '/ui')}
 
 Tick now (runs whatever is due; --force and ?task= are in the README):
   ${curlCommand(url, token)}

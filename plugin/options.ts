@@ -33,6 +33,7 @@ const OptionsSchema = Type.Object({
   clock: Type.Optional(Type.Unknown()),
   retries: Type.Optional(Type.Unknown()), // checked by readRetries
   storeTimeout: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
+  ui: Type.Optional(Type.Boolean()),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
   logSerializers: Type.Optional(Type.Unknown())
@@ -62,6 +63,8 @@ export interface ResolvedOptions {
   clock: () => number
   retries: { attempts: number, delayMs: number } | undefined
   storeTimeoutMs: number
+  /** Serve the dashboard page at `<prefix>/ui` (only where routes are on). */
+  ui: boolean
 }
 
 function fail (message: string): never {
@@ -127,6 +130,7 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     closeGraceMs: duration(opts.closeGracePeriod, 'closeGracePeriod', 10_000),
     clock: opts.clock ?? Date.now,
     retries: readRetries(opts.retries, 'retries', fail) || undefined,
-    storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000)
+    storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000),
+    ui: opts.ui ?? true
   }
 }

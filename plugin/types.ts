@@ -197,4 +197,6 @@ export interface SchedulerOptions {
   retries?: RetryOptions | false
   /** How long any store call may take before it counts as failed (503). Default `'5 seconds'`. */
   storeTimeout?: Duration
+  /** Serve the dashboard page at `<prefix>/ui` (it carries no data; it reads the routes with the operator's credentials). Default true; ignored when `routes` is false. */
+  ui?: boolean
 }

@@ -7,6 +7,7 @@
  *   POST <prefix>/run      tick now (GET too with allowGetTrigger)
  *   GET  <prefix>          the listing
  *   GET  <prefix>/runs     run history
+ *   GET  <prefix>/ui       the dashboard page (no auth: it carries no data; option `ui`)
  */
 import type {
   FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
@@ -23,6 +24,7 @@ import { historyRoute } from './history.js'
 import { listingRoute } from './listing.js'
 import { redactingLoggerFactory } from './log-redaction.js'
 import { triggerRoutes } from './trigger.js'
+import { uiRoute } from './ui.js'
 
 export interface ScheduleRoutesOptions {
   scheduler: SchedulerApi
@@ -35,6 +37,8 @@ export interface ScheduleRoutesOptions {
   expectTickEveryMs: number
   /** ms since epoch; health compares the last tick with it. */
   clock: () => number
+  /** Serve the dashboard page at `<prefix>/ui`. */
+  ui: boolean
 }
 
 export type ScheduleApp = FastifyInstance<
@@ -58,6 +62,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
   app.addHook('onRequest', noStore)
 
   healthRoute(app, opts)
+  if (opts.ui) uiRoute(app)
   await app.register(async function guardedRoutes (guarded) {
     guarded.addHook('onRequest', authHook(opts.auth))
     acceptPingerBodies(guarded)

@@ -1,0 +1,552 @@
+// The dashboard's script. Plain browser JavaScript, no build step, allowed by its hash.
+// Every value from the server reaches the page through textContent or DOM APIs (el() below),
+// never innerHTML: a task name or error message is text, whatever characters it holds.
+'use strict'
+
+const TOKEN_KEY = 'fastify-scheduler:token'
+const REFRESH_MS = 10_000
+const HISTORY_PAGE = 20
+const UPCOMING = 3
+const RECENT = 20
+const NONE = '—'
+
+// The routes sit beside this page: <prefix>/ui → <prefix>, <prefix>/health, ...
+const base = location.pathname.replace(/\/ui\/?$/, '')
+const routes = {
+  listing: base === '' ? '/' : base,
+  health: `${base}/health`,
+  runs: `${base}/runs`,
+  run: `${base}/run`
+}
+
+const state = {
+  token: readToken(),
+  /** True once the listing answered 200 with the credentials we hold. */
+  signedIn: false,
+  /** Set when the user typed a token, so a 401 can say that token was refused. */
+  tokenJustEntered: false,
+  listingQuery: `?upcoming=${UPCOMING}&recent=${RECENT}`,
+  listing: null,
+  health: null,
+  history: { task: '', status: '', offset: 0 },
+  /** Outcome of the last "Run now" per task, kept across re-renders. */
+  outcomes: new Map(),
+  /** Task whose "Run now" the dialog is confirming. */
+  confirming: null
+}
+
+const $ = id => document.getElementById(id)
+
+/** Build an element: attributes by name (`class`, `text` for textContent), children appended as nodes or text. */
+function el (tag, attrs = {}, ...children) {
+  const node = document.createElement(tag)
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue
+    if (name === 'class') node.className = value
+    else if (name === 'text') node.textContent = value
+    else node.setAttribute(name, value === true ? '' : String(value))
+  }
+  for (const child of children) {
+    if (child !== undefined && child !== null && child !== false) node.append(child)
+  }
+  return node
+}
+
+// ---- credentials -----------------------------------------------------------------------
+
+function readToken () {
+  try { return sessionStorage.getItem(TOKEN_KEY) } catch { return null }
+}
+
+function storeToken (token) {
+  state.token = token
+  try {
+    if (token === null) sessionStorage.removeItem(TOKEN_KEY)
+    else sessionStorage.setItem(TOKEN_KEY, token)
+  } catch {}
+}
+
+/**
+ * Call a JSON route. The custom header (and the JSON content type of bodies) cannot be sent
+ * by a cross-site form, and a cross-site fetch sending them needs a preflight the routes never
+ * grant: apps whose `authorize` trusts a cookie require the header to rule out forged runs.
+ */
+async function api (path, { method = 'GET', json } = {}) {
+  const headers = { accept: 'application/json', 'x-fastify-scheduler': 'ui' }
+  if (state.token !== null) headers.authorization = `Bearer ${state.token}`
+  const init = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error' }
+  if (json !== undefined) {
+    headers['content-type'] = 'application/json'
+    init.body = JSON.stringify(json)
+  }
+  const response = await fetch(path, init)
+  const text = await response.text()
+  let data = null
+  try { data = text === '' ? null : JSON.parse(text) } catch {}
+  return { status: response.status, ok: response.ok, data }
+}
+
+function describeFailure (res) {
+  const message = res.data !== null && typeof res.data.message === 'string' ? res.data.message : ''
+  return `${res.status}${message !== '' ? `: ${message}` : ''}`
+}
+
+/** The routes answered 401: ask for a token, saying why when we had sent one. */
+function askForToken () {
+  let message = ''
+  if (state.tokenJustEntered) message = 'The server refused this token (401 Unauthorized). Check it and try again.'
+  else if (state.token !== null || state.signedIn) message = 'Your credentials are no longer accepted (401 Unauthorized). Sign in again.'
+  storeToken(null)
+  state.signedIn = false
+  state.tokenJustEntered = false
+  $('tasks').hidden = true
+  $('history').hidden = true
+  $('signout').hidden = true
+  $('login').hidden = false
+  const error = $('login-error')
+  error.textContent = message
+  error.hidden = message === ''
+  $('token').focus()
+}
+
+function signedIn () {
+  state.signedIn = true
+  state.tokenJustEntered = false
+  $('login').hidden = true
+  $('login-error').hidden = true
+  $('tasks').hidden = false
+  $('history').hidden = false
+  $('signout').hidden = state.token === null
+}
+
+function showProblem (message) {
+  const banner = $('problem')
+  banner.textContent = message
+  banner.hidden = message === ''
+}
+
+// ---- formatting ------------------------------------------------------------------------
+
+const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone
+const formatters = new Map()
+
+/** A date in `zone` (default the viewer's); `seconds` for run times, minutes for schedule times. */
+function formatTime (iso, zone, seconds = false) {
+  const key = `${zone ?? ''}|${seconds}`
+  let format = formatters.get(key)
+  if (format === undefined) {
+    const options = { dateStyle: 'medium', timeStyle: seconds ? 'medium' : 'short' }
+    try {
+      format = new Intl.DateTimeFormat(undefined, zone === undefined ? options : { ...options, timeZone: zone })
+    } catch {
+      format = new Intl.DateTimeFormat(undefined, options) // a zone this browser does not know
+    }
+    formatters.set(key, format)
+  }
+  return format.format(new Date(iso))
+}
+
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' })
+
+/** "in 5 minutes", "2 hours ago", measured from the server's now (its clock is the truth). */
+function fromNow (iso) {
+  const now = state.listing !== null ? Date.parse(state.listing.now) : Date.now()
+  const seconds = Math.round((Date.parse(iso) - now) / 1000)
+  const abs = Math.abs(seconds)
+  if (abs < 60) return relative.format(seconds, 'second')
+  if (abs < 3600) return relative.format(Math.round(seconds / 60), 'minute')
+  if (abs < 172_800) return relative.format(Math.round(seconds / 3600), 'hour')
+  return relative.format(Math.round(seconds / 86_400), 'day')
+}
+
+function formatDuration (ms) {
+  if (typeof ms !== 'number') return NONE
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
+  const minutes = Math.floor(ms / 60_000)
+  if (minutes < 60) return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`
+}
+
+const statusWord = status => String(status).replace('_', ' ')
+const badge = status => el('span', { class: `badge s-${status}`, text: statusWord(status) })
+const orNone = value => value === undefined || value === null || value === '' ? NONE : String(value)
+const yesNo = value => typeof value === 'boolean' ? (value ? 'yes' : 'no') : NONE
+
+/** A time in the viewer's zone, with the task's zone below when it differs. */
+function timeInBothZones (iso, zone) {
+  const parts = [el('time', { datetime: iso, text: `${formatTime(iso)} (${fromNow(iso)})` })]
+  if (zone !== undefined && zone !== viewerZone) parts.push(el('span', { class: 'sub', text: `${formatTime(iso, zone)} ${zone}` }))
+  return parts
+}
+
+function fact (term, ...details) {
+  return el('div', {}, el('dt', { text: term }), el('dd', {}, ...details))
+}
+
+// ---- rendering ---------------------------------------------------------------------------
+
+/** Re-render without losing keyboard focus: elements with the same data-key get it back. */
+function keepingFocus (render) {
+  const key = document.activeElement?.dataset?.key
+  render()
+  if (key !== undefined) document.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus()
+}
+
+function renderHealth () {
+  const health = state.health
+  const listing = state.listing
+  const facts = []
+  if (health === null) {
+    facts.push(fact('Status', el('span', { class: 'error-text', text: 'health route unreachable' })))
+  } else {
+    const status = health.data?.status ?? `HTTP ${health.status}`
+    facts.push(fact('Status', el('span', { class: `badge ${health.status === 200 ? 's-succeeded' : 's-failed'}`, text: status })))
+    if (typeof health.data?.reason === 'string' && health.data.reason !== '') facts.push(fact('Why', health.data.reason))
+  }
+  const lastTick = listing?.lastTick ?? health?.data?.lastTick ?? null
+  facts.push(fact('Last tick (cluster)', ...(lastTick === null ? [NONE] : timeInBothZones(lastTick))))
+  facts.push(fact('Store', listing === null ? NONE : `${listing.store.kind}${listing.store.durable ? '' : ' (not durable)'}`))
+  facts.push(fact('This process', listing === null ? NONE : orNone(listing.instance)))
+  facts.push(fact('Server time', listing === null ? NONE : formatTime(listing.now, undefined, true)))
+  $('health-facts').replaceChildren(...facts)
+}
+
+function runSummary (run) {
+  const bits = [statusWord(run.status), formatTime(run.startedAt, undefined, true), formatDuration(run.durationMs)]
+  if (run.attempt > 1) bits.push(`attempt ${run.attempt}`)
+  if (run.forced === true) bits.push('forced')
+  if (typeof run.error === 'string' && run.error !== '') bits.push(run.error)
+  return bits.join(' · ')
+}
+
+/** The recent runs, oldest to newest, one cell each; hover or focus shows the run below. */
+function renderStrip (task) {
+  const label = `Recent runs of ${task.name}, oldest first`
+  if (!Array.isArray(task.recent)) return el('p', { class: 'muted', text: `Recent runs: ${NONE}` })
+  const detail = el('p', { class: 'strip-detail', 'aria-live': 'polite' })
+  const hint = task.recent.length === 0 ? 'No runs yet.' : 'Hover or focus a run for its details.'
+  detail.textContent = hint
+  const runs = [...task.recent].reverse()
+  const cells = runs.map((run, i) => {
+    const summary = runSummary(run)
+    const cell = el('button', {
+      type: 'button',
+      class: `cell s-${run.status}`,
+      title: summary,
+      'aria-label': summary,
+      tabindex: i === runs.length - 1 ? 0 : -1,
+      'data-key': `cell:${task.name}:${run.id}`,
+      'data-status': run.status
+    })
+    const show = () => { detail.textContent = summary }
+    cell.addEventListener('mouseenter', show)
+    cell.addEventListener('focus', show)
+    cell.addEventListener('click', show)
+    cell.addEventListener('mouseleave', () => { if (document.activeElement !== cell) detail.textContent = hint })
+    cell.addEventListener('blur', () => { detail.textContent = hint })
+    return cell
+  })
+  const strip = el('div', { class: 'strip', role: 'group', 'aria-label': label, 'data-task': task.name }, ...cells)
+  // One tab stop per strip; the arrow keys move along it.
+  strip.addEventListener('keydown', event => {
+    const at = cells.indexOf(document.activeElement)
+    if (at === -1) return
+    const to = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: cells.length - 1 }[event.key]
+    if (to === undefined || to < 0 || to >= cells.length) return
+    event.preventDefault()
+    cells[at].tabIndex = -1
+    cells[to].tabIndex = 0
+    cells[to].focus()
+  })
+  return el('div', {}, strip, detail)
+}
+
+function renderNextRun (task) {
+  if (task.nextRun === null) return [task.manual ? 'manual only' : task.enabled ? NONE : 'disabled']
+  const parts = timeInBothZones(task.nextRun, task.timezone)
+  if (Array.isArray(task.upcoming) && task.upcoming.length > 1) {
+    parts.push(el('ul', { class: 'later', 'aria-label': 'then' },
+      ...task.upcoming.slice(1).map(iso => el('li', {}, el('time', { datetime: iso, text: formatTime(iso) })))))
+  }
+  return parts
+}
+
+function renderLastRun (task) {
+  const run = task.lastRun
+  if (run === null || run === undefined) return [el('dd', { text: 'never' })]
+  const when = `${formatTime(run.startedAt, undefined, true)} (${fromNow(run.startedAt)}), ${formatDuration(run.durationMs)}`
+  const extra = []
+  if (run.attempt !== undefined && run.attempt > 1) extra.push(`attempt ${run.attempt}`)
+  if (run.forced === true) extra.push('forced')
+  const details = [badge(run.status), ' ', el('span', { text: when + (extra.length > 0 ? ` · ${extra.join(' · ')}` : '') })]
+  if (run.status !== 'succeeded') {
+    const error = typeof run.error === 'string' && run.error !== '' ? run.error : NONE
+    details.push(el('pre', { class: 'error', 'data-role': 'last-error', text: error }))
+  }
+  return [el('dd', {}, ...details)]
+}
+
+function renderRunning (task) {
+  const running = task.running
+  if (running !== null && typeof running === 'object') {
+    const bits = [`since ${formatTime(running.startedAt, undefined, true)}`]
+    if (running.attempt > 1) bits.push(`attempt ${running.attempt}`)
+    if (running.forced === true) bits.push('forced')
+    if (typeof running.instance === 'string') bits.push(`on ${running.instance}`)
+    return bits.join(' · ')
+  }
+  return task.runningNow ? 'yes' : 'no'
+}
+
+function renderOutcome (name) {
+  const outcome = state.outcomes.get(name)
+  return el('output', {
+    class: `outcome${outcome?.kind !== undefined ? ` ${outcome.kind}` : ''}`,
+    'data-role': 'outcome',
+    text: outcome?.text ?? ''
+  })
+}
+
+function renderTask (task) {
+  const id = `task-${encodeURIComponent(task.name)}`
+  const head = el('div', { class: 'card-head' }, el('h3', { id, text: task.name }))
+  if (!task.enabled) head.append(el('span', { class: 'badge', text: 'disabled' }))
+  if (task.manual) head.append(el('span', { class: 'badge', text: 'manual' }))
+  if (task.runningNow || (task.running !== null && task.running !== undefined)) head.append(badge('running'))
+  if (typeof task.consecutiveFailures === 'number' && task.consecutiveFailures > 0) {
+    head.append(el('span', { class: 'badge s-failed', text: `${task.consecutiveFailures} failed in a row` }))
+  }
+
+  const facts = el('dl', { class: 'facts' },
+    fact('Schedule', task.schedule, task.cron === null ? null : el('code', { class: 'sub', text: task.cron })),
+    fact('Zone', task.timezone),
+    fact('Next run', ...renderNextRun(task)),
+    el('div', {}, el('dt', { text: 'Last run' }), ...renderLastRun(task)),
+    fact('Running', renderRunning(task)),
+    fact('Failures in a row', orNone(task.consecutiveFailures))
+  )
+
+  const button = el('button', { type: 'button', 'data-key': `run:${task.name}`, 'data-task': task.name, text: 'Run now' })
+  button.addEventListener('click', () => confirmRun(task.name))
+  const actions = el('div', { class: 'actions' }, button, renderOutcome(task.name))
+
+  return el('article', { class: 'card task', 'aria-labelledby': id, 'data-task': task.name },
+    head, facts, renderStrip(task), actions)
+}
+
+function renderListing () {
+  const tasks = state.listing.tasks
+  keepingFocus(() => {
+    $('task-list').replaceChildren(...(tasks.length === 0 ? [el('p', { class: 'muted', text: 'No tasks.' })] : tasks.map(renderTask)))
+  })
+  // The history's task filter offers every task, and keeps a chosen one that has gone.
+  const select = $('filter-task')
+  const names = tasks.map(task => task.name)
+  if (state.history.task !== '' && !names.includes(state.history.task)) names.push(state.history.task)
+  select.replaceChildren(el('option', { value: '', text: 'All tasks' }), ...names.map(name => el('option', { value: name, text: name })))
+  select.value = state.history.task
+}
+
+function renderHistory (page) {
+  const rows = page.runs.map(run => {
+    const error = []
+    if (typeof run.error === 'string' && run.error !== '') error.push(el('pre', { text: run.error }))
+    if (typeof run.stack === 'string' && run.stack !== '') {
+      error.push(el('details', {}, el('summary', { text: 'stack' }), el('pre', { text: run.stack })))
+    }
+    return el('tr', { 'data-run': run.id },
+      el('td', { class: 'when' }, el('time', { datetime: run.startedAt, text: formatTime(run.startedAt, undefined, true) })),
+      el('td', { text: run.task }),
+      el('td', {}, badge(run.status)),
+      el('td', { text: formatDuration(run.durationMs) }),
+      el('td', { text: orNone(run.trigger) }),
+      el('td', { text: orNone(run.attempt) }),
+      el('td', { text: yesNo(run.forced) }),
+      el('td', { text: orNone(run.instance) }),
+      el('td', { class: 'err' }, ...(error.length > 0 ? error : [NONE])))
+  })
+  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 9, class: 'muted', text: 'No runs match.' })))
+  $('history-rows').replaceChildren(...rows)
+  const first = page.total === 0 ? 0 : page.offset + 1
+  const last = page.offset + page.runs.length
+  $('page-info').textContent = `${first}–${last} of ${page.total}`
+  $('newer').disabled = page.offset === 0
+  $('older').disabled = last >= page.total
+}
+
+// ---- loading -----------------------------------------------------------------------------
+
+async function loadHealth () {
+  try {
+    state.health = await api(routes.health)
+  } catch {
+    state.health = null
+  }
+}
+
+/** The listing; false when it could not be shown (401 asks for a token). */
+async function loadListing () {
+  let res = await api(routes.listing + state.listingQuery)
+  if (res.status === 400 && state.listingQuery !== '') {
+    // A listing route that does not take ?upcoming/?recent yet: show what it has.
+    state.listingQuery = ''
+    res = await api(routes.listing)
+  }
+  if (res.status === 401) {
+    askForToken()
+    return false
+  }
+  if (!res.ok) {
+    showProblem(`The task listing could not be read (${describeFailure(res)}).`)
+    return false
+  }
+  signedIn()
+  state.listing = res.data
+  renderListing()
+  return true
+}
+
+async function loadHistory () {
+  const query = new URLSearchParams({ limit: String(HISTORY_PAGE), offset: String(state.history.offset) })
+  if (state.history.task !== '') query.set('task', state.history.task)
+  if (state.history.status !== '') query.set('status', state.history.status)
+  const res = await api(`${routes.runs}?${query}`)
+  if (res.status === 401) return askForToken()
+  if (!res.ok) return showProblem(`The run history could not be read (${describeFailure(res)}).`)
+  keepingFocus(() => renderHistory(res.data))
+}
+
+async function refreshOnce () {
+  try {
+    const health = loadHealth()
+    showProblem('')
+    if (await loadListing()) await loadHistory()
+    await health
+    $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}`
+  } catch (err) {
+    showProblem(`The server could not be reached (${err.message}).`)
+  }
+  renderHealth()
+}
+
+let refreshing = null
+let refreshAgain = false
+
+/** Refresh everything; a refresh asked for while one runs happens once, right after it. */
+function refresh () {
+  if (refreshing !== null) {
+    refreshAgain = true
+    return refreshing
+  }
+  refreshing = (async () => {
+    do {
+      refreshAgain = false
+      await refreshOnce()
+    } while (refreshAgain)
+  })().finally(() => { refreshing = null })
+  return refreshing
+}
+
+// ---- run now -------------------------------------------------------------------------------
+
+function confirmRun (name) {
+  state.confirming = name
+  $('confirm-text').textContent = `Run “${name}” now, whatever its schedule says? It runs even if it is not due.`
+  $('confirm').showModal()
+  $('confirm-cancel').focus()
+}
+
+function outcomeText (name, res) {
+  const answer = res.data ?? {}
+  const find = list => Array.isArray(list) ? list.find(item => item.task === name) : undefined
+  const ran = find(answer.ran)
+  if (ran !== undefined) return { kind: 'good', text: `Succeeded in ${formatDuration(ran.durationMs)}.` }
+  const failed = find(answer.failed)
+  if (failed !== undefined) return { kind: 'bad', text: `${statusWord(failed.status)}: ${failed.error ?? 'no message'}` }
+  const running = find(answer.running)
+  if (running !== undefined) return { text: 'Started; still running.' }
+  const skipped = find(answer.skipped)
+  if (skipped !== undefined) return { kind: 'bad', text: `Not run: ${skipped.reason ?? statusWord(skipped.status)}.` }
+  const unavailable = find(answer.unavailable)
+  if (unavailable !== undefined) return { kind: 'bad', text: `Store unavailable: ${unavailable.error}` }
+  return { kind: 'bad', text: `The run could not be started (${describeFailure(res)}).` }
+}
+
+async function runNow (name) {
+  state.outcomes.set(name, { text: 'Running…' })
+  const button = document.querySelector(`button[data-key="${CSS.escape(`run:${name}`)}"]`)
+  if (button !== null) button.disabled = true
+  const output = button?.parentElement?.querySelector('output')
+  if (output) output.textContent = 'Running…'
+  try {
+    const res = await api(routes.run, { method: 'POST', json: { task: name, force: true } })
+    if (res.status === 401) return askForToken()
+    state.outcomes.set(name, outcomeText(name, res))
+  } catch (err) {
+    state.outcomes.set(name, { kind: 'bad', text: `The server could not be reached (${err.message}).` })
+  }
+  await refresh()
+  document.querySelector(`button[data-key="${CSS.escape(`run:${name}`)}"]`)?.focus()
+}
+
+// ---- wiring --------------------------------------------------------------------------------
+
+$('login-form').addEventListener('submit', event => {
+  event.preventDefault() // never navigates: form-action is 'none'
+  const token = $('token').value.trim()
+  if (token === '') return
+  $('token').value = ''
+  storeToken(token)
+  state.tokenJustEntered = true
+  void refresh()
+})
+
+$('signout').addEventListener('click', () => {
+  storeToken(null)
+  state.signedIn = false
+  askForToken()
+})
+
+$('confirm-cancel').addEventListener('click', () => $('confirm').close())
+$('confirm-run').addEventListener('click', () => {
+  const name = state.confirming
+  $('confirm').close()
+  if (name !== null) void runNow(name)
+})
+$('confirm').addEventListener('close', () => {
+  const name = state.confirming
+  state.confirming = null
+  if (name !== null) document.querySelector(`button[data-key="${CSS.escape(`run:${name}`)}"]`)?.focus()
+})
+
+$('filter-task').addEventListener('change', event => {
+  state.history.task = event.target.value
+  state.history.offset = 0
+  void loadHistory()
+})
+$('filter-status').addEventListener('change', event => {
+  state.history.status = event.target.value
+  state.history.offset = 0
+  void loadHistory()
+})
+$('newer').addEventListener('click', () => {
+  state.history.offset = Math.max(0, state.history.offset - HISTORY_PAGE)
+  void loadHistory()
+})
+$('older').addEventListener('click', () => {
+  state.history.offset += HISTORY_PAGE
+  void loadHistory()
+})
+
+$('refresh').addEventListener('click', () => { void refresh() })
+
+// Auto-refresh while signed in and visible; catch up at once when the tab comes back.
+setInterval(() => {
+  if (state.signedIn && !document.hidden && $('auto').checked) void refresh()
+}, REFRESH_MS)
+document.addEventListener('visibilitychange', () => {
+  if (state.signedIn && !document.hidden && $('auto').checked) void refresh()
+})
+
+void refresh()
