@@ -387,12 +387,7 @@ async function loadHealth () {
 
 /** The listing; false when it could not be shown (401 asks for a token). */
 async function loadListing () {
-  let res = await api(routes.listing + state.listingQuery)
-  if (res.status === 400 && state.listingQuery !== '') {
-    // A listing route that does not take ?upcoming/?recent yet: show what it has.
-    state.listingQuery = ''
-    res = await api(routes.listing)
-  }
+  const res = await api(routes.listing + state.listingQuery)
   if (res.status === 401) {
     askForToken()
     return false
