@@ -7,7 +7,11 @@ import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyScheduler from '../../plugin/index.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { postgresStore } from '../../plugin/stores/postgres.js'
+import { sqliteStore } from '../../plugin/stores/sqlite.js'
 import { redisStore } from '../../plugin/stores/redis.js'
 import type { Store } from '../../plugin/stores/store.js'
 import { defineTask } from '../../tasks/task.js'
@@ -107,4 +111,71 @@ t.test('the app boots while a network store is down, and ticks once it is up', c
   const back = await triggerOnceUp(app)
   t.equal(back.statusCode, 200)
   t.equal(runs.length, 1)
+})
+
+/**
+ * Issue 10: health is cluster-wide. Two replicas on one store, only one pinged: both report
+ * healthy with the same last tick; with the store down both answer 503 "store unreachable";
+ * once it is back, both are healthy again.
+ */
+async function clusterHealth (t: Test, open: () => Store, outage?: { cut: () => Promise<void>, restore: () => Promise<void> }): Promise<void> {
+  const [a, b] = [await appOn(open(), []), await appOn(open(), [])]
+  t.teardown(async () => { await a.close(); await b.close() })
+  const health = async (app: FastifyInstance) => {
+    const response = await app.inject({ method: 'GET', url: '/_schedule/health' })
+    return { code: response.statusCode, ...response.json() as { status: string, lastTick: string | null, reason: string } }
+  }
+  clock.advance(60_000)
+  t.equal((await trigger(a)).statusCode, 200, 'replica A is pinged')
+  // A records the cluster's tick in the background; B reads it through its short cache.
+  const seen = await eventually(async () => {
+    clock.advance(5_000)
+    const answer = await health(b)
+    if (answer.code !== 200) throw new Error(`B: ${answer.status}`)
+    return answer
+  }, 10_000)
+  t.equal(seen.status, 'ok', 'replica B, never pinged, is healthy')
+  t.equal(seen.lastTick, (await health(a)).lastTick, 'both report the same last tick')
+  const listing = await b.inject({ method: 'GET', url: '/_schedule', headers: { authorization: `Bearer ${TOKEN}` } })
+  t.equal(listing.json().lastTick, seen.lastTick, "B's listing shows the cluster's last tick")
+  if (outage === undefined) return
+  await outage.cut()
+  clock.advance(5_000)
+  for (const [name, app] of [['A', a], ['B', b]] as const) {
+    const down = await health(app)
+    t.equal(down.code, 503, `${name}: 503 while the store is down`)
+    t.equal(down.status, 'store unreachable')
+    t.notMatch(JSON.stringify(down), /every-minute/, 'names no task')
+  }
+  await outage.restore()
+  await eventually(async () => {
+    clock.advance(5_000)
+    if ((await trigger(a)).statusCode !== 200) throw new Error('not yet')
+    if ((await health(b)).code !== 200) throw new Error('B not yet')
+  }, 15_000)
+  t.pass('both healthy again once the store is back')
+}
+
+t.test('cluster health on one SQLite file', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastify-scheduler-cluster-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  await clusterHealth(t, () => sqliteStore({ path: join(dir, 'shared.sqlite') }))
+})
+
+t.test('cluster health on one Redis', canStartRedis, async t => {
+  const port = await freePort()
+  let server = await startRedisServer(port)
+  t.teardown(() => stopRedisServer(server))
+  await clusterHealth(t, () => redisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'cluster-health:' }), {
+    cut: () => stopRedisServer(server),
+    restore: async () => { server = await startRedisServer(port) }
+  })
+})
+
+t.test('cluster health on one PostgreSQL', async t => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const proxy = await postgresProxy(await freePort())
+  t.teardown(() => proxy.cut().catch(() => {}))
+  await clusterHealth(t, () => postgresStore({ connectionString: proxy.connectionString, schema: postgres.schema, tablePrefix: 'cluster_' }), proxy)
 })
