@@ -30,19 +30,20 @@ function withMessage (err: unknown): unknown {
 
 /** The stored fields of a run, in the order Redis scripts return them. */
 export const RUN_FIELDS = [
-  'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack'
+  'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack',
+  'attempt', 'forced', 'instance'
 ] as const
 
 type RunField = (typeof RUN_FIELDS)[number]
 
 /** SQL select list giving the RunRecord field names (SQLite and Postgres share it). */
 export const RUN_COLUMNS = 'id, task, scheduled_for AS "scheduledFor", trigger, started_at AS "startedAt", ' +
-  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack'
+  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack, attempt, forced, instance'
 
 /** A run as a driver returns it: instants as Date, ms number or ms string; unset fields null. */
-export type StoredRun = Record<RunField, string | number | Date | null | undefined>
+export type StoredRun = Record<RunField, string | number | boolean | Date | null | undefined>
 
-function toDate (value: string | number | Date): Date {
+function toDate (value: string | number | boolean | Date): Date {
   return value instanceof Date ? value : new Date(Number(value))
 }
 
@@ -54,12 +55,16 @@ export function runFromStored (row: StoredRun): RunRecord {
     scheduledFor: toDate(row.scheduledFor!),
     trigger: row.trigger as RunRecord['trigger'],
     startedAt: toDate(row.startedAt!),
-    status: row.status as RunRecord['status']
+    status: row.status as RunRecord['status'],
+    // v1 rows have neither: a first attempt, not forced.
+    attempt: row.attempt == null ? 1 : Number(row.attempt),
+    forced: row.forced === true || row.forced === 1 || row.forced === '1'
   }
   if (row.finishedAt != null) run.finishedAt = toDate(row.finishedAt)
   if (row.durationMs != null) run.durationMs = Number(row.durationMs)
   if (row.error != null) run.error = String(row.error)
   if (row.stack != null) run.stack = String(row.stack)
+  if (row.instance != null) run.instance = String(row.instance)
   return run
 }
 
@@ -75,7 +80,11 @@ export function runToStored<T> (run: RunRecord, instant: (date: Date) => T) {
     durationMs: run.durationMs ?? null,
     status: run.status,
     error: run.error ?? null,
-    stack: run.stack ?? null
+    stack: run.stack ?? null,
+    attempt: run.attempt,
+    // 1/0: what SQLite and Redis store, and what a Postgres boolean accepts.
+    forced: run.forced ? 1 : 0,
+    instance: run.instance ?? null
   }
 }
 
