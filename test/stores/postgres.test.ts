@@ -3,7 +3,8 @@ import t from 'tap'
 import { postgresStore } from '../../plugin/stores/postgres.js'
 import { createSchema, freePort, needs, postgresService, postgresUrl, probePostgres, uniqueName } from '../helpers/services.js'
 import { postgresProxy } from '../helpers/outage.js'
-import { T0, claimRace, expectEveryCallUnavailable, storeConformance } from './conformance.js'
+import { start } from '../../plugin/stores/conformance.js'
+import { T0, claimRace, expectEveryCallUnavailable, run, storeConformance } from './conformance.js'
 
 const skip = needs(await probePostgres())
 
@@ -47,8 +48,6 @@ t.test('three stores (three pools) initialising a new schema at once: created on
   await Promise.all(stores.map((store) => store.init()))
   await stores[0]!.ensureTasks(['report'], new Date(T0))
   t.equal(await claimRace(stores, 'report', new Date(T0), 99), 1)
-  const leases = await Promise.all(stores.map((store, i) => store.acquireLease('task:report', `run-${i}`, 60_000, T0)))
-  t.equal(leases.filter((l) => l.acquired).length, 1)
 })
 
 t.test('a pool the user passes in is used and never ended', skip, async (t) => {
@@ -75,7 +74,7 @@ t.test('outage: calls reject quickly with the coded error, and the same store re
   await store.init()
   t.teardown(() => store.close())
   await store.ensureTasks(['report'], new Date(T0))
-  t.equal(await store.claimOccurrence('report', new Date(T0)), true)
+  t.equal((await start(store, run('r0', 'report', 0, 'running'))).outcome, 'started')
 
   // Idle pooled connections die with the proxy: the pool's 'error' must not crash the process.
   await proxy.cut()
@@ -84,7 +83,7 @@ t.test('outage: calls reject quickly with the coded error, and the same store re
   await proxy.restore()
   t.same((await store.ensureTasks(['report'], new Date(0))).get('report'),
     { firstSeen: new Date(T0), lastOccurrence: new Date(T0) }, 'the same store works again, state intact')
-  t.equal(await store.claimOccurrence('report', new Date(T0 + 60_000)), true)
+  t.equal((await start(store, run('r1', 'report', 1, 'running'), 'occurrence', T0 + 10 * 60_000)).outcome, 'started')
 })
 
 t.test('nothing listening at boot: init and calls reject with the coded error', async (t) => {
