@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import t from 'tap'
 import { postgresStore } from '../../plugin/stores/postgres.js'
@@ -96,4 +97,47 @@ t.test('nothing listening at boot: init and calls reject with the coded error', 
   await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /ECONNREFUSED/ })
   t.ok(performance.now() - started < 5000, 'init fails fast')
   await expectEveryCallUnavailable(t, store)
+})
+
+t.test('a v1 schema is migrated in place at init: v1 rows stay valid (attempt 1, not forced), v2 features work', skip, async (t) => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const admin = new pg.Client({ connectionString: postgres.connectionString })
+  await admin.connect()
+  t.teardown(() => admin.end())
+  const schema = pg.escapeIdentifier(postgres.schema)
+  const v1 = readFileSync(new URL('../fixtures/postgres-v1-schema.sql', import.meta.url), 'utf8')
+  await admin.query(v1.replaceAll('":schema"', schema))
+  await admin.query(`INSERT INTO ${schema}.fastify_scheduler_tasks (task, first_seen, last_occurrence) VALUES ('report', $1, $1)`, [new Date(T0)])
+  await admin.query(`INSERT INTO ${schema}.fastify_scheduler_leases (key, owner, expires_at) VALUES ('report', 'old-run', $1)`, [new Date(T0 + 60_000)])
+  await admin.query(`INSERT INTO ${schema}.fastify_scheduler_runs (id, task, scheduled_for, trigger, started_at, status)
+    VALUES ('old-run', 'report', $1, 'schedule', $1, 'running')`, [new Date(T0)])
+
+  const store = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
+  t.teardown(() => store.close())
+  await store.init()
+  const version = await admin.query(`SELECT value FROM ${schema}.fastify_scheduler_meta WHERE key = 'schema_version'`)
+  t.same(version.rows, [{ value: '2' }], 'schema_version bumped to 2')
+  t.same((await store.listRuns({})).runs, [{ ...run('old-run', 'report', 0, 'running'), trigger: 'schedule' }], 'the v1 row reads as attempt 1, not forced, no instance')
+  t.same((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0), lastOccurrence: new Date(T0) }, 'task state kept')
+
+  // The v1 lease expired: taking it over abandons the v1 run, with a token from the new sequence.
+  const started = await start(store, run('new-run', 'report', 2, 'running', { attempt: 1, instance: 'h:1' }))
+  t.match(started, { outcome: 'started', abandoned: 'old-run' })
+  t.equal((await store.listRuns({ status: ['abandoned'] })).total, 1)
+  await store.finishRun(run('new-run', 'report', 2, 'failed', { instance: 'h:1' }), {
+    leaseKey: 'report', historyLimit: 10, retry: { of: new Date(T0 + 120_000), attempt: 2, at: new Date(T0 + 180_000) }
+  })
+  t.same((await store.heartbeat({ at: new Date(T0), instance: 'h:1' })).retries, [{ task: 'report', of: new Date(T0 + 120_000), attempt: 2, at: new Date(T0 + 180_000) }])
+
+  const again = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
+  t.teardown(() => again.close())
+  await again.init()
+  t.equal((await again.listRuns({})).total, 2, 'a second init of a v2 schema changes nothing')
+
+  await admin.query(`UPDATE ${schema}.fastify_scheduler_meta SET value = '3' WHERE key = 'schema_version'`)
+  const older = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
+  t.teardown(() => older.close())
+  await t.rejects(older.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /version 3, newer than this fastify-scheduler knows/ },
+    'a schema from a newer version is refused, not downgraded')
 })
