@@ -331,23 +331,30 @@ export function postgresStore (options: PostgresStoreOptions): Store {
 
   /**
    * Check out a client within `deadline` (a pool with every client busy or a server that
-   * never answers the handshake would otherwise wait forever). A client that arrives after
-   * the deadline goes straight back to the pool.
+   * never answers the handshake would otherwise wait forever), `onError` listening on it
+   * from the moment the pool hands it over. pg's callback form matters here: the pool calls
+   * it synchronously, while the data that completed the handshake is still being parsed. A
+   * promise would resume us a microtask later, after the rest of that data, and a backend
+   * terminated just after its handshake would meet a client with no 'error' listener: a
+   * process crash. A client that arrives after the deadline goes straight back to the pool.
    */
-  async function checkout (deadline: number): Promise<pg.PoolClient> {
+  async function checkout (deadline: number, onError: (err: Error) => void): Promise<pg.PoolClient> {
     return await new Promise((resolve, reject) => {
       let late = false
       const timer = setTimeout(() => {
         late = true
         reject(new Error(`no connection to PostgreSQL within ${timeout} ms`))
       }, Math.max(1, deadline - performance.now()))
-      pool.connect().then((client) => {
+      pool.connect((err, client, release) => {
         clearTimeout(timer)
-        if (late) client.release()
-        else resolve(client)
-      }, (err: unknown) => {
-        clearTimeout(timer)
-        reject(err)
+        if (err !== undefined && err !== null) {
+          reject(err)
+        } else if (late) {
+          release()
+        } else {
+          client!.on('error', onError)
+          resolve(client!)
+        }
       })
     })
   }
@@ -361,10 +368,9 @@ export function postgresStore (options: PostgresStoreOptions): Store {
   async function withClient<T> (fn: (query: Query) => Promise<T>, budget = timeout): Promise<T> {
     return await withStoreErrors(async () => {
       const deadline = performance.now() + budget
-      const client = await checkout(deadline)
       let broken: unknown
       const onError = (err: Error) => { broken ??= err }
-      client.on('error', onError)
+      const client = await checkout(deadline, onError)
       const query: Query = async (text, values) => await client.query({
         text,
         values,
