@@ -90,7 +90,8 @@ export function runToStored<T> (run: RunRecord, instant: (date: Date) => T) {
     error: run.error ?? null,
     stack: run.stack ?? null,
     attempt: run.attempt,
-    forced: run.forced,
+    // 1/0: what SQLite and Redis store, and what a Postgres boolean accepts.
+    forced: run.forced ? 1 : 0,
     instance: run.instance ?? null
   }
 }

@@ -1,9 +1,14 @@
+import { readFileSync } from 'node:fs'
 import pg from 'pg'
-import t from 'tap'
+import { setTimeout as delay } from 'node:timers/promises'
+import t, { type Test } from 'tap'
 import { postgresStore } from '../../plugin/stores/postgres.js'
 import { createSchema, freePort, needs, postgresService, postgresUrl, probePostgres, uniqueName } from '../helpers/services.js'
-import { postgresProxy } from '../helpers/outage.js'
-import { T0, claimRace, expectEveryCallUnavailable, storeConformance } from './conformance.js'
+import { eventually, postgresProxy } from '../helpers/outage.js'
+import { startThrowawayPostgres, whyNoThrowawayPostgres, type ThrowawayPostgres } from '../helpers/throwaway-postgres.js'
+import { start } from '../../plugin/stores/conformance.js'
+import type { Store } from '../../plugin/stores/store.js'
+import { T0, claimRace, expectEveryCallUnavailable, run, storeConformance } from './conformance.js'
 
 const skip = needs(await probePostgres())
 
@@ -47,8 +52,6 @@ t.test('three stores (three pools) initialising a new schema at once: created on
   await Promise.all(stores.map((store) => store.init()))
   await stores[0]!.ensureTasks(['report'], new Date(T0))
   t.equal(await claimRace(stores, 'report', new Date(T0), 99), 1)
-  const leases = await Promise.all(stores.map((store, i) => store.acquireLease('task:report', `run-${i}`, 60_000, T0)))
-  t.equal(leases.filter((l) => l.acquired).length, 1)
 })
 
 t.test('a pool the user passes in is used and never ended', skip, async (t) => {
@@ -75,7 +78,7 @@ t.test('outage: calls reject quickly with the coded error, and the same store re
   await store.init()
   t.teardown(() => store.close())
   await store.ensureTasks(['report'], new Date(T0))
-  t.equal(await store.claimOccurrence('report', new Date(T0)), true)
+  t.equal((await start(store, run('r0', 'report', 0, 'running'))).outcome, 'started')
 
   // Idle pooled connections die with the proxy: the pool's 'error' must not crash the process.
   await proxy.cut()
@@ -84,7 +87,7 @@ t.test('outage: calls reject quickly with the coded error, and the same store re
   await proxy.restore()
   t.same((await store.ensureTasks(['report'], new Date(0))).get('report'),
     { firstSeen: new Date(T0), lastOccurrence: new Date(T0) }, 'the same store works again, state intact')
-  t.equal(await store.claimOccurrence('report', new Date(T0 + 60_000)), true)
+  t.equal((await start(store, run('r1', 'report', 1, 'running'), 'occurrence', T0 + 10 * 60_000)).outcome, 'started')
 })
 
 t.test('nothing listening at boot: init and calls reject with the coded error', async (t) => {
@@ -97,4 +100,224 @@ t.test('nothing listening at boot: init and calls reject with the coded error', 
   await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /ECONNREFUSED/ })
   t.ok(performance.now() - started < 5000, 'init fails fast')
   await expectEveryCallUnavailable(t, store)
+})
+
+t.test('a v1 schema is migrated in place at init: v1 rows stay valid (attempt 1, not forced), v2 features work', skip, async (t) => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const admin = new pg.Client({ connectionString: postgres.connectionString })
+  await admin.connect()
+  t.teardown(() => admin.end())
+  const schema = pg.escapeIdentifier(postgres.schema)
+  const v1 = readFileSync(new URL('../fixtures/postgres-v1-schema.sql', import.meta.url), 'utf8')
+  await admin.query(v1.replaceAll('":schema"', schema))
+  await admin.query(`INSERT INTO ${schema}.fastify_scheduler_tasks (task, first_seen, last_occurrence) VALUES ('report', $1, $1)`, [new Date(T0)])
+  await admin.query(`INSERT INTO ${schema}.fastify_scheduler_leases (key, owner, expires_at) VALUES ('report', 'old-run', $1)`, [new Date(T0 + 60_000)])
+  await admin.query(`INSERT INTO ${schema}.fastify_scheduler_runs (id, task, scheduled_for, trigger, started_at, status)
+    VALUES ('old-run', 'report', $1, 'schedule', $1, 'running')`, [new Date(T0)])
+
+  const store = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
+  t.teardown(() => store.close())
+  await store.init()
+  const version = await admin.query(`SELECT value FROM ${schema}.fastify_scheduler_meta WHERE key = 'schema_version'`)
+  t.same(version.rows, [{ value: '2' }], 'schema_version bumped to 2')
+  t.same((await store.listRuns({})).runs, [{ ...run('old-run', 'report', 0, 'running'), trigger: 'schedule' }], 'the v1 row reads as attempt 1, not forced, no instance')
+  t.same((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0), lastOccurrence: new Date(T0) }, 'task state kept')
+
+  // The v1 lease expired: taking it over abandons the v1 run, with a token from the new sequence.
+  const started = await start(store, run('new-run', 'report', 2, 'running', { attempt: 1, instance: 'h:1' }))
+  t.match(started, { outcome: 'started', abandoned: 'old-run' })
+  t.equal((await store.listRuns({ status: ['abandoned'] })).total, 1)
+  await store.finishRun(run('new-run', 'report', 2, 'failed', { instance: 'h:1' }), {
+    leaseKey: 'report', historyLimit: 10, retry: { of: new Date(T0 + 120_000), attempt: 2, at: new Date(T0 + 180_000) }
+  })
+  t.same((await store.heartbeat({ at: new Date(T0), instance: 'h:1' })).retries, [{ task: 'report', of: new Date(T0 + 120_000), attempt: 2, at: new Date(T0 + 180_000) }])
+
+  const again = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
+  t.teardown(() => again.close())
+  await again.init()
+  t.equal((await again.listRuns({})).total, 2, 'a second init of a v2 schema changes nothing')
+
+  await admin.query(`UPDATE ${schema}.fastify_scheduler_meta SET value = '3' WHERE key = 'schema_version'`)
+  const older = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
+  t.teardown(() => older.close())
+  await t.rejects(older.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /version 3, newer than this fastify-scheduler knows/ },
+    'a schema from a newer version is refused, not downgraded')
+})
+
+/**
+ * Fault tests against a throwaway cluster the test starts (and removes, even on failure):
+ * the shared server on 5432 is never terminated, frozen or stopped.
+ */
+const throwaway = needs(whyNoThrowawayPostgres())
+const UNAVAILABLE = 'FST_SCHEDULER_STORE_UNAVAILABLE'
+
+async function throwawayCluster (t: Test): Promise<ThrowawayPostgres> {
+  const cluster = await startThrowawayPostgres()
+  t.teardown(() => cluster.destroy())
+  return cluster
+}
+
+/** Record every unhandled rejection and uncaught exception while the test runs (a crash, had nobody listened). */
+function watchForCrashes (t: Test): unknown[] {
+  const crashes: unknown[] = []
+  const record = (kind: string) => (err: unknown) => { crashes.push(`${kind}: ${(err as Error).stack}`) }
+  const rejection = record('unhandledRejection')
+  const exception = record('uncaughtException')
+  process.on('unhandledRejection', rejection)
+  process.on('uncaughtException', exception)
+  t.teardown(() => {
+    process.removeListener('unhandledRejection', rejection)
+    process.removeListener('uncaughtException', exception)
+  })
+  return crashes
+}
+
+/** A throwaway cluster, a crash watch and an initialised store on the cluster (timeout 2 s). */
+async function faultSetup (t: Test): Promise<{ cluster: ThrowawayPostgres, crashes: unknown[], store: Store }> {
+  const cluster = await throwawayCluster(t)
+  const crashes = watchForCrashes(t)
+  const store = postgresStore({ connectionString: cluster.connectionString, timeout: 2000 })
+  t.teardown(() => store.close())
+  await store.init()
+  return { cluster, crashes, store }
+}
+
+/** Settle `call`, returning how it ended and how long it took. */
+async function timed (call: () => Promise<unknown>): Promise<{ ok: boolean, code?: string, ms: number, error?: unknown }> {
+  const started = performance.now()
+  try {
+    await call()
+    return { ok: true, ms: performance.now() - started }
+  } catch (error) {
+    return { ok: false, code: (error as { code?: string }).code, ms: performance.now() - started, error }
+  }
+}
+
+t.test('backends terminated at random moments during 200 startRun/finishRun pairs: no crash, coded errors, never two records', throwaway, async (t) => {
+  const { cluster, crashes, store } = await faultSetup(t)
+  // One task per occurrence: a startRun that failed without committing leaves its occurrence claimable.
+  const tasks = Array.from({ length: 200 }, (_, i) => `task-${String(i).padStart(3, '0')}`)
+  await store.ensureTasks(tasks, new Date(T0))
+  const occurrence = T0 + 60_000
+
+  const killer = new pg.Client({ connectionString: cluster.connectionString })
+  killer.on('error', () => {})
+  await killer.connect()
+  t.teardown(() => killer.end())
+  let killing = true
+  let terminated = 0
+  const kills = (async () => {
+    while (killing) {
+      await delay(2 + Math.random() * 15)
+      const { rows } = await killer.query(`SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+        WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'`)
+      terminated += rows[0].n as number
+    }
+  })()
+
+  const calls = { ok: 0, coded: 0, other: [] as unknown[] }
+  const settle = async (call: () => Promise<unknown>): Promise<unknown> => {
+    const result = await timed(call)
+    if (result.ok) calls.ok++
+    else if (result.code === UNAVAILABLE) calls.coded++
+    else calls.other.push(result.error)
+    return result
+  }
+  let next = 0
+  const worker = async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++]!
+      const id = `run-${task}`
+      let outcome: string | undefined
+      await settle(async () => { outcome = (await start(store, run(id, task, 1, 'running'), 'occurrence', occurrence)).outcome })
+      if (outcome === 'started') await settle(() => store.finishRun(run(id, task, 1, 'succeeded'), { leaseKey: task, historyLimit: 10 }))
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, worker))
+  killing = false
+  await kills
+
+  t.same(crashes, [], 'no unhandled rejection, no uncaught exception')
+  t.same(calls.other, [], 'every failed call rejected with the coded error')
+  t.ok(terminated > 0, `backends terminated: ${terminated}`)
+  t.ok(calls.coded > 0, `calls that met a terminated backend: ${calls.coded} coded errors, ${calls.ok} succeeded`)
+
+  // Every occurrence: either exactly one record and claimed, or no record and still claimable.
+  // (`eventually`: a backend terminated by the last kill may still sit idle in the pool
+  // until its goodbye arrives; the first call on it gets the coded error.)
+  const { runs } = await eventually(() => store.listRuns({ limit: 1000 }), 5000)
+  const records = new Map<string, number>()
+  for (const r of runs) records.set(r.task, (records.get(r.task) ?? 0) + 1)
+  let recorded = 0
+  let claimable = 0
+  for (const task of tasks) {
+    const count = records.get(task) ?? 0
+    const again = await eventually(() => start(store, run(`check-${task}`, task, 1, 'running'), 'occurrence', occurrence + 10 * 60_000), 5000)
+    if (count === 0 && again.outcome === 'started') claimable++
+    else if (count === 1 && again.outcome === 'claimed') recorded++
+    else t.fail(`${task}: ${count} records, a second claim is ${again.outcome}`)
+  }
+  t.equal(recorded + claimable, tasks.length, `${recorded} occurrences with exactly one record, ${claimable} with none and still claimable`)
+  t.comment(`terminate storm: ${terminated} backends terminated, ${calls.ok} calls succeeded, ${calls.coded} coded errors, ` +
+    `${recorded} recorded once, ${claimable} still claimable, 0 crashes`)
+})
+
+t.test('a frozen server (SIGSTOP on every process): calls reject with the coded error within timeout + 1 s, then recover', throwaway, async (t) => {
+  const cluster = await throwawayCluster(t)
+  const crashes = watchForCrashes(t)
+  const timeout = 1000
+  const own = postgresStore({ connectionString: cluster.connectionString, timeout })
+  t.teardown(() => own.close())
+  // A pool the user passes in: no connect or query timeout of its own, so the store's deadline is all there is.
+  const userPool = new pg.Pool({ connectionString: cluster.connectionString })
+  userPool.on('error', () => {})
+  t.teardown(() => userPool.end())
+  const passed = postgresStore({ pool: userPool, timeout, schema: 'passed' })
+
+  for (const [name, store] of [['own pool', own], ['user pool', passed]] as const) {
+    await store.init()
+    await store.ensureTasks(['report', 'other'], new Date(T0))
+    await store.listRuns({}) // a pooled, idle connection
+
+    const frozen = cluster.freeze()
+    t.ok(frozen.length > 1, `${name}: froze the postmaster and ${frozen.length - 1} children`)
+    const results = await Promise.all([
+      timed(() => start(store, run(`r-${name}`, 'report', 1, 'running'))),
+      timed(() => store.heartbeat({ at: new Date(T0), instance: 'h:1' })),
+      timed(() => store.listRuns({}))
+    ])
+    cluster.thaw()
+    for (const [i, call] of ['startRun', 'heartbeat', 'listRuns'].entries()) {
+      t.equal(results[i]!.code, UNAVAILABLE, `${name}: ${call} rejects with the coded error`)
+      t.ok(results[i]!.ms < timeout + 1000, `${name}: ${call} within timeout + 1 s (${Math.round(results[i]!.ms)} ms)`)
+    }
+    t.comment(`${name} frozen: ${results.map((r) => Math.round(r.ms)).join(', ')} ms (startRun, heartbeat, listRuns; timeout ${timeout} ms)`)
+
+    // Another task: the frozen startRun may still commit once thawed (its answer lost), holding 'report'.
+    t.equal((await start(store, run(`after-${name}`, 'other', 2, 'running'))).outcome, 'started', `${name}: after SIGCONT the next startRun succeeds`)
+    t.ok((await store.heartbeat({ at: new Date(T0 + 60_000), instance: 'h:1' })).lastTick, `${name}: so does heartbeat`)
+    t.ok((await store.listRuns({ task: ['report'] })).total <= 1, `${name}: and listRuns; the frozen startRun wrote at most its one record`)
+  }
+  t.same(crashes, [], 'no unhandled rejection, no uncaught exception')
+})
+
+t.test('a stopped cluster: every call fails fast; started again, the same store recovers', throwaway, async (t) => {
+  const { cluster, crashes, store } = await faultSetup(t)
+  await store.ensureTasks(['report'], new Date(T0))
+  t.equal((await start(store, run('before', 'report', 0, 'running'))).outcome, 'started')
+
+  cluster.stop()
+  const started = performance.now()
+  await expectEveryCallUnavailable(t, store)
+  const down = performance.now() - started
+
+  cluster.start()
+  const back = await timed(() => store.ensureTasks(['report'], new Date(0)))
+  t.ok(back.ok, `the first call after the restart succeeds (${Math.round(back.ms)} ms)`)
+  t.same((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0), lastOccurrence: new Date(T0) }, 'state intact')
+  await store.finishRun(run('before', 'report', 0), { leaseKey: 'report', historyLimit: 10 })
+  t.equal((await start(store, run('after', 'report', 1, 'running'))).outcome, 'started', 'the same store claims again')
+  t.same(crashes, [], 'no unhandled rejection, no uncaught exception')
+  t.comment(`cluster stopped: 10 calls rejected in ${Math.round(down)} ms in all; first call after restart ${Math.round(back.ms)} ms`)
 })
