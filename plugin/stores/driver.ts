@@ -30,17 +30,21 @@ function withMessage (err: unknown): unknown {
 
 /** The stored fields of a run, in the order Redis scripts return them. */
 export const RUN_FIELDS = [
-  'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack'
+  'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack',
+  'attempt', 'forced', 'instance'
 ] as const
 
 type RunField = (typeof RUN_FIELDS)[number]
 
 /** SQL select list giving the RunRecord field names (SQLite and Postgres share it). */
 export const RUN_COLUMNS = 'id, task, scheduled_for AS "scheduledFor", trigger, started_at AS "startedAt", ' +
-  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack'
+  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack, attempt, forced, instance'
 
-/** A run as a driver returns it: instants as Date, ms number or ms string; unset fields null. */
-export type StoredRun = Record<RunField, string | number | Date | null | undefined>
+/**
+ * A run as a driver returns it: instants as Date, ms number or ms string; `forced` as a
+ * boolean, 0/1 or '0'/'1'; unset fields null.
+ */
+export type StoredRun = Record<RunField, string | number | boolean | Date | null | undefined>
 
 function toDate (value: string | number | Date): Date {
   return value instanceof Date ? value : new Date(Number(value))
@@ -51,15 +55,19 @@ export function runFromStored (row: StoredRun): RunRecord {
   const run: RunRecord = {
     id: String(row.id),
     task: String(row.task),
-    scheduledFor: toDate(row.scheduledFor!),
+    scheduledFor: toDate(row.scheduledFor as string | number | Date),
     trigger: row.trigger as RunRecord['trigger'],
-    startedAt: toDate(row.startedAt!),
-    status: row.status as RunRecord['status']
+    startedAt: toDate(row.startedAt as string | number | Date),
+    status: row.status as RunRecord['status'],
+    // Rows written before these fields existed read as a first, unforced attempt.
+    attempt: row.attempt == null ? 1 : Number(row.attempt),
+    forced: row.forced === true || row.forced === 1 || row.forced === '1' || row.forced === 'true'
   }
-  if (row.finishedAt != null) run.finishedAt = toDate(row.finishedAt)
+  if (row.finishedAt != null) run.finishedAt = toDate(row.finishedAt as string | number | Date)
   if (row.durationMs != null) run.durationMs = Number(row.durationMs)
   if (row.error != null) run.error = String(row.error)
   if (row.stack != null) run.stack = String(row.stack)
+  if (row.instance != null) run.instance = String(row.instance)
   return run
 }
 
@@ -75,7 +83,10 @@ export function runToStored<T> (run: RunRecord, instant: (date: Date) => T) {
     durationMs: run.durationMs ?? null,
     status: run.status,
     error: run.error ?? null,
-    stack: run.stack ?? null
+    stack: run.stack ?? null,
+    attempt: run.attempt,
+    forced: run.forced,
+    instance: run.instance ?? null
   }
 }
 
