@@ -1,19 +1,37 @@
 /**
  * The SQLite store, the default: one file, durable, safe for several processes on one host.
+ * The contract and the fault model are in `docs/ARCHITECTURE.md`.
  *
- * WAL mode lets readers and one writer proceed together; `busy_timeout` makes a process wait
- * for another's write lock instead of failing. Every write is either one statement (a write
- * statement takes the write lock before it reads, so its condition is checked under the lock)
- * or runs in a `BEGIN IMMEDIATE` transaction (which takes the write lock up front). Instants
- * are stored as integer milliseconds since the epoch (UTC).
+ * WAL mode lets readers and one writer proceed together. Every method that writes more than
+ * one row is ONE `BEGIN IMMEDIATE` transaction, which takes the write lock before it reads,
+ * so each condition is checked under the lock:
+ * - `startRun`: read the task row and the lease, move `last_occurrence` (or clear the pending
+ *   retry), then either write the `skipped` record (lease held) or mark the expired holder's
+ *   record `abandoned`, take the lease, write the `running` record and bump the fencing
+ *   counter (`lease_token` in the meta table); prune the task's history.
+ * - `finishRun`: a conditional upsert of the final record (skipped when a settled status is
+ *   stored), the lease released if the run still holds it, the pending retry set, prune.
+ * - `abandonExpired`: flip the `running` records of expired leases to `abandoned`
+ *   (RETURNING them) and delete those leases.
+ * Single-row writes (`renewLease`, `releaseLease`, `scheduleRetry`) are one statement.
+ * Pending retries are nullable columns of the task row; the cluster's last tick is a meta
+ * row that only grows. Instants are integer milliseconds since the epoch (UTC).
+ *
+ * Never freezing the event loop: better-sqlite3 is synchronous, and SQLite's busy handler
+ * sleeps in the calling thread while another process holds the write lock. So the busy
+ * timeout is a few milliseconds, and a call that still meets SQLITE_BUSY / SQLITE_LOCKED is
+ * retried from a timer with jittered backoff until the `busyTimeout` deadline. Retrying is
+ * safe because each call is one statement or one transaction, which either committed or
+ * rolled back.
  */
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { InvalidOptionError, storeUnavailable } from '../errors.js'
 import { RUN_COLUMNS, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
-import { pageOfRuns } from './history.js'
-import type { ExpiredLease, RunRecord, Store, TaskState } from './store.js'
+import { overlapRecord, pageOfRuns, SETTLED_STATUSES } from './history.js'
+import type { ClusterState, PendingRetry, RunRecord, StartRunResult, Store, TaskRetry, TaskState } from './store.js'
 
 export interface SqliteStoreOptions {
   /**
@@ -21,11 +39,23 @@ export interface SqliteStoreOptions {
    * Default `./.fastify-scheduler.sqlite`. `':memory:'` keeps everything in this process.
    */
   path?: string
+  /**
+   * How long a call keeps retrying while another process holds the write lock, in ms,
+   * before it fails with FST_SCHEDULER_STORE_UNAVAILABLE. Default 5000. The wait is
+   * asynchronous: the event loop keeps running.
+   */
+  busyTimeout?: number
 }
 
 export const DEFAULT_SQLITE_PATH = './.fastify-scheduler.sqlite'
-const SCHEMA_VERSION = 1
-const BUSY_TIMEOUT_MS = 5000
+const SCHEMA_VERSION = 2
+const DEFAULT_BUSY_TIMEOUT_MS = 5000
+/** The longest SQLite may block the thread waiting for a lock before the call is retried from a timer. */
+const SYNC_BUSY_WAIT_MS = 10
+const FIRST_BACKOFF_MS = 5
+const MAX_BACKOFF_MS = 100
+const TAKEOVER_REASON = 'lease expired: the process running it stopped renewing it'
+const SETTLED_LIST = SETTLED_STATUSES.map((status) => `'${status}'`).join(', ')
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS fastify_scheduler_meta (
@@ -35,7 +65,10 @@ CREATE TABLE IF NOT EXISTS fastify_scheduler_meta (
 CREATE TABLE IF NOT EXISTS fastify_scheduler_tasks (
   task TEXT PRIMARY KEY,
   first_seen INTEGER NOT NULL,
-  last_occurrence INTEGER
+  last_occurrence INTEGER,
+  retry_of INTEGER,
+  retry_attempt INTEGER,
+  retry_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS fastify_scheduler_leases (
   key TEXT PRIMARY KEY,
@@ -53,74 +86,140 @@ CREATE TABLE IF NOT EXISTS fastify_scheduler_runs (
   duration_ms INTEGER,
   status TEXT NOT NULL,
   error TEXT,
-  stack TEXT
+  stack TEXT,
+  attempt INTEGER NOT NULL DEFAULT 1,
+  forced INTEGER NOT NULL DEFAULT 0,
+  instance TEXT
 );
 CREATE INDEX IF NOT EXISTS fastify_scheduler_runs_task ON fastify_scheduler_runs (task, started_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS fastify_scheduler_runs_started ON fastify_scheduler_runs (started_at DESC, id DESC);
 `
+
+/**
+ * Columns added since schema 1, by table: `CREATE TABLE IF NOT EXISTS` leaves an existing
+ * v1 table as it was, so init adds whichever of these `PRAGMA table_info` does not list.
+ * Every one is nullable or has a default, so v1 rows stay valid (attempt 1, not forced).
+ */
+const ADDED_COLUMNS: Record<string, ReadonlyArray<[name: string, definition: string]>> = {
+  fastify_scheduler_tasks: [['retry_of', 'INTEGER'], ['retry_attempt', 'INTEGER'], ['retry_at', 'INTEGER']],
+  fastify_scheduler_runs: [['attempt', 'INTEGER NOT NULL DEFAULT 1'], ['forced', 'INTEGER NOT NULL DEFAULT 0'], ['instance', 'TEXT']]
+}
 
 /** `?, ?, ?` for a list of n bound values. */
 function placeholders (n: number): string {
   return Array.from({ length: n }, () => '?').join(', ')
 }
 
-/** Open the file, configure it for several processes and create the tables if missing. */
-function openDatabase (file: string): Database.Database {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
-  const db = new Database(file)
-  try {
-    // busy_timeout first: switching to WAL and creating tables may wait on another process.
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
-    db.pragma('journal_mode = WAL')
-    db.pragma('synchronous = NORMAL')
-    db.transaction(() => {
-      db.exec(SCHEMA)
-      db.prepare('INSERT INTO fastify_scheduler_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
-        .run('schema_version', String(SCHEMA_VERSION))
-    }).immediate()
-    return db
-  } catch (err) {
-    db.close()
-    throw err
-  }
+/** SQLITE_BUSY, SQLITE_LOCKED and their extended codes: another connection holds a lock. */
+function isLockError (err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)
+}
+
+/**
+ * Create the tables, or bring a v1 file up to this schema in place, in one transaction (so
+ * two processes opening one old file migrate it once). A file written by a newer version
+ * is refused rather than half understood.
+ */
+function migrate (db: Database.Database): void {
+  db.transaction(() => {
+    db.exec(SCHEMA)
+    const stored = db.prepare<[], { value: string }>("SELECT value FROM fastify_scheduler_meta WHERE key = 'schema_version'").get()
+    const version = stored === undefined ? SCHEMA_VERSION : Number(stored.value)
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`the database file has schema version ${version}, written by a newer fastify-scheduler (this one reads up to ${SCHEMA_VERSION})`)
+    }
+    for (const [table, columns] of Object.entries(ADDED_COLUMNS)) {
+      const present = new Set(db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all().map((c) => c.name))
+      for (const [name, definition] of columns) {
+        if (!present.has(name)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${definition}`)
+      }
+    }
+    db.prepare(`INSERT INTO fastify_scheduler_meta (key, value) VALUES ('schema_version', ?)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(SCHEMA_VERSION))
+  }).immediate()
 }
 
 /** Every statement the store runs, prepared once per open database. */
 function prepareStatements (db: Database.Database) {
+  const abandonSet = "status = 'abandoned', finished_at = @nowMs, duration_ms = max(0, @nowMs - started_at), error = @reason"
   return {
     insertTask: db.prepare('INSERT INTO fastify_scheduler_tasks (task, first_seen) VALUES (?, ?) ON CONFLICT (task) DO NOTHING'),
-    selectTask: db.prepare<[string], { first_seen: number, last_occurrence: number | null }>(
-      'SELECT first_seen, last_occurrence FROM fastify_scheduler_tasks WHERE task = ?'),
-    claim: db.prepare(`
-      INSERT INTO fastify_scheduler_tasks (task, first_seen, last_occurrence) VALUES (?, ?, ?)
-      ON CONFLICT (task) DO UPDATE SET last_occurrence = excluded.last_occurrence
-      WHERE last_occurrence IS NULL OR last_occurrence < excluded.last_occurrence`),
+    selectTask: db.prepare<[string], {
+      first_seen: number, last_occurrence: number | null, retry_of: number | null, retry_attempt: number | null, retry_at: number | null
+    }>('SELECT first_seen, last_occurrence, retry_of, retry_attempt, retry_at FROM fastify_scheduler_tasks WHERE task = ?'),
+    claimOccurrence: db.prepare(
+      'UPDATE fastify_scheduler_tasks SET last_occurrence = ?, retry_of = NULL, retry_attempt = NULL, retry_at = NULL WHERE task = ?'),
+    setRetry: db.prepare('UPDATE fastify_scheduler_tasks SET retry_of = ?, retry_attempt = ?, retry_at = ? WHERE task = ?'),
     selectLease: db.prepare<[string], { owner: string, expires_at: number }>(
       'SELECT owner, expires_at FROM fastify_scheduler_leases WHERE key = ?'),
     upsertLease: db.prepare(`
       INSERT INTO fastify_scheduler_leases (key, owner, expires_at) VALUES (?, ?, ?)
       ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`),
-    renewLease: db.prepare(
-      'UPDATE fastify_scheduler_leases SET expires_at = ? WHERE key = ? AND owner = ? AND expires_at > ?'),
+    renewLease: db.prepare('UPDATE fastify_scheduler_leases SET expires_at = ? WHERE key = ? AND owner = ?'),
     releaseLease: db.prepare('DELETE FROM fastify_scheduler_leases WHERE key = ? AND owner = ?'),
-    reapLeases: db.prepare<[number], ExpiredLease>(
-      'DELETE FROM fastify_scheduler_leases WHERE expires_at <= ? RETURNING key, owner'),
+    nextLeaseToken: db.prepare<[], { token: number }>(`
+      INSERT INTO fastify_scheduler_meta (key, value) VALUES ('lease_token', '1')
+      ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+      RETURNING CAST(value AS INTEGER) AS token`),
+    abandonRun: db.prepare(`UPDATE fastify_scheduler_runs SET ${abandonSet} WHERE id = @id AND status = 'running' RETURNING id`),
+    abandonExpired: db.prepare<[{ nowMs: number, reason: string }], StoredRun>(`
+      UPDATE fastify_scheduler_runs SET ${abandonSet}
+      WHERE status = 'running' AND id IN (SELECT owner FROM fastify_scheduler_leases WHERE expires_at <= @nowMs)
+      RETURNING ${RUN_COLUMNS}`),
+    deleteExpiredLeases: db.prepare('DELETE FROM fastify_scheduler_leases WHERE expires_at <= ?'),
+    /** Insert or replace a record; with `settledKept` = 1 a stored settled record is left as it is. */
     upsertRun: db.prepare(`
       INSERT INTO fastify_scheduler_runs
-        (id, task, scheduled_for, trigger, started_at, finished_at, duration_ms, status, error, stack)
-      VALUES (@id, @task, @scheduledFor, @trigger, @startedAt, @finishedAt, @durationMs, @status, @error, @stack)
+        (id, task, scheduled_for, trigger, started_at, finished_at, duration_ms, status, error, stack, attempt, forced, instance)
+      VALUES (@id, @task, @scheduledFor, @trigger, @startedAt, @finishedAt, @durationMs, @status, @error, @stack, @attempt, @forced, @instance)
       ON CONFLICT (id) DO UPDATE SET
         task = excluded.task, scheduled_for = excluded.scheduled_for, trigger = excluded.trigger,
         started_at = excluded.started_at, finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
-        status = excluded.status, error = excluded.error, stack = excluded.stack`),
+        status = excluded.status, error = excluded.error, stack = excluded.stack,
+        attempt = excluded.attempt, forced = excluded.forced, instance = excluded.instance
+      WHERE @settledKept = 0 OR status NOT IN (${SETTLED_LIST})`),
     pruneRuns: db.prepare(`
       DELETE FROM fastify_scheduler_runs WHERE status <> 'running' AND id IN (
         SELECT id FROM fastify_scheduler_runs WHERE task = ? ORDER BY started_at DESC, id DESC LIMIT -1 OFFSET ?)`),
-    markAbandoned: db.prepare(
-      "UPDATE fastify_scheduler_runs SET status = 'abandoned', finished_at = ? WHERE id = ? AND status = 'running'"),
-    lastRun: db.prepare<[string], StoredRun>(
-      `SELECT ${RUN_COLUMNS} FROM fastify_scheduler_runs WHERE task = ? ORDER BY started_at DESC, id DESC LIMIT 1`)
+    recordTick: db.prepare(`
+      INSERT INTO fastify_scheduler_meta (key, value) VALUES ('last_tick', ?)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value
+      WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)`),
+    selectLastTick: db.prepare<[], { at: number }>(
+      "SELECT CAST(value AS INTEGER) AS at FROM fastify_scheduler_meta WHERE key = 'last_tick'"),
+    selectRetries: db.prepare<[], { task: string, retry_of: number, retry_attempt: number, retry_at: number }>(`
+      SELECT task, retry_of, retry_attempt, retry_at FROM fastify_scheduler_tasks
+      WHERE retry_of IS NOT NULL ORDER BY retry_at, task`),
+    recentRuns: db.prepare<[string, number], StoredRun>(
+      `SELECT ${RUN_COLUMNS} FROM fastify_scheduler_runs WHERE task = ? ORDER BY started_at DESC, id DESC LIMIT ?`)
   }
+}
+
+type Statements = ReturnType<typeof prepareStatements>
+
+/** A run's bound parameters: instants in ms, `forced` as 0/1 (SQLite has no booleans). */
+function runParams (run: RunRecord, settledKept: boolean) {
+  return { ...runToStored(run, (date) => date.getTime()), forced: run.forced ? 1 : 0, settledKept: settledKept ? 1 : 0 }
+}
+
+function retryParams (retry: PendingRetry): [number, number, number] {
+  return [retry.of.getTime(), retry.attempt, retry.at.getTime()]
+}
+
+/** Write a record (keeping a settled one when `settledKept`) and prune the task's history; true if written. */
+function writeRun (sql: Statements, run: RunRecord, historyLimit: number, settledKept = false): boolean {
+  if (sql.upsertRun.run(runParams(run, settledKept)).changes === 0) return false
+  sql.pruneRuns.run(run.task, Math.max(0, Math.floor(historyLimit)))
+  return true
+}
+
+function checkBusyTimeout (value: unknown): number {
+  if (value === undefined) return DEFAULT_BUSY_TIMEOUT_MS
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw new InvalidOptionError('sqliteStore: busyTimeout must be a number of milliseconds between 0 and 2147483647 (default 5000)')
+  }
+  return value
 }
 
 export function sqliteStore (options: SqliteStoreOptions = {}): Store {
@@ -128,17 +227,60 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
   if (typeof configuredPath !== 'string' || configuredPath === '') {
     throw new InvalidOptionError('sqliteStore: path must be a file path (default "./.fastify-scheduler.sqlite")')
   }
+  const busyTimeout = checkBusyTimeout(options.busyTimeout)
+  let file = configuredPath
   let db: Database.Database | undefined
-  let statements: ReturnType<typeof prepareStatements> | undefined
+  let statements: Statements | undefined
+  let opening: Promise<void> | undefined
 
-  /** Run `fn` against the open database, turning any driver error into the coded store error. */
-  async function use<T> (fn: (db: Database.Database, sql: ReturnType<typeof prepareStatements>) => T): Promise<T> {
-    return await withStoreErrors(() => {
+  /**
+   * Run `attempt` until it does not meet a lock held by another process, waiting between
+   * tries on a timer (5 ms doubling to 100 ms, jittered) until `busyTimeout` has passed.
+   */
+  async function retryWhileLocked<T> (attempt: () => T): Promise<T> {
+    const deadline = performance.now() + busyTimeout
+    let backoff = FIRST_BACKOFF_MS
+    for (;;) {
+      try {
+        return attempt()
+      } catch (err) {
+        if (!isLockError(err)) throw err
+        const left = deadline - performance.now()
+        if (left <= 0) {
+          throw new Error(`the database file ${file} is locked by another process (still locked after ${busyTimeout} ms)`, { cause: err })
+        }
+        await sleep(Math.min(left, backoff / 2 + Math.random() * backoff / 2))
+        backoff = Math.min(MAX_BACKOFF_MS, backoff * 2)
+      }
+    }
+  }
+
+  /** Run `fn` against the open database, retried while locked; any failure becomes the coded store error. */
+  async function use<T> (fn: (db: Database.Database, sql: Statements) => T): Promise<T> {
+    return await withStoreErrors(() => retryWhileLocked(() => {
       if (db === undefined || statements === undefined) {
         throw new Error('the SQLite store is not open (init() not called, or closed)')
       }
       return fn(db, statements)
-    })
+    }))
+  }
+
+  /** Open the file, configure it for several processes and create or migrate the tables. */
+  async function open (): Promise<void> {
+    file = configuredPath === ':memory:' ? configuredPath : resolve(process.cwd(), configuredPath)
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+    const opened = new Database(file)
+    try {
+      opened.pragma(`busy_timeout = ${SYNC_BUSY_WAIT_MS}`)
+      await retryWhileLocked(() => opened.pragma('journal_mode = WAL'))
+      opened.pragma('synchronous = NORMAL')
+      await retryWhileLocked(() => migrate(opened))
+      statements = prepareStatements(opened)
+      db = opened
+    } catch (err) {
+      opened.close()
+      throw err
+    }
   }
 
   return {
@@ -147,12 +289,10 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
 
     async init () {
       if (db !== undefined) return
-      const file = configuredPath === ':memory:' ? configuredPath : resolve(process.cwd(), configuredPath)
+      opening ??= open().finally(() => { opening = undefined })
       try {
-        db = openDatabase(file)
-        statements = prepareStatements(db)
+        await opening
       } catch (err) {
-        db = undefined
         throw storeUnavailable(err)
       }
     },
@@ -173,47 +313,92 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
           if (row === undefined) continue
           const state: TaskState = { firstSeen: new Date(row.first_seen) }
           if (row.last_occurrence !== null) state.lastOccurrence = new Date(row.last_occurrence)
+          if (row.retry_of !== null && row.retry_attempt !== null && row.retry_at !== null) {
+            state.retry = { of: new Date(row.retry_of), attempt: row.retry_attempt, at: new Date(row.retry_at) }
+          }
           states.set(name, state)
         }
         return states
       }).immediate())
     },
 
-    async claimOccurrence (task, occurrence) {
-      const at = occurrence.getTime()
-      return use((_db, sql) => sql.claim.run(task, at, at).changes === 1)
-    },
-
-    async acquireLease (key, owner, ttlMs, nowMs) {
-      return use((db, sql) => db.transaction(() => {
-        const current = sql.selectLease.get(key)
-        if (current !== undefined && current.expires_at > nowMs) return { acquired: false }
-        sql.upsertLease.run(key, owner, nowMs + ttlMs)
-        return current === undefined ? { acquired: true } : { acquired: true, expiredOwner: current.owner }
+    async startRun ({ run, claim, lease, historyLimit }) {
+      const at = run.scheduledFor.getTime()
+      return use((db, sql) => db.transaction((): StartRunResult => {
+        if (claim !== 'none') {
+          const row = sql.selectTask.get(run.task)
+          if (row === undefined || (claim === 'occurrence' && at < row.first_seen)) return { outcome: 'stale' }
+          const owed = claim === 'occurrence'
+            ? row.last_occurrence === null || row.last_occurrence < at
+            : row.retry_of === at && row.retry_attempt === run.attempt
+          if (!owed) return { outcome: 'claimed' }
+          // The claim is made whatever happens next: an occurrence skipped for overlap is spent.
+          if (claim === 'occurrence') sql.claimOccurrence.run(at, run.task)
+          else sql.setRetry.run(null, null, null, run.task)
+        }
+        if (lease === undefined) {
+          writeRun(sql, run, historyLimit)
+          return { outcome: 'recorded' }
+        }
+        const current = sql.selectLease.get(lease.key)
+        if (current !== undefined && current.expires_at > lease.nowMs) {
+          writeRun(sql, overlapRecord(run), historyLimit)
+          return { outcome: 'overlap', holder: current.owner }
+        }
+        const abandoned = current === undefined
+          ? undefined
+          : sql.abandonRun.get({ id: current.owner, nowMs: lease.nowMs, reason: TAKEOVER_REASON }) as { id: string } | undefined
+        sql.upsertLease.run(lease.key, run.id, lease.nowMs + lease.ttlMs)
+        writeRun(sql, run, historyLimit)
+        const leaseToken = sql.nextLeaseToken.get()!.token
+        return abandoned === undefined
+          ? { outcome: 'started', leaseToken }
+          : { outcome: 'started', leaseToken, abandoned: abandoned.id }
       }).immediate())
     },
 
     async renewLease (key, owner, ttlMs, nowMs) {
-      return use((_db, sql) => sql.renewLease.run(nowMs + ttlMs, key, owner, nowMs).changes === 1)
+      return use((_db, sql) => sql.renewLease.run(nowMs + ttlMs, key, owner).changes === 1)
     },
 
     async releaseLease (key, owner) {
       return use((_db, sql) => sql.releaseLease.run(key, owner).changes === 1)
     },
 
-    async reapExpiredLeases (nowMs) {
-      return use((db, sql) => db.transaction(() => sql.reapLeases.all(nowMs)).immediate())
-    },
-
-    async recordRun (run, historyLimit) {
+    async finishRun (run, { leaseKey, historyLimit, retry }) {
       await use((db, sql) => db.transaction(() => {
-        sql.upsertRun.run(runToStored(run, (date) => date.getTime()))
-        sql.pruneRuns.run(run.task, Math.max(0, Math.floor(historyLimit)))
+        writeRun(sql, run, historyLimit, true)
+        if (leaseKey !== undefined) sql.releaseLease.run(leaseKey, run.id)
+        if (retry !== undefined) sql.setRetry.run(...retryParams(retry), run.task)
       }).immediate())
     },
 
-    async markAbandoned (runId, finishedAt) {
-      return use((_db, sql) => sql.markAbandoned.run(finishedAt.getTime(), runId).changes === 1)
+    async abandonExpired (nowMs, reason) {
+      return use((db, sql) => db.transaction(() => {
+        const changed = sql.abandonExpired.all({ nowMs, reason }).map(runFromStored)
+        sql.deleteExpiredLeases.run(nowMs)
+        return changed
+      }).immediate())
+    },
+
+    async scheduleRetry (task, retry) {
+      await use((_db, sql) => sql.setRetry.run(...retryParams(retry), task))
+    },
+
+    async heartbeat (tick) {
+      const read = (sql: Statements): ClusterState => {
+        const retries: TaskRetry[] = sql.selectRetries.all().map((row) => ({
+          task: row.task, of: new Date(row.retry_of), attempt: row.retry_attempt, at: new Date(row.retry_at)
+        }))
+        const last = sql.selectLastTick.get()
+        return last === undefined ? { retries } : { lastTick: new Date(last.at), retries }
+      }
+      if (tick === undefined) return use((db, sql) => db.transaction(() => read(sql))())
+      const at = tick.at.getTime()
+      return use((db, sql) => db.transaction(() => {
+        sql.recordTick.run(String(at))
+        return read(sql)
+      }).immediate())
     },
 
     async listRuns (query) {
@@ -239,15 +424,17 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       })())
     },
 
-    async lastRuns (names) {
-      return use((_db, sql) => {
-        const newest = new Map<string, RunRecord>()
+    async recentRuns (names, limit) {
+      const keep = Math.max(0, Math.floor(limit))
+      return use((db, sql) => db.transaction(() => {
+        const newest = new Map<string, RunRecord[]>()
+        if (keep === 0) return newest
         for (const name of names) {
-          const row = sql.lastRun.get(name)
-          if (row !== undefined) newest.set(name, runFromStored(row))
+          const rows = sql.recentRuns.all(name, keep)
+          if (rows.length > 0) newest.set(name, rows.map(runFromStored))
         }
         return newest
-      })
+      })())
     }
   }
 }
