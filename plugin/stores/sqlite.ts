@@ -14,6 +14,12 @@
  * - `abandonExpired`: flip the `running` records of expired leases to `abandoned`
  *   (RETURNING them) and delete those leases.
  * Single-row writes (`renewLease`, `releaseLease`, `scheduleRetry`) are one statement.
+ *
+ * Group commit: the writes issued in one event-loop turn (a tick starts or finishes all its
+ * due tasks at once) run in ONE `BEGIN IMMEDIATE` transaction at the next check phase, each
+ * call inside its own savepoint: each call stays atomic and isolated (a failing call rolls
+ * back only its savepoint and rejects only its own promise), and a tick of 100 starts pays
+ * for one commit and one lock acquisition instead of 100.
  * Pending retries are nullable columns of the task row; the cluster's last tick is a meta
  * row that only grows. Instants are integer milliseconds since the epoch (UTC).
  *
@@ -148,20 +154,27 @@ function prepareStatements (db: Database.Database) {
     selectTask: db.prepare<[string], {
       first_seen: number, last_occurrence: number | null, retry_of: number | null, retry_attempt: number | null, retry_at: number | null
     }>('SELECT first_seen, last_occurrence, retry_of, retry_attempt, retry_at FROM fastify_scheduler_tasks WHERE task = ?'),
-    claimOccurrence: db.prepare(
-      'UPDATE fastify_scheduler_tasks SET last_occurrence = ?, retry_of = NULL, retry_attempt = NULL, retry_at = NULL WHERE task = ?'),
+    /** Claim the occurrence `at` if it is owed: the row exists, `at` is not before first_seen nor already claimed. */
+    claimOccurrence: db.prepare(`
+      UPDATE fastify_scheduler_tasks SET last_occurrence = @at, retry_of = NULL, retry_attempt = NULL, retry_at = NULL
+      WHERE task = @task AND first_seen <= @at AND (last_occurrence IS NULL OR last_occurrence < @at)`),
+    claimRetry: db.prepare(`
+      UPDATE fastify_scheduler_tasks SET retry_of = NULL, retry_attempt = NULL, retry_at = NULL
+      WHERE task = ? AND retry_of = ? AND retry_attempt = ?`),
     setRetry: db.prepare('UPDATE fastify_scheduler_tasks SET retry_of = ?, retry_attempt = ?, retry_at = ? WHERE task = ?'),
     selectLease: db.prepare<[string], { owner: string, expires_at: number }>(
       'SELECT owner, expires_at FROM fastify_scheduler_leases WHERE key = ?'),
+    takeFreeLease: db.prepare('INSERT INTO fastify_scheduler_leases (key, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING'),
     upsertLease: db.prepare(`
       INSERT INTO fastify_scheduler_leases (key, owner, expires_at) VALUES (?, ?, ?)
       ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`),
     renewLease: db.prepare('UPDATE fastify_scheduler_leases SET expires_at = ? WHERE key = ? AND owner = ?'),
     releaseLease: db.prepare('DELETE FROM fastify_scheduler_leases WHERE key = ? AND owner = ?'),
-    nextLeaseToken: db.prepare<[], { token: number }>(`
-      INSERT INTO fastify_scheduler_meta (key, value) VALUES ('lease_token', '1')
-      ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
-      RETURNING CAST(value AS INTEGER) AS token`),
+    selectLeaseToken: db.prepare<[], { token: number }>(
+      "SELECT CAST(value AS INTEGER) AS token FROM fastify_scheduler_meta WHERE key = 'lease_token'"),
+    saveLeaseToken: db.prepare(`
+      INSERT INTO fastify_scheduler_meta (key, value) VALUES ('lease_token', ?)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
     abandonRun: db.prepare(`UPDATE fastify_scheduler_runs SET ${abandonSet} WHERE id = @id AND status = 'running' RETURNING id`),
     abandonExpired: db.prepare<[{ nowMs: number, reason: string }], StoredRun>(`
       UPDATE fastify_scheduler_runs SET ${abandonSet}
@@ -198,6 +211,35 @@ function prepareStatements (db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareStatements>
 
+/**
+ * The fencing counter within one transaction: read once, counted in memory, written back
+ * before the commit. The write lock is held throughout, so no other process can take a
+ * token in between, and a rollback discards the tokens with everything else.
+ */
+function leaseTokens (sql: Statements) {
+  let last: number | undefined
+  return {
+    next (): number {
+      last = (last ?? sql.selectLeaseToken.get()?.token ?? 0) + 1
+      return last
+    },
+    save (): void {
+      if (last !== undefined) sql.saveLeaseToken.run(String(last))
+    }
+  }
+}
+
+type LeaseTokens = ReturnType<typeof leaseTokens>
+
+interface QueuedWrite {
+  work: (sql: Statements, tokens: LeaseTokens) => unknown
+  resolve: (value: unknown) => void
+  reject: (err: unknown) => void
+}
+
+/** Another process held the write lock for the whole `busyTimeout`. */
+class LockedError extends Error {}
+
 /** A run's bound parameters: instants in ms, `forced` as 0/1 (SQLite has no booleans). */
 function runParams (run: RunRecord, settledKept: boolean) {
   return { ...runToStored(run, (date) => date.getTime()), forced: run.forced ? 1 : 0, settledKept: settledKept ? 1 : 0 }
@@ -232,6 +274,9 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
   let db: Database.Database | undefined
   let statements: Statements | undefined
   let opening: Promise<void> | undefined
+  /** Writes waiting for the next group commit, and the group commits under way. */
+  let queued: QueuedWrite[] = []
+  const flushing = new Set<Promise<void>>()
 
   /**
    * Run `attempt` until it does not meet a lock held by another process, waiting between
@@ -247,7 +292,7 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
         if (!isLockError(err)) throw err
         const left = deadline - performance.now()
         if (left <= 0) {
-          throw new Error(`the database file ${file} is locked by another process (still locked after ${busyTimeout} ms)`, { cause: err })
+          throw new LockedError(`the database file ${file} is locked by another process (still locked after ${busyTimeout} ms)`, { cause: err })
         }
         await sleep(Math.min(left, backoff / 2 + Math.random() * backoff / 2))
         backoff = Math.min(MAX_BACKOFF_MS, backoff * 2)
@@ -263,6 +308,49 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       }
       return fn(db, statements)
     }))
+  }
+
+  /**
+   * Queue a write for the next group commit; its result (or coded error) settles the
+   * promise. `work` must be synchronous and touch the database only through `sql`.
+   */
+  function write<T> (work: (sql: Statements, tokens: LeaseTokens) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      queued.push({ work, resolve: resolve as (value: unknown) => void, reject })
+      if (queued.length === 1) setImmediate(flush)
+    })
+  }
+
+  /** Run `items` in order in one `BEGIN IMMEDIATE` transaction, retried as a whole while another process holds the lock. */
+  function runTogether (items: readonly QueuedWrite[]): Promise<unknown[]> {
+    return use((db, sql) => db.transaction(() => {
+      const tokens = leaseTokens(sql)
+      const values = items.map((item) => item.work(sql, tokens))
+      tokens.save()
+      return values
+    }).immediate())
+  }
+
+  /**
+   * Commit every queued write together. If one of them fails (not for the lock), the
+   * transaction rolled back as a whole: each is then run alone, so that only the failing
+   * call fails (the common path pays for no savepoints).
+   */
+  function flush (): Promise<void> {
+    const batch = queued
+    queued = []
+    if (batch.length === 0) return Promise.resolve()
+    const done = runTogether(batch).then((values) => {
+      values.forEach((value, i) => batch[i]!.resolve(value))
+    }, async (err: unknown) => {
+      if (batch.length === 1 || (err as Error).cause instanceof LockedError) {
+        for (const item of batch) item.reject(err)
+        return
+      }
+      await Promise.all(batch.map((item) => runTogether([item]).then(([value]) => item.resolve(value), item.reject)))
+    }).finally(() => flushing.delete(done))
+    flushing.add(done)
+    return done
   }
 
   /** Open the file, configure it for several processes and create or migrate the tables. */
@@ -298,6 +386,9 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
     },
 
     async close () {
+      // Writes already issued are committed (or fail) before the file closes.
+      await flush()
+      await Promise.all(flushing)
       const open = db
       db = undefined
       statements = undefined
@@ -305,7 +396,7 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
     },
 
     async ensureTasks (names, firstSeen) {
-      return use((db, sql) => db.transaction(() => {
+      return write((sql) => {
         const states = new Map<string, TaskState>()
         for (const name of names) {
           sql.insertTask.run(name, firstSeen.getTime())
@@ -319,70 +410,72 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
           states.set(name, state)
         }
         return states
-      }).immediate())
+      })
     },
 
     async startRun ({ run, claim, lease, historyLimit }) {
       const at = run.scheduledFor.getTime()
-      return use((db, sql) => db.transaction((): StartRunResult => {
+      return write((sql, tokens): StartRunResult => {
         if (claim !== 'none') {
-          const row = sql.selectTask.get(run.task)
-          if (row === undefined || (claim === 'occurrence' && at < row.first_seen)) return { outcome: 'stale' }
-          const owed = claim === 'occurrence'
-            ? row.last_occurrence === null || row.last_occurrence < at
-            : row.retry_of === at && row.retry_attempt === run.attempt
-          if (!owed) return { outcome: 'claimed' }
           // The claim is made whatever happens next: an occurrence skipped for overlap is spent.
-          if (claim === 'occurrence') sql.claimOccurrence.run(at, run.task)
-          else sql.setRetry.run(null, null, null, run.task)
+          const claimed = claim === 'occurrence'
+            ? sql.claimOccurrence.run({ task: run.task, at }).changes === 1
+            : sql.claimRetry.run(run.task, at, run.attempt).changes === 1
+          if (!claimed) {
+            const row = sql.selectTask.get(run.task)
+            const stale = row === undefined || (claim === 'occurrence' && at < row.first_seen)
+            return stale ? { outcome: 'stale' } : { outcome: 'claimed' }
+          }
         }
         if (lease === undefined) {
           writeRun(sql, run, historyLimit)
           return { outcome: 'recorded' }
         }
-        const current = sql.selectLease.get(lease.key)
-        if (current !== undefined && current.expires_at > lease.nowMs) {
-          writeRun(sql, overlapRecord(run), historyLimit)
-          return { outcome: 'overlap', holder: current.owner }
+        const expiresAt = lease.nowMs + lease.ttlMs
+        let abandoned: { id: string } | undefined
+        if (sql.takeFreeLease.run(lease.key, run.id, expiresAt).changes === 0) {
+          const current = sql.selectLease.get(lease.key)!
+          if (current.expires_at > lease.nowMs) {
+            writeRun(sql, overlapRecord(run), historyLimit)
+            return { outcome: 'overlap', holder: current.owner }
+          }
+          abandoned = sql.abandonRun.get({ id: current.owner, nowMs: lease.nowMs, reason: TAKEOVER_REASON }) as { id: string } | undefined
+          sql.upsertLease.run(lease.key, run.id, expiresAt)
         }
-        const abandoned = current === undefined
-          ? undefined
-          : sql.abandonRun.get({ id: current.owner, nowMs: lease.nowMs, reason: TAKEOVER_REASON }) as { id: string } | undefined
-        sql.upsertLease.run(lease.key, run.id, lease.nowMs + lease.ttlMs)
         writeRun(sql, run, historyLimit)
-        const leaseToken = sql.nextLeaseToken.get()!.token
+        const leaseToken = tokens.next()
         return abandoned === undefined
           ? { outcome: 'started', leaseToken }
           : { outcome: 'started', leaseToken, abandoned: abandoned.id }
-      }).immediate())
+      })
     },
 
     async renewLease (key, owner, ttlMs, nowMs) {
-      return use((_db, sql) => sql.renewLease.run(nowMs + ttlMs, key, owner).changes === 1)
+      return write((sql) => sql.renewLease.run(nowMs + ttlMs, key, owner).changes === 1)
     },
 
     async releaseLease (key, owner) {
-      return use((_db, sql) => sql.releaseLease.run(key, owner).changes === 1)
+      return write((sql) => sql.releaseLease.run(key, owner).changes === 1)
     },
 
     async finishRun (run, { leaseKey, historyLimit, retry }) {
-      await use((db, sql) => db.transaction(() => {
+      await write((sql) => {
         writeRun(sql, run, historyLimit, true)
         if (leaseKey !== undefined) sql.releaseLease.run(leaseKey, run.id)
         if (retry !== undefined) sql.setRetry.run(...retryParams(retry), run.task)
-      }).immediate())
+      })
     },
 
     async abandonExpired (nowMs, reason) {
-      return use((db, sql) => db.transaction(() => {
+      return write((sql) => {
         const changed = sql.abandonExpired.all({ nowMs, reason }).map(runFromStored)
         sql.deleteExpiredLeases.run(nowMs)
         return changed
-      }).immediate())
+      })
     },
 
     async scheduleRetry (task, retry) {
-      await use((_db, sql) => sql.setRetry.run(...retryParams(retry), task))
+      await write((sql) => sql.setRetry.run(...retryParams(retry), task))
     },
 
     async heartbeat (tick) {
@@ -395,10 +488,10 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       }
       if (tick === undefined) return use((db, sql) => db.transaction(() => read(sql))())
       const at = tick.at.getTime()
-      return use((db, sql) => db.transaction(() => {
+      return write((sql) => {
         sql.recordTick.run(String(at))
         return read(sql)
-      }).immediate())
+      })
     },
 
     async listRuns (query) {

@@ -402,3 +402,23 @@ t.test('a file that cannot be opened is reported as the store being unavailable'
     'calls on a store that is not open reject with the coded error')
   await store.close()
 })
+
+t.test('writes issued together share one transaction, yet a failing one fails alone', async (t) => {
+  const store = sqliteStore({ path: newFile() })
+  await store.init()
+  t.teardown(() => store.close())
+  await store.ensureTasks(['a', 'b', 'c'], new Date(T0))
+  const broken = { ...run('bad', 'b', 1, 'running'), trigger: {} as unknown as RunRecord['trigger'] } // SQLite cannot bind an object
+  const results = await Promise.allSettled([
+    start(store, run('good-a', 'a', 1, 'running')),
+    start(store, broken),
+    start(store, run('good-c', 'c', 1, 'running'))
+  ])
+  t.match(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'])
+  t.match(results[1], { reason: { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' } }, 'the failing call rejects with the coded error')
+  const tokens = results.flatMap((r) => r.status === 'fulfilled' && r.value.outcome === 'started' ? [r.value.leaseToken] : [])
+  t.equal(tokens.length, 2, 'the others started')
+  t.ok(tokens[1]! > tokens[0]!, 'with growing fencing tokens')
+  t.same((await store.listRuns({})).runs.map((r) => r.id).sort(), ['good-a', 'good-c'], 'nothing of the failing call was written')
+  t.same((await store.ensureTasks(['b'], new Date(0))).get('b'), { firstSeen: new Date(T0) }, 'its claim was rolled back: still owed')
+})
