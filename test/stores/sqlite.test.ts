@@ -395,6 +395,24 @@ t.test('the lock held past busyTimeout: the call fails with the coded error, the
   t.equal((await start(store, run('b', 'report', 1, 'running'))).outcome, 'started', 'the occurrence is still owed and starts now')
 })
 
+t.test('init waits for another process\'s write lock without blocking the event loop', async (t) => {
+  const path = newFile()
+  const first = sqliteStore({ path })
+  await first.init()
+  await first.close()
+  const holder = await holdWriteLock(t, path, 800)
+  const store = sqliteStore({ path })
+  t.teardown(() => store.close())
+  const loop = watchEventLoop()
+  const began = performance.now()
+  await store.init()
+  const waitedMs = performance.now() - began
+  const maxLag = loop.stop()
+  await holder.committed
+  t.ok(waitedMs > 500, `init waited for the lock (${Math.round(waitedMs)} ms)`)
+  t.ok(maxLag < 100, `the event loop never blocked 100 ms (max lag ${maxLag.toFixed(1)} ms)`)
+})
+
 t.test('a file that cannot be opened is reported as the store being unavailable', async (t) => {
   const store = sqliteStore({ path: dir }) // a directory, not a database file
   await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' })
