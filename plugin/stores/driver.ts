@@ -61,14 +61,14 @@ export function runFromStored (row: StoredRun): RunRecord {
   const run: RunRecord = {
     id: String(row.id),
     task: String(row.task),
-    scheduledFor: toDate(row.scheduledFor!),
+    scheduledFor: toDate(row.scheduledFor as string | number | Date),
     trigger: row.trigger as RunRecord['trigger'],
-    startedAt: toDate(row.startedAt!),
+    startedAt: toDate(row.startedAt as string | number | Date),
     status: row.status as RunRecord['status'],
     attempt: row.attempt == null ? 1 : Number(row.attempt),
     forced: toBoolean(row.forced)
   }
-  if (row.finishedAt != null) run.finishedAt = toDate(row.finishedAt)
+  if (row.finishedAt != null) run.finishedAt = toDate(row.finishedAt as string | number | Date)
   if (row.durationMs != null) run.durationMs = Number(row.durationMs)
   if (row.error != null) run.error = String(row.error)
   if (row.stack != null) run.stack = String(row.stack)

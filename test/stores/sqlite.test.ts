@@ -1,32 +1,47 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
+import Database from 'better-sqlite3'
+import t, { type Test } from 'tap'
 import { sqliteStore } from '../../plugin/stores/sqlite.js'
-import { T0, claimRace, storeConformance } from './conformance.js'
+import type { RunRecord, StartRunResult, Store } from '../../plugin/stores/store.js'
+import { T0, claimRace, run, storeConformance } from './conformance.js'
 import { untrackedEnv } from '../helpers/child-env.js'
 
+const MINUTE = 60_000
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'fastify-scheduler-sqlite-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const newFile = (): string => join(dir, `${randomUUID()}.sqlite`)
 
 storeConformance(t, 'sqlite', async () => sqliteStore({ path: newFile() }))
 
+/** Start `record` as a scheduled run of its occurrence, leasing its task name at its start. */
+function start (store: Store, record: RunRecord, nowMs = record.startedAt.getTime()): Promise<StartRunResult> {
+  return store.startRun({ run: record, claim: 'occurrence', lease: { key: record.task, ttlMs: MINUTE, nowMs }, historyLimit: 100 })
+}
+
 t.test('sqlite store says what it is, and checks its options', async (t) => {
   const store = sqliteStore({ path: newFile() })
   t.equal(store.kind, 'sqlite')
   t.equal(store.durable, true)
   t.throws(() => sqliteStore({ path: '' }), { code: 'FST_SCHEDULER_INVALID_OPTION' })
+  for (const busyTimeout of [-1, Number.NaN, 2 ** 31, '5000' as unknown as number]) {
+    t.throws(() => sqliteStore({ path: newFile(), busyTimeout }), { code: 'FST_SCHEDULER_INVALID_OPTION', message: /busyTimeout/ },
+      `busyTimeout ${String(busyTimeout)} is refused`)
+  }
 })
 
 t.test("':memory:' keeps everything in this process", async (t) => {
   const store = sqliteStore({ path: ':memory:' })
   await store.init()
   t.teardown(() => store.close())
-  t.equal(await store.claimOccurrence('report', new Date(T0)), true)
+  await store.ensureTasks(['report'], new Date(T0))
+  t.equal((await start(store, run('a', 'report', 0, 'running'))).outcome, 'started')
   t.notOk(existsSync(join(process.cwd(), ':memory:')), 'no file named :memory:')
 })
 
@@ -46,18 +61,27 @@ t.test('state survives closing and reopening the file', async (t) => {
   const first = sqliteStore({ path })
   await first.init()
   await first.ensureTasks(['report'], new Date(T0))
-  await first.claimOccurrence('report', new Date(T0 + 60_000))
+  const started = await start(first, run('a', 'report', 1, 'running'))
+  await first.scheduleRetry('report', { of: new Date(T0), attempt: 2, at: new Date(T0 + 5 * MINUTE) })
+  await first.heartbeat({ at: new Date(T0 + MINUTE), instance: 'h:1' })
   await first.close()
 
   const second = sqliteStore({ path })
   await second.init()
   t.teardown(() => second.close())
-  t.same((await second.ensureTasks(['report'], new Date(0))).get('report'),
-    { firstSeen: new Date(T0), lastOccurrence: new Date(T0 + 60_000) })
-  t.equal(await second.claimOccurrence('report', new Date(T0 + 60_000)), false)
+  t.same((await second.ensureTasks(['report'], new Date(0))).get('report'), {
+    firstSeen: new Date(T0),
+    lastOccurrence: new Date(T0 + MINUTE),
+    retry: { of: new Date(T0), attempt: 2, at: new Date(T0 + 5 * MINUTE) }
+  })
+  t.same(await start(second, run('b', 'report', 1, 'running')), { outcome: 'claimed' })
+  t.same((await second.heartbeat()).lastTick, new Date(T0 + MINUTE))
+  const next = await start(second, run('c', 'report', 2, 'running'), T0 + 10 * MINUTE)
+  t.ok(started.outcome === 'started' && next.outcome === 'started' && next.leaseToken > started.leaseToken,
+    'the fencing counter survives a reopen')
 })
 
-t.test('two store instances on one file: one winner per occurrence', async (t) => {
+t.test('two store instances on one file: one winner per occurrence, one fencing counter', async (t) => {
   const path = newFile()
   const stores = [sqliteStore({ path }), sqliteStore({ path })]
   for (const store of stores) {
@@ -66,13 +90,47 @@ t.test('two store instances on one file: one winner per occurrence', async (t) =
   }
   await stores[0]!.ensureTasks(['report'], new Date(T0))
   t.equal(await claimRace(stores, 'report', new Date(T0), 100), 1)
+  const tokens: number[] = []
+  for (let i = 0; i < 10; i++) {
+    const result = await stores[i % 2]!.startRun({
+      run: run(`forced-${i}`, 'report', 0, 'running', { forced: true }), claim: 'none', lease: { key: `k-${i}`, ttlMs: MINUTE, nowMs: T0 }, historyLimit: 100
+    })
+    if (result.outcome === 'started') tokens.push(result.leaseToken)
+  }
+  t.equal(tokens.length, 10)
+  t.ok(tokens.every((token, i) => i === 0 || token > tokens[i - 1]!), `tokens only grow across instances: ${tokens.join(', ')}`)
 })
 
+/** A child's stdout as lines, and a wait for a given line (rejecting if the child exits first). */
+function watchLines (child: ChildProcessByStdio<Writable, Readable, null>): { lines: string[], waitFor: (line: string) => Promise<void>, exited: Promise<number | null> } {
+  const lines: string[] = []
+  const waiters: Array<{ line: string, resolve: () => void }> = []
+  let buffered = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk
+    const parts = buffered.split('\n')
+    buffered = parts.pop()!
+    for (const part of parts) {
+      lines.push(part)
+      for (const waiter of waiters) if (waiter.line === part) waiter.resolve()
+    }
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const waitFor = (line: string): Promise<void> => lines.includes(line)
+    ? Promise.resolve()
+    : new Promise<void>((resolve, reject) => {
+      waiters.push({ line, resolve })
+      void exited.then((code) => reject(new Error(`child exited with ${code} before printing "${line}": ${lines.join('\n')}`)))
+    })
+  return { lines, waitFor, exited }
+}
+
 /**
- * A child process: opens the file, waits for "go" on stdin, then claims one occurrence of
- * each of `OCCURRENCES` tasks and tries as many leases, and prints what it won.
+ * A child process: opens the file, waits for "go" on stdin, then starts one occurrence of
+ * each of `OCCURRENCES` tasks (lease: the task) and one forced run per shared lease key,
+ * and prints what it won with the fencing tokens it got.
  */
-const CLAIMER = `
+const STARTER = `
 const { sqliteStore } = await import(process.env.STORE_MODULE)
 const store = sqliteStore({ path: process.env.STORE_PATH })
 await store.init()
@@ -80,24 +138,31 @@ const count = Number(process.env.OCCURRENCES)
 const t0 = Number(process.env.T0)
 const tasks = Array.from({ length: count }, (_, i) => 'task-' + i)
 await store.ensureTasks(tasks, new Date(t0))
+const start = (id, task, claim, key) => store.startRun({
+  run: { id, task, scheduledFor: new Date(t0), trigger: 'cli', startedAt: new Date(t0), status: 'running', attempt: 1, forced: claim === 'none' },
+  claim, lease: { key, ttlMs: 60000, nowMs: t0 }, historyLimit: 1000
+})
 process.stdout.write('ready\\n')
 process.stdin.once('data', async () => {
   const claims = []
   const leases = []
+  const tokens = []
   for (let i = 0; i < count; i++) {
-    if (await store.claimOccurrence(tasks[i], new Date(t0))) claims.push(i)
-    if ((await store.acquireLease('lease-' + i, 'pid-' + process.pid, 60000, t0)).acquired) leases.push(i)
+    const claimed = await start(process.pid + '-' + i, tasks[i], 'occurrence', tasks[i])
+    if (claimed.outcome === 'started') { claims.push(i); tokens.push(claimed.leaseToken) }
+    const forced = await start(process.pid + '-forced-' + i, 'forced-' + i, 'none', 'shared-' + i)
+    if (forced.outcome === 'started') { leases.push(i); tokens.push(forced.leaseToken) }
   }
   await store.close()
-  process.stdout.write(JSON.stringify({ claims, leases }) + '\\n')
+  process.stdout.write(JSON.stringify({ claims, leases, tokens }) + '\\n')
   process.stdin.destroy()
 })
 `
 
-interface ClaimerResult { claims: number[], leases: number[] }
+interface StarterResult { claims: number[], leases: number[], tokens: number[] }
 
-function startClaimer (path: string, occurrences: number): { ready: Promise<void>, go: () => void, result: Promise<ClaimerResult> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CLAIMER], {
+function startStarter (t: Test, path: string, occurrences: number): { ready: Promise<void>, go: () => void, result: Promise<StarterResult> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', STARTER], {
     env: untrackedEnv({
       STORE_MODULE: fileURLToPath(new URL('../../plugin/stores/sqlite.ts', import.meta.url)),
       STORE_PATH: path,
@@ -106,46 +171,272 @@ function startClaimer (path: string, occurrences: number): { ready: Promise<void
     }),
     stdio: ['pipe', 'pipe', 'inherit']
   })
-  const lines: string[] = []
-  let buffered = ''
-  let onLine: (() => void) | undefined
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk
-    const parts = buffered.split('\n')
-    buffered = parts.pop()!
-    lines.push(...parts)
-    onLine?.()
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const { lines, waitFor, exited } = watchLines(child)
+  const result = exited.then((code) => {
+    if (code !== 0 || lines.length < 2) throw new Error(`starter exited with ${code}: ${lines.join('\n')}`)
+    return JSON.parse(lines[1]!) as StarterResult
   })
-  const ready = new Promise<void>((resolve) => { onLine = () => { if (lines.length >= 1) resolve() } })
-  const result = new Promise<ClaimerResult>((resolve, reject) => {
-    child.on('exit', (code) => {
-      if (code !== 0 || lines.length < 2) reject(new Error(`claimer exited with ${code}: ${lines.join('\n')}`))
-      else resolve(JSON.parse(lines[1]!) as ClaimerResult)
-    })
-  })
-  return { ready, go: () => child.stdin.write('go\n'), result }
+  return { ready: waitFor('ready'), go: () => child.stdin.write('go\n'), result }
 }
 
 t.test('three processes on one file: each occurrence and each lease is won exactly once', async (t) => {
   const path = newFile()
   const occurrences = 200
-  const claimers = [startClaimer(path, occurrences), startClaimer(path, occurrences), startClaimer(path, occurrences)]
-  await Promise.all(claimers.map((c) => c.ready))
-  for (const c of claimers) c.go()
-  const results = await Promise.all(claimers.map((c) => c.result))
+  const starters = [startStarter(t, path, occurrences), startStarter(t, path, occurrences), startStarter(t, path, occurrences)]
+  await Promise.all(starters.map((c) => c.ready))
+  for (const c of starters) c.go()
+  const results = await Promise.all(starters.map((c) => c.result))
 
   const claims = results.flatMap((r) => r.claims).sort((a, b) => a - b)
   const leases = results.flatMap((r) => r.leases).sort((a, b) => a - b)
+  const tokens = results.flatMap((r) => r.tokens)
   const everyOne = Array.from({ length: occurrences }, (_, i) => i)
-  t.same(claims, everyOne, 'every occurrence is claimed by exactly one process')
-  t.same(leases, everyOne, 'every lease is taken by exactly one process')
+  t.same(claims, everyOne, 'every occurrence is started by exactly one process')
+  t.same(leases, everyOne, 'every shared lease is taken by exactly one process (the others: overlap)')
+  t.equal(new Set(tokens).size, 2 * occurrences, 'every lease taken got its own fencing token')
   t.comment(`wins per process: ${results.map((r) => r.claims.length).join(', ')}`)
+})
+
+/** The v1 schema (commit 8545421), to build a file the way the previous release left it. */
+const V1_SCHEMA = `
+CREATE TABLE fastify_scheduler_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE fastify_scheduler_tasks (task TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_occurrence INTEGER);
+CREATE TABLE fastify_scheduler_leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX fastify_scheduler_leases_expiry ON fastify_scheduler_leases (expires_at);
+CREATE TABLE fastify_scheduler_runs (
+  id TEXT PRIMARY KEY, task TEXT NOT NULL, scheduled_for INTEGER NOT NULL, trigger TEXT NOT NULL,
+  started_at INTEGER NOT NULL, finished_at INTEGER, duration_ms INTEGER, status TEXT NOT NULL, error TEXT, stack TEXT
+);
+CREATE INDEX fastify_scheduler_runs_task ON fastify_scheduler_runs (task, started_at DESC, id DESC);
+CREATE INDEX fastify_scheduler_runs_started ON fastify_scheduler_runs (started_at DESC, id DESC);
+INSERT INTO fastify_scheduler_meta (key, value) VALUES ('schema_version', '1');
+`
+
+/** A v1 file: task `report` claimed at T0+1min, a finished run and a running one whose lease expires at T0+3min. */
+function writeV1File (path: string): void {
+  const v1 = new Database(path)
+  v1.pragma('journal_mode = WAL')
+  v1.exec(V1_SCHEMA)
+  v1.prepare('INSERT INTO fastify_scheduler_tasks VALUES (?, ?, ?)').run('report', T0, T0 + MINUTE)
+  v1.prepare('INSERT INTO fastify_scheduler_leases VALUES (?, ?, ?)').run('report', 'old-running', T0 + 3 * MINUTE)
+  const insertRun = v1.prepare('INSERT INTO fastify_scheduler_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+  insertRun.run('old-done', 'report', T0, 'http', T0, T0 + 1500, 1500, 'failed', 'boom', 'Error: boom')
+  insertRun.run('old-running', 'report', T0 + MINUTE, 'cli', T0 + MINUTE, null, null, 'running', null, null)
+  v1.close()
+}
+
+function columnsOf (path: string, table: string): string[] {
+  const db = new Database(path, { readonly: true })
+  try {
+    return db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all().map((c) => c.name)
+  } finally {
+    db.close()
+  }
+}
+
+function schemaVersion (path: string): string | undefined {
+  const db = new Database(path, { readonly: true })
+  try {
+    return db.prepare<[], { value: string }>("SELECT value FROM fastify_scheduler_meta WHERE key = 'schema_version'").get()?.value
+  } finally {
+    db.close()
+  }
+}
+
+t.test('a v1 file is migrated in place at init: old rows read as attempt 1, not forced; new runs work', async (t) => {
+  const path = newFile()
+  writeV1File(path)
+  const store = sqliteStore({ path })
+  await store.init()
+  t.teardown(() => store.close())
+
+  t.equal(schemaVersion(path), '2', 'schema_version bumped')
+  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-3), ['attempt', 'forced', 'instance'])
+  t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-3), ['retry_of', 'retry_attempt', 'retry_at'])
+
+  const { runs } = await store.listRuns({})
+  t.same(runs, [
+    { ...run('old-running', 'report', 1, 'running'), trigger: 'cli' },
+    { ...run('old-done', 'report', 0, 'failed'), error: 'boom', stack: 'Error: boom' }
+  ], 'old rows read back whole, with attempt 1 and forced false, no instance')
+  t.strictSame(runs.map((r) => [r.attempt, r.forced, 'instance' in r]), [[1, false, false], [1, false, false]])
+  t.same((await store.ensureTasks(['report'], new Date(0))).get('report'),
+    { firstSeen: new Date(T0), lastOccurrence: new Date(T0 + MINUTE) }, 'task state kept, no pending retry')
+
+  t.same(await start(store, run('again', 'report', 1, 'running')), { outcome: 'claimed' }, 'the v1 claim still holds')
+  const taken = await start(store, run('new', 'report', 4, 'running', { instance: 'host:7' }))
+  t.same(taken, { outcome: 'started', leaseToken: 1, abandoned: 'old-running' },
+    'the expired v1 lease is taken over, its running record abandoned, the fencing counter starts')
+  await store.finishRun(run('new', 'report', 4, 'failed', { instance: 'host:7', error: 'x' }),
+    { leaseKey: 'report', historyLimit: 100, retry: { of: new Date(T0 + 4 * MINUTE), attempt: 2, at: new Date(T0 + 9 * MINUTE) } })
+  const retried = await store.startRun({
+    run: run('retry', 'report', 4, 'running', { attempt: 2 }), claim: 'retry', lease: { key: 'report', ttlMs: MINUTE, nowMs: T0 + 9 * MINUTE }, historyLimit: 100
+  })
+  t.same(retried, { outcome: 'started', leaseToken: 2 }, 'the pending retry starts on the migrated file')
+  t.same((await store.recentRuns(['report'], 2)).get('report')?.map((r) => [r.id, r.status, r.attempt, r.instance]),
+    [['retry', 'running', 2, undefined], ['new', 'failed', 1, 'host:7']], 'new fields round-trip')
+  await store.close()
+
+  const reopened = sqliteStore({ path })
+  await reopened.init()
+  t.teardown(() => reopened.close())
+  t.equal((await reopened.listRuns({})).total, 4, 'opening the migrated file again changes nothing')
+})
+
+t.test('a file written by a newer schema is refused at init', async (t) => {
+  const path = newFile()
+  const store = sqliteStore({ path })
+  await store.init()
+  await store.close()
+  const db = new Database(path)
+  db.prepare("UPDATE fastify_scheduler_meta SET value = '9' WHERE key = 'schema_version'").run()
+  db.close()
+  await t.rejects(sqliteStore({ path }).init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /schema version 9.*newer/ })
+})
+
+/**
+ * Another process holding the write lock: it opens the file with better-sqlite3, runs
+ * BEGIN IMMEDIATE, writes a row, prints "locked", holds the lock `holdMs`, commits and
+ * prints "committed".
+ */
+const LOCK_HOLDER = `
+const Database = require('better-sqlite3')
+const db = new Database(process.env.DB_PATH)
+db.pragma('busy_timeout = 5000')
+db.exec('BEGIN IMMEDIATE')
+db.prepare("INSERT INTO fastify_scheduler_meta (key, value) VALUES ('lock-holder', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(process.pid))
+process.stdout.write('locked\\n')
+setTimeout(() => {
+  db.exec('COMMIT')
+  db.close()
+  process.stdout.write('committed\\n')
+}, Number(process.env.HOLD_MS))
+`
+
+async function holdWriteLock (t: Test, path: string, holdMs: number): Promise<{ committed: Promise<void> }> {
+  const child = spawn(process.execPath, ['-e', LOCK_HOLDER], {
+    cwd: ROOT,
+    env: untrackedEnv({ DB_PATH: path, HOLD_MS: String(holdMs) }),
+    stdio: ['pipe', 'pipe', 'inherit']
+  })
+  const { waitFor, exited } = watchLines(child)
+  t.teardown(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  await waitFor('locked')
+  return { committed: waitFor('committed') }
+}
+
+/** The largest delay of a 10 ms interval timer while watched: how long the event loop was blocked. */
+function watchEventLoop (): { stop: () => number } {
+  let last = performance.now()
+  let maxLag = 0
+  const timer = setInterval(() => {
+    const now = performance.now()
+    maxLag = Math.max(maxLag, now - last - 10)
+    last = now
+  }, 10)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      return Math.max(maxLag, performance.now() - last - 10)
+    }
+  }
+}
+
+/** A store on a new file knowing task `report`, and another process then holding that file's write lock `holdMs`. */
+async function lockedStore (t: Test, holdMs: number, busyTimeout?: number): Promise<{ store: Store, holder: { committed: Promise<void> } }> {
+  const path = newFile()
+  const store = sqliteStore(busyTimeout === undefined ? { path } : { path, busyTimeout })
+  await store.init()
+  t.teardown(() => store.close())
+  await store.ensureTasks(['report'], new Date(T0))
+  return { store, holder: await holdWriteLock(t, path, holdMs) }
+}
+
+t.test('another process holds the write lock 1.5 s: the event loop keeps running, startRun succeeds after the commit', async (t) => {
+  const { store, holder } = await lockedStore(t, 1500)
+  const loop = watchEventLoop()
+  const began = performance.now()
+  const pending = start(store, run('a', 'report', 1, 'running'))
+  const readBegan = performance.now()
+  const read = await store.listRuns({})
+  const readMs = performance.now() - readBegan
+  const result = await pending
+  const waitedMs = performance.now() - began
+  const maxLag = loop.stop() // before any assertion: only the store's work is watched
+  await holder.committed
+
+  t.equal(read.total, 0, 'reads are not blocked by the lock (WAL)')
+  t.equal(result.outcome, 'started', 'startRun succeeds once the other process commits')
+  t.ok(waitedMs > 1000, `it waited for the lock (${Math.round(waitedMs)} ms)`)
+  t.ok(maxLag < 100, `the event loop never blocked 100 ms (max lag ${maxLag.toFixed(1)} ms)`)
+  t.ok(readMs < 100, `a read meanwhile answered in ${readMs.toFixed(1)} ms`)
+  t.comment(`lock held 1500 ms: startRun waited ${Math.round(waitedMs)} ms, max event-loop lag ${maxLag.toFixed(1)} ms`)
+})
+
+t.test('the lock held past busyTimeout: the call fails with the coded error, the loop never blocks, nothing is written', async (t) => {
+  const { store, holder } = await lockedStore(t, 2000, 500)
+  const loop = watchEventLoop()
+  const began = performance.now()
+  const failure = await start(store, run('a', 'report', 1, 'running')).then(() => undefined, (err: unknown) => err)
+  const failedMs = performance.now() - began
+  const maxLag = loop.stop() // before any assertion: only the store's work is watched
+  t.match(failure, { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /database file .* is locked by another process/ })
+  t.ok(failedMs >= 450 && failedMs < 1500, `it gave up after busyTimeout (${Math.round(failedMs)} ms)`)
+  t.ok(maxLag < 100, `the event loop never blocked 100 ms (max lag ${maxLag.toFixed(1)} ms)`)
+  t.comment(`lock held past busyTimeout 500 ms: rejected after ${Math.round(failedMs)} ms, max event-loop lag ${maxLag.toFixed(1)} ms`)
+
+  await holder.committed
+  t.same((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0) }, 'the failed start claimed nothing')
+  t.equal((await store.listRuns({})).total, 0, 'and wrote no record')
+  t.equal((await start(store, run('b', 'report', 1, 'running'))).outcome, 'started', 'the occurrence is still owed and starts now')
+})
+
+t.test('init waits for another process\'s write lock without blocking the event loop', async (t) => {
+  const path = newFile()
+  const first = sqliteStore({ path })
+  await first.init()
+  await first.close()
+  const holder = await holdWriteLock(t, path, 800)
+  const store = sqliteStore({ path })
+  t.teardown(() => store.close())
+  const loop = watchEventLoop()
+  const began = performance.now()
+  await store.init()
+  const waitedMs = performance.now() - began
+  const maxLag = loop.stop()
+  await holder.committed
+  t.ok(waitedMs > 500, `init waited for the lock (${Math.round(waitedMs)} ms)`)
+  t.ok(maxLag < 100, `the event loop never blocked 100 ms (max lag ${maxLag.toFixed(1)} ms)`)
 })
 
 t.test('a file that cannot be opened is reported as the store being unavailable', async (t) => {
   const store = sqliteStore({ path: dir }) // a directory, not a database file
   await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' })
-  await t.rejects(store.claimOccurrence('report', new Date(T0)), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' },
+  await t.rejects(start(store, run('a', 'report', 0, 'running')), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' },
     'calls on a store that is not open reject with the coded error')
   await store.close()
+})
+
+t.test('writes issued together share one transaction, yet a failing one fails alone', async (t) => {
+  const store = sqliteStore({ path: newFile() })
+  await store.init()
+  t.teardown(() => store.close())
+  await store.ensureTasks(['a', 'b', 'c'], new Date(T0))
+  const broken = { ...run('bad', 'b', 1, 'running'), trigger: {} as unknown as RunRecord['trigger'] } // SQLite cannot bind an object
+  const results = await Promise.allSettled([
+    start(store, run('good-a', 'a', 1, 'running')),
+    start(store, broken),
+    start(store, run('good-c', 'c', 1, 'running'))
+  ])
+  t.match(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'])
+  t.match(results[1], { reason: { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' } }, 'the failing call rejects with the coded error')
+  const tokens = results.flatMap((r) => r.status === 'fulfilled' && r.value.outcome === 'started' ? [r.value.leaseToken] : [])
+  t.equal(tokens.length, 2, 'the others started')
+  t.ok(tokens[1]! > tokens[0]!, 'with growing fencing tokens')
+  t.same((await store.listRuns({})).runs.map((r) => r.id).sort(), ['good-a', 'good-c'], 'nothing of the failing call was written')
+  t.same((await store.ensureTasks(['b'], new Date(0))).get('b'), { firstSeen: new Date(T0) }, 'its claim was rolled back: still owed')
 })
