@@ -110,7 +110,8 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
 
   app.addHook('onClose', async () => {
     await scheduler.close()
-    await store.close()
+    // A store that cannot close cleanly (a dropped connection) must not fail the app's close.
+    await store.close().catch((err: unknown) => app.log.warn({ err, store: store.kind }, 'fastify-scheduler: the store did not close cleanly'))
   })
 }
 

@@ -9,12 +9,17 @@
 import { storeUnavailable } from '../errors.js'
 import { STORE_METHODS, type Store } from './store.js'
 
+/** The least time `init()` and `close()` get. */
+const LIFECYCLE_MIN_MS = 15_000
+
 /** The store, with every method bounded in time and every failure coded. */
 export function guardStore (store: Store, timeoutMs: number): Store {
   const guarded = Object.create(null) as Record<string, unknown>
   for (const method of STORE_METHODS) {
     const call = (store[method] as (...args: unknown[]) => Promise<unknown>).bind(store)
-    guarded[method] = (...args: unknown[]) => bounded(`${method}`, timeoutMs, store.kind, () => call(...args))
+    // Opening and closing may create tables or drain a connection: a longer bound, still a bound.
+    const limit = method === 'init' || method === 'close' ? Math.max(3 * timeoutMs, LIFECYCLE_MIN_MS) : timeoutMs
+    guarded[method] = (...args: unknown[]) => bounded(`${method}`, limit, store.kind, () => call(...args))
   }
   Object.defineProperties(guarded, {
     kind: { get: () => store.kind, enumerable: true },

@@ -9,7 +9,7 @@
  *     named a task `unavailable`, the task's latest occurrence (catch-up included) has a
  *     record; every run a tick reported has its record, with the reported status;
  *   - nothing is lost: the first tick after healing runs every due task.
- * Time is the scenario's own clock; only the guard's `storeTimeout` (100 ms) and the
+ * Time is the scenario's own clock; only the guard's `storeTimeout` (0.1–1 s) and the
  * final-record retry (1 s) take real time, and scenarios run in parallel batches.
  */
 import Fastify from 'fastify'
@@ -21,11 +21,12 @@ import { redisStore } from '../../plugin/stores/redis.js'
 import { sqliteStore } from '../../plugin/stores/sqlite.js'
 import type { RunRecord, Store } from '../../plugin/stores/store.js'
 import { defineTask } from '../../tasks/task.js'
+import type { Duration } from '../../tasks/types.js'
 import type { TickResult } from '../../plugin/types.js'
 import { at, testClock } from '../helpers/app.js'
 import { FAULT_MODES, faultyStore, type FaultMode } from '../helpers/faulty-store.js'
 import { postgresService, redisService } from '../helpers/services.js'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
@@ -48,12 +49,12 @@ const owedAt = (m: number): Array<[string, number]> => [['every-minute', m], ['e
 interface TickLog { minute: number, result?: TickResult, rejected?: string, outcomes?: Awaited<TickResult['settled']> }
 
 /** Run the scenario on `store`; `inject` arms the fault after the first tick. Returns the history and what each tick said. */
-async function scenario (open: () => Store, inject: (f: ReturnType<typeof faultyStore>) => void): Promise<{ runs: RunRecord[], ticks: TickLog[], hit: string | undefined, calls: number }> {
+async function scenario (open: () => Store, storeTimeout: Duration, inject: (f: ReturnType<typeof faultyStore>) => void): Promise<{ runs: RunRecord[], ticks: TickLog[], hit: string | undefined, calls: number }> {
   const faulty = faultyStore(open())
   const clock = testClock(START)
   const app = Fastify({ logger: false })
   await app.register(fastifyScheduler, {
-    dir: false, routes: false, timezone: 'UTC', store: faulty.store, clock, tasks: tasks(), leaseTime: '1 minute', storeTimeout: '100 ms', closeGracePeriod: '5 seconds'
+    dir: false, routes: false, timezone: 'UTC', store: faulty.store, clock, tasks: tasks(), leaseTime: '1 minute', storeTimeout, closeGracePeriod: '5 seconds'
   })
   await app.ready()
   const ticks: TickLog[] = []
@@ -130,10 +131,15 @@ function violations ({ runs, ticks }: { runs: RunRecord[], ticks: TickLog[] }): 
 }
 
 /** `place()` picks a fresh place (file, prefix, schema) and returns how to open a store there. */
-interface StoreCase { name: string, place: () => () => Store }
+interface StoreCase {
+  name: string
+  place: () => () => Store
+  /** Short, so a hang costs little; long enough for a loaded machine's network round trip. */
+  storeTimeout: Duration
+}
 
 async function runMatrix (t: Test, storeCase: StoreCase): Promise<void> {
-  const baseline = await scenario(storeCase.place(), f => f.count())
+  const baseline = await scenario(storeCase.place(), storeCase.storeTimeout, f => f.count())
   t.same(violations(baseline), [], `${storeCase.name}: the scenario without faults keeps every invariant`)
   t.ok(baseline.runs.some(r => r.task === 'flaky' && r.attempt === 2), `${storeCase.name}: without faults the flaky task's retry ran`)
   const scenarios: Array<{ at: number, mode: FaultMode }> = []
@@ -142,30 +148,31 @@ async function runMatrix (t: Test, storeCase: StoreCase): Promise<void> {
   const hits = new Map<string, number>()
   for (let i = 0; i < scenarios.length; i += BATCH) {
     await Promise.all(scenarios.slice(i, i + BATCH).map(async ({ at, mode }) => {
-      const result = await scenario(storeCase.place(), f => f.arm(at, mode))
+      const result = await scenario(storeCase.place(), storeCase.storeTimeout, f => f.arm(at, mode))
       hits.set(`${result.hit ?? 'none'}`, (hits.get(`${result.hit ?? 'none'}`) ?? 0) + 1)
       for (const problem of violations(result)) problems.push(`fault ${mode} at call ${at} (${result.hit}): ${problem}`)
     }))
   }
+  if (process.env.FAULTS_DEBUG !== undefined) writeFileSync(`${process.env.FAULTS_DEBUG}-${storeCase.name}.txt`, problems.join('\n'))
   t.same(problems, [], `${storeCase.name}: ${scenarios.length} faults injected (${baseline.calls} store calls × ${FAULT_MODES.length} modes; by method ${JSON.stringify(Object.fromEntries(hits))}): no duplicate, nothing left running, no false answer, nothing lost`)
 }
 
 
 t.test('memory store under injected faults', async t => {
   // The memory store's state lives in the object: the scenario reads back the same instance.
-  await runMatrix(t, { name: 'memory', place: () => { const store = memoryStore(); return () => store } })
+  await runMatrix(t, { name: 'memory', storeTimeout: '100 ms', place: () => { const store = memoryStore(); return () => store } })
 })
 
 t.test('sqlite store under injected faults', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'fastify-scheduler-faults-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  await runMatrix(t, { name: 'sqlite', place: () => { const path = join(dir, `${randomUUID()}.sqlite`); return () => sqliteStore({ path }) } })
+  await runMatrix(t, { name: 'sqlite', storeTimeout: '200 ms', place: () => { const path = join(dir, `${randomUUID()}.sqlite`); return () => sqliteStore({ path }) } })
 })
 
 t.test('redis store under injected faults', async t => {
   const service = await redisService(t)
   if (service === undefined) return
-  await runMatrix(t, { name: 'redis', place: () => { const prefix = `${service.prefix}${randomUUID()}:`; return () => redisStore({ url: service.url, prefix }) } })
+  await runMatrix(t, { name: 'redis', storeTimeout: '1 second', place: () => { const prefix = `${service.prefix}${randomUUID()}:`; return () => redisStore({ url: service.url, prefix }) } })
 })
 
 t.test('postgres store under injected faults', async t => {
@@ -173,6 +180,7 @@ t.test('postgres store under injected faults', async t => {
   if (service === undefined) return
   await runMatrix(t, {
     name: 'postgres',
+    storeTimeout: '1 second',
     place: () => {
       const tablePrefix = `f${randomUUID().slice(0, 8)}_`
       return () => postgresStore({ connectionString: service.connectionString, schema: service.schema, tablePrefix })
