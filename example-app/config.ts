@@ -19,6 +19,8 @@ export interface ExampleAppOptions {
   billingUrl?: string
   /** Who receives the daily digest. Env `DIGEST_TO`; default `team@example.com`. */
   digestTo?: string
+  /** Who is mailed when a task fails or times out. Env `ADMIN_EMAIL`; default `admin@example.com`. */
+  adminEmail?: string
   /** Time zone of every schedule. Env `SCHEDULE_TIMEZONE`; default the process's zone. */
   timezone?: string
   /** Token for the /_schedule routes; default the plugin's (`SCHEDULE_TOKEN` from the environment). */
@@ -33,6 +35,7 @@ export interface ExampleConfig {
   store: Store | undefined
   billingUrl: string | undefined
   digestTo: string
+  adminEmail: string
   timezone: string | undefined
   scheduleToken: string | undefined
 }
@@ -49,6 +52,7 @@ export function resolveConfig (options: ExampleAppOptions = {}, env: NodeJS.Proc
     store: options.store,
     billingUrl: options.billingUrl ?? env.BILLING_API_URL,
     digestTo: options.digestTo ?? env.DIGEST_TO ?? 'team@example.com',
+    adminEmail: options.adminEmail ?? env.ADMIN_EMAIL ?? 'admin@example.com',
     timezone: options.timezone ?? env.SCHEDULE_TIMEZONE,
     scheduleToken: options.scheduleToken
   }

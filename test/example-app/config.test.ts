@@ -19,6 +19,7 @@ t.test('defaults live under example-app/, whatever the working directory', async
     store: undefined,
     billingUrl: undefined,
     digestTo: 'team@example.com',
+    adminEmail: 'admin@example.com',
     timezone: undefined,
     scheduleToken: undefined
   })
@@ -31,6 +32,7 @@ t.test('the environment overrides the defaults, and options override the environ
     EXAMPLE_DB_PATH: 'relative/app.db',
     BILLING_API_URL: 'https://billing.example.com/api',
     DIGEST_TO: 'ops@example.com',
+    ADMIN_EMAIL: 'oncall@example.com',
     SCHEDULE_TIMEZONE: 'Europe/Berlin'
   }
   t.match(resolveConfig({}, env), {
@@ -40,6 +42,7 @@ t.test('the environment overrides the defaults, and options override the environ
     schedulerDbPath: '/srv/data/scheduler.sqlite',
     billingUrl: 'https://billing.example.com/api',
     digestTo: 'ops@example.com',
+    adminEmail: 'oncall@example.com',
     timezone: 'Europe/Berlin'
   })
   t.match(resolveConfig({ dataDir: '/opt/x', digestTo: 'me@example.com', timezone: 'UTC' }, env), {
