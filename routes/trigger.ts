@@ -59,6 +59,17 @@ export function triggerAnswer (now: string, outcomes: readonly RunOutcome[]): Tr
   return { now, status, summary, ran, failed, running, skipped }
 }
 
+/**
+ * One line per answered tick: info when the tick started or reported a run, so what ran
+ * or failed shows at the production level; debug for an idle tick ("nothing was due"),
+ * which a pinger sends every minute and Fastify's own request lines already record.
+ */
+function logAnswer (request: FastifyRequest, answer: TriggerAnswerBody): void {
+  const idle = answer.ran.length + answer.failed.length + answer.running.length + answer.skipped.length === 0
+  if (idle) request.log.debug({ status: answer.status, summary: answer.summary }, 'fastify-scheduler: tick answered')
+  else request.log.info({ status: answer.status, summary: answer.summary }, 'fastify-scheduler: tick answered')
+}
+
 function triggerHandler (opts: ScheduleRoutesOptions) {
   return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
     const { tick, wait } = triggerOptions(request.body, request.query)
@@ -73,7 +84,7 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
     }
     const answer = triggerAnswer(result.now, outcomes)
     const statusCode = !wait ? 202 : answer.failed.length > 0 ? 500 : finished ? 200 : 202
-    request.log.info({ status: answer.status, summary: answer.summary }, 'fastify-scheduler: tick answered')
+    logAnswer(request, answer)
     return reply.code(statusCode).send(answer)
   }
 }

@@ -285,3 +285,14 @@ t.test('answers are never cached; other paths under the prefix answer a JSON 404
   const put = await app.inject({ method: 'PUT', url: '/_schedule/run', headers: AUTH })
   t.equal(put.statusCode, 404)
 })
+
+t.test('a tick that ran something is logged at info; an idle ping adds no line of its own at info', async t => {
+  const { app, logs } = await buildRoutesApp({ captureLogs: true })
+  t.teardown(() => app.close())
+  const answered = (): string[] => logs.filter(line => line.includes('tick answered'))
+  await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  t.equal(answered().length, 1, 'the tick that ran a and b')
+  t.match(answered()[0], /"level":30.*"summary":"2 ran, 0 failed, 0 running, 0 skipped"/)
+  await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  t.equal(answered().length, 1, 'nothing was due: no info line')
+})
