@@ -9,7 +9,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFu
 import { InvalidOptionError, MissingAuthError } from '../plugin/errors.js'
 import type { AuthOption } from '../plugin/types.js'
 import { suggest } from '../tasks/suggest.js'
-import { serializerCompiler } from './compilers.js'
+import { compileSerializer, sendSerialized } from './compilers.js'
 import { errorBody } from './errors.js'
 import { redactUrl } from './request-info.js'
 import { ErrorBody } from './schemas.js'
@@ -184,8 +184,6 @@ const MESSAGES: Record<Exclude<Verdict, 'ok'>, (auth: ResolvedAuth) => string> =
   denied: () => 'Not authorized'
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8'
-
 interface Refusal { challenge: string, body: string }
 
 /**
@@ -194,7 +192,7 @@ interface Refusal { challenge: string, body: string }
  * costs, so a flood of unauthenticated requests stays cheap.
  */
 function refusals (auth: ResolvedAuth): Record<Exclude<Verdict, 'ok'>, Refusal> {
-  const serialize = serializerCompiler({ schema: ErrorBody, method: 'POST', url: '', httpStatus: '401' })
+  const serialize = compileSerializer(ErrorBody)
   const refusal = (verdict: Exclude<Verdict, 'ok'>): Refusal => ({
     challenge: verdict === 'missing' ? 'Bearer realm="fastify-scheduler"' : 'Bearer realm="fastify-scheduler", error="invalid_token"',
     body: serialize(errorBody(401, 'FST_SCHEDULER_UNAUTHORIZED', MESSAGES[verdict](auth)))
@@ -222,7 +220,7 @@ export function authHook (auth: ResolvedAuth): onRequestHookHandler {
     stripSecretsFromUrl(request.raw)
     if (verdict === 'ok') return done()
     const { challenge, body } = refusal[verdict]
-    reply.code(401).header('www-authenticate', challenge).header('content-type', JSON_TYPE).send(body)
+    sendSerialized(reply.header('www-authenticate', challenge), 401, body)
   }
   return function checkCredentials (request, reply, done) {
     if (auth.kind === 'authorize') {
