@@ -64,7 +64,7 @@ export function triggerAnswer (now: string, outcomes: readonly RunOutcome[]): Tr
  * serializer of the trigger's 200, around a stand-in instant: each idle ping then writes
  * only its own `now` between the two halves.
  */
-export function idleAnswerWriter (): (now: string) => string {
+function idleAnswerWriter (): (now: string) => string {
   const standIn = new Date(0).toISOString()
   const [before, after] = compileSerializer(TriggerAnswer)(triggerAnswer(standIn, [])).split(JSON.stringify(standIn))
   return now => before + JSON.stringify(now) + after
@@ -82,6 +82,8 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
     // Built only when a run starts: most ticks run nothing.
     tick.request = () => requestInfo(request)
     const result = await opts.scheduler.tick(tick)
+    // Idle: nothing started, nothing to report. (A list the tick result may gain later, such
+    // as tasks the store kept from starting, must be empty here too.)
     if (result.runs.length === 0) {
       request.log.debug('fastify-scheduler: tick answered, nothing was due')
       return sendSerialized(reply, wait ? 200 : 202, idleAnswer(result.now))
