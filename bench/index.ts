@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every benchmark, one after the other, as a table; `npm run bench -- --json`
- * prints one JSON object on stdout (progress goes to stderr). Every figure is a ratio to a
+ * prints one JSON object on stdout (progress goes to stderr); `--only http,tick` runs only
+ * the named benchmarks (http, tick, schedule, claims, boot, heap, cli). Every figure is a ratio to a
  * baseline measured in the same run (or, for the tick and the heap, an absolute figure
  * with its goal), with the goal and whether it is met. A benchmark that cannot run reports
  * null with the reason; the others still run.
@@ -39,18 +40,35 @@ async function benchScheduleFigures (): Promise<Figures> {
   }
 }
 
-export async function benchAll (): Promise<{ figures: Figures, environment: Record<string, unknown> }> {
+/** Every benchmark by the name `--only` selects it with, in the order they run. */
+const BENCHMARKS: Record<string, () => Promise<Figures>> = {
+  http: async () => await orUnmeasured('http', HTTP_GOALS, benchHttp),
+  tick: async () => await orUnmeasured('tick', TICK_GOALS, benchTick),
+  schedule: async () => await orUnmeasured('schedule', SCHEDULE_GOALS, benchScheduleFigures),
+  claims: benchClaims,
+  boot: async () => await orUnmeasured('boot', BOOT_GOALS, benchBoot),
+  heap: async () => await orUnmeasured('heap', HEAP_GOALS, benchHeap),
+  cli: async () => await orUnmeasured('cli', CLI_GOALS, benchCli)
+}
+
+/** The benchmarks `--only a,b` (or `--only=a,b`) names, every one without it; an unknown name throws. */
+export function selectBenchmarks (argv: readonly string[]): string[] {
+  const at = argv.findIndex(arg => arg === '--only' || arg.startsWith('--only='))
+  if (at === -1) return Object.keys(BENCHMARKS)
+  const value = argv[at].startsWith('--only=') ? argv[at].slice('--only='.length) : argv[at + 1] ?? ''
+  const names = value.split(',').map(name => name.trim()).filter(name => name !== '')
+  const unknown = names.filter(name => !Object.hasOwn(BENCHMARKS, name))
+  if (names.length === 0 || unknown.length > 0) {
+    throw new Error(`--only takes benchmark names among ${Object.keys(BENCHMARKS).join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}`)
+  }
+  return names
+}
+
+export async function benchAll (names: readonly string[] = Object.keys(BENCHMARKS)): Promise<{ figures: Figures, environment: Record<string, unknown> }> {
   const start = nowMs()
   const loadBefore = loadavg()[0]
-  const figures: Figures = {
-    ...await orUnmeasured('http', HTTP_GOALS, benchHttp),
-    ...await orUnmeasured('tick', TICK_GOALS, benchTick),
-    ...await orUnmeasured('schedule', SCHEDULE_GOALS, benchScheduleFigures),
-    ...await benchClaims(),
-    ...await orUnmeasured('boot', BOOT_GOALS, benchBoot),
-    ...await orUnmeasured('heap', HEAP_GOALS, benchHeap),
-    ...await orUnmeasured('cli', CLI_GOALS, benchCli)
-  }
+  const figures: Figures = {}
+  for (const name of names) Object.assign(figures, await BENCHMARKS[name]())
   const environment = {
     node: process.version,
     cpus: cpus().length,
@@ -63,8 +81,11 @@ export async function benchAll (): Promise<{ figures: Figures, environment: Reco
 }
 
 if (isMain(import.meta.url)) {
-  benchAll().then(({ figures, environment }) => {
-    printFigures({ ...figures }, process.argv.slice(2), environment)
+  const argv = process.argv.slice(2)
+  // Async, so a bad --only is reported like any other failure.
+  const run = async (): Promise<Awaited<ReturnType<typeof benchAll>>> => await benchAll(selectBenchmarks(argv))
+  run().then(({ figures, environment }) => {
+    printFigures({ ...figures }, argv, environment)
   }, (err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
     process.exitCode = 1

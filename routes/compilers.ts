@@ -9,7 +9,7 @@
  * - serializer: fast-json-stringify (Fastify's own default), so only the properties the
  *   response schema declares are written, at Fastify's speed.
  */
-import type { FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify'
+import type { FastifyReply, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify'
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
@@ -48,7 +48,7 @@ export function describeProblem (schema: TSchema, errors: readonly SchemaError[]
 }
 
 function isEmptyObject (value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return false
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
   for (const _ in value) return false
   return true
 }
@@ -56,14 +56,28 @@ function isEmptyObject (value: unknown): boolean {
 export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart = 'body' }) => {
   const validator = Compile(schema)
   const part = PART_NAMES[httpPart] ?? httpPart
+  // Decided once: a pinger's URL has no query at all, and every field here is optional.
+  const acceptsEmpty = validator.Check({})
   return (input: unknown) => {
     // No body at all (an empty ping; Fastify gives null) is no input, whatever the body schema says.
     if (httpPart === 'body' && (input === undefined || input === null)) return { value: undefined }
+    const empty = isEmptyObject(input)
+    if (empty && acceptsEmpty) return { value: input }
     // Query strings arrive as text: convert "10" to 10 before checking; bodies are checked as sent.
-    const value = httpPart === 'body' || isEmptyObject(input) ? input : Value.Convert(schema, input)
+    const value = httpPart === 'body' || empty ? input : Value.Convert(schema, input)
     if (validator.Check(value)) return { value }
     return { error: new InvalidInputError(describeProblem(schema, validator.Errors(value) as SchemaError[], part)) }
   }
 }
 
 export const serializerCompiler: FastifySerializerCompiler<TSchema> = SerializerSelector()(undefined, {}) as FastifySerializerCompiler<TSchema>
+
+/** The serializer the routes use for `schema`, for answers written ahead of time. */
+export function compileSerializer (schema: TSchema): (value: unknown) => string {
+  return serializerCompiler({ schema, method: 'POST', url: '', httpStatus: '200' }) as (value: unknown) => string
+}
+
+/** Send JSON a route's serializer already wrote: with a string and a JSON content type Fastify serializes nothing. */
+export function sendSerialized (reply: FastifyReply, statusCode: number, json: string): FastifyReply {
+  return reply.code(statusCode).header('content-type', 'application/json; charset=utf-8').send(json)
+}

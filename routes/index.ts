@@ -10,13 +10,13 @@
  *   GET  <prefix>/ui       the dashboard page (no auth: it carries no data; option `ui`)
  */
 import type {
-  FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
+  FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler,
   RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault
 } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { SchedulerApi } from '../plugin/types.js'
 import { authHook, type ResolvedAuth } from './auth.js'
-import { acceptPingerBodies } from './body-parsers.js'
+import { acceptPingerBodies, ignoreTypeOfEmptyBody } from './body-parsers.js'
 import { serializerCompiler, validatorCompiler } from './compilers.js'
 import { replyNotFound, replyWithError } from './errors.js'
 import { healthRoute } from './health.js'
@@ -46,9 +46,27 @@ export type ScheduleApp = FastifyInstance<
 >
 
 /** Answers must never be cached: a cached health 200 would hide a dead pinger. */
-function noStore (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-  reply.header('cache-control', 'no-store')
+function noStore (reply: FastifyReply): FastifyReply {
+  return reply.header('cache-control', 'no-store')
+}
+
+function noStoreHook (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  noStore(reply)
   done()
+}
+
+/**
+ * The one onRequest hook of the guarded routes: no-store, an empty body's content type
+ * dropped, then the credentials. One hook rather than one per concern, and none in the
+ * preParsing phase: Fastify runs each phase through a hook runner of its own per request.
+ */
+function guardHook (auth: ResolvedAuth): onRequestHookHandler {
+  const checkCredentials = authHook(auth)
+  return function guard (request, reply, done) {
+    noStore(reply)
+    ignoreTypeOfEmptyBody(request)
+    checkCredentials.call(this, request, reply, done)
+  }
 }
 
 export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (instance, opts) => {
@@ -58,13 +76,16 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
   app.setErrorHandler(replyWithError)
   app.setChildLoggerFactory(redactingLoggerFactory(app.childLoggerFactory))
   // A prefix of '' or '/' would make this the whole app's 404 handler.
-  if (app.prefix !== '' && app.prefix !== '/') app.setNotFoundHandler(replyNotFound)
-  app.addHook('onRequest', noStore)
+  if (app.prefix !== '' && app.prefix !== '/') app.setNotFoundHandler((request, reply) => replyNotFound(request, noStore(reply)))
 
-  healthRoute(app, opts)
-  if (opts.ui) uiRoute(app)
+  // Hooks live in sibling plugins, so the guarded routes run the guard alone.
+  await app.register(async function openRoutes (open) {
+    open.addHook('onRequest', noStoreHook)
+    healthRoute(open, opts)
+    if (opts.ui) uiRoute(open)
+  })
   await app.register(async function guardedRoutes (guarded) {
-    guarded.addHook('onRequest', authHook(opts.auth))
+    guarded.addHook('onRequest', guardHook(opts.auth))
     acceptPingerBodies(guarded)
     triggerRoutes(guarded, opts)
     listingRoute(guarded, opts)

@@ -33,9 +33,16 @@ export function redactedRequest (req: LoggedRequest): Record<string, unknown> {
   }
 }
 
-/** Wrap `parent` so every request logger it makes serializes `req` through `redactedRequest`. */
+/**
+ * Wrap `parent` so the logger of every request whose URL holds a secret serializes `req`
+ * through `redactedRequest`. Any other request (a pinger sending its token in a header)
+ * gets the parent's logger unchanged: a pino child with serializers of its own costs
+ * several µs per request, and with nothing to redact it would log the same line.
+ */
 export function redactingLoggerFactory (parent: ChildLoggerFactory): ChildLoggerFactory {
   return function childLogger (logger, bindings, options, rawRequest) {
+    const url = rawRequest.url
+    if (url === undefined || redactUrl(url) === url) return parent.call(this, logger, bindings, options, rawRequest)
     // Inherit the route's own serializers (pino reads inherited keys), override only `req`.
     const serializers = Object.assign(Object.create(options.serializers ?? null) as object, { req: redactedRequest })
     return parent.call(this, logger, bindings, { ...options, serializers }, rawRequest)

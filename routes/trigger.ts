@@ -8,12 +8,13 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RunOutcome, TickOptions, TickResult } from '../plugin/types.js'
+import { compileSerializer, sendSerialized } from './compilers.js'
 import { errorBody, InvalidInputError } from './errors.js'
 import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
 import { parseFlag, splitList } from './input.js'
 import { requestInfo } from './request-info.js'
 import {
-  methodNotAllowedResponses, TriggerBody, TriggerQuery, triggerResponses,
+  methodNotAllowedResponses, TriggerAnswer, TriggerBody, TriggerQuery, triggerResponses,
   type TriggerAnswerBody, type TriggerInput
 } from './schemas.js'
 
@@ -22,13 +23,12 @@ const SKIPPED = new Set<RunOutcome['status']>(['skipped', 'missed'])
 
 /** Body fields win over query fields of the same name. */
 export function triggerOptions (body: TriggerInput | undefined, query: TriggerInput): { tick: TickOptions, wait: boolean } {
-  const pick = <K extends keyof TriggerInput>(key: K): TriggerInput[K] => body?.[key] ?? query[key]
-  const named = pick('task')
+  const named = body?.task ?? query.task
   const tasks = named === undefined ? undefined : splitList(named)
   if (tasks !== undefined && tasks.length === 0) throw new InvalidInputError('task names no task: give a name, several comma-separated, or leave it out to run every due task')
   return {
-    tick: { ...(tasks !== undefined ? { tasks } : {}), force: parseFlag(pick('force'), false), trigger: 'http' },
-    wait: parseFlag(pick('wait'), true)
+    tick: { ...(tasks !== undefined ? { tasks } : {}), force: parseFlag(body?.force ?? query.force, false), trigger: 'http' },
+    wait: parseFlag(body?.wait ?? query.wait, true)
   }
 }
 
@@ -60,11 +60,34 @@ export function triggerAnswer (now: string, outcomes: readonly RunOutcome[], una
   return { now, status, summary, ran, failed, running, skipped, unavailable: [...unavailable] }
 }
 
+/**
+ * The idle answer ("nothing was due", what almost every ping gets) serialized once, by the
+ * serializer of the trigger's 200, around a stand-in instant: each idle ping then writes
+ * only its own `now` between the two halves.
+ */
+function idleAnswerWriter (): (now: string) => string {
+  const standIn = new Date(0).toISOString()
+  const [before, after] = compileSerializer(TriggerAnswer)(triggerAnswer(standIn, [])).split(JSON.stringify(standIn))
+  return now => before + JSON.stringify(now) + after
+}
+
+/**
+ * One log line per answered tick: info when the tick started or reported a run, so what
+ * ran, failed or was skipped shows at the production level; debug for an idle tick, which
+ * a pinger sends every minute and Fastify's own request lines already record.
+ */
 function triggerHandler (opts: ScheduleRoutesOptions) {
+  const idleAnswer = idleAnswerWriter()
   return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
     const { tick, wait } = triggerOptions(request.body, request.query)
     // Built only when a run starts: most ticks run nothing.
-    const result = await opts.scheduler.tick({ ...tick, request: () => requestInfo(request) })
+    tick.request = () => requestInfo(request)
+    const result = await opts.scheduler.tick(tick)
+    // Idle: nothing started, nothing to report, no task kept from starting by the store.
+    if (result.runs.length === 0 && result.unavailable.length === 0) {
+      request.log.debug('fastify-scheduler: tick answered, nothing was due')
+      return sendSerialized(reply, wait ? 200 : 202, idleAnswer(result.now))
+    }
     let outcomes = result.runs
     let finished = !outcomes.some(outcome => outcome.status === 'started')
     if (wait && !finished) {

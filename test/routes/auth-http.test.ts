@@ -5,6 +5,8 @@
  */
 import t, { type Test } from 'tap'
 import type { FastifyRequest } from 'fastify'
+import { serializerCompiler } from '../../routes/compilers.js'
+import { ErrorBody } from '../../routes/schemas.js'
 import { AUTH, buildRoutesApp, NEW_TOKEN, OLD_TOKEN, START, TOKEN } from './helpers.js'
 
 const MINUTE = 60_000
@@ -177,4 +179,18 @@ t.test('auth: false opens the routes and warns at boot', async t => {
   const res = await app.inject({ method: 'POST', url: '/_schedule/run' })
   t.equal(res.statusCode, 200)
   t.same(Object.fromEntries(runs), { a: 1, b: 1 })
+})
+
+t.test('a 401 is written ahead of time exactly as the ErrorBody serializer writes it', async t => {
+  const { app } = await buildRoutesApp({ plugin: { allowQueryToken: true } })
+  t.teardown(() => app.close())
+  const serialize = serializerCompiler({ schema: ErrorBody, method: 'POST', url: '/_schedule/run', httpStatus: '401' })
+  const requests = [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: 'Basic abc' }]
+  for (const headers of requests) {
+    const res = await app.inject({ method: 'POST', url: '/_schedule/run', headers })
+    t.equal(res.statusCode, 401)
+    t.equal(res.body, serialize(res.json()), JSON.stringify(headers))
+    t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+    t.equal(res.headers['cache-control'], 'no-store')
+  }
 })

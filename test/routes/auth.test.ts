@@ -48,9 +48,9 @@ t.test('SCHEDULE_TOKEN is comma-separated and trimmed; a short entry fails the b
   const auth = resolve(undefined, { SCHEDULE_TOKEN: ` ${TOKEN_A} ,${TOKEN_B}, ` })
   t.equal(auth.kind, 'tokens')
   if (auth.kind !== 'tokens') return
-  t.equal(auth.tokenDigests.length, 2)
-  t.ok(matchesToken(TOKEN_A, auth.tokenDigests))
-  t.ok(matchesToken(TOKEN_B, auth.tokenDigests))
+  t.equal(auth.tokens.slots.length, 2)
+  t.ok(matchesToken(TOKEN_A, auth.tokens))
+  t.ok(matchesToken(TOKEN_B, auth.tokens))
   throwsCoded(t, () => resolve(undefined, { SCHEDULE_TOKEN: SHORT }), 'FST_SCHEDULER_INVALID_OPTION', /SCHEDULE_TOKEN is 10 characters long; a token needs at least 16/, SHORT)
   throwsCoded(t, () => resolve(undefined, { SCHEDULE_TOKEN: `${TOKEN_A},${SHORT}` }), 'FST_SCHEDULER_INVALID_OPTION', /SCHEDULE_TOKEN \(token 2 of 2\) is 10 characters/, SHORT)
 })
@@ -70,8 +70,8 @@ t.test('auth.tokens: each token is checked and named by index, never printed', a
 t.test('auth.tokens wins over SCHEDULE_TOKEN', async t => {
   const auth = resolve({ tokens: [TOKEN_A] }, { SCHEDULE_TOKEN: TOKEN_B })
   if (auth.kind !== 'tokens') return t.fail('expected tokens')
-  t.ok(matchesToken(TOKEN_A, auth.tokenDigests))
-  t.notOk(matchesToken(TOKEN_B, auth.tokenDigests))
+  t.ok(matchesToken(TOKEN_A, auth.tokens))
+  t.notOk(matchesToken(TOKEN_B, auth.tokens))
 })
 
 t.test('anything that is not an auth option fails the boot naming auth', async t => {
@@ -107,9 +107,24 @@ t.test('auth.authorize is kept as given', async t => {
 t.test('matchesToken accepts exactly the configured tokens', async t => {
   const auth = resolve({ tokens: [TOKEN_A, TOKEN_B] })
   if (auth.kind !== 'tokens') return t.fail('expected tokens')
-  t.ok(matchesToken(TOKEN_A, auth.tokenDigests))
-  t.ok(matchesToken(TOKEN_B, auth.tokenDigests))
+  t.ok(matchesToken(TOKEN_A, auth.tokens))
+  t.ok(matchesToken(TOKEN_B, auth.tokens))
   for (const wrong of ['', TOKEN_A.slice(0, -1), `${TOKEN_A}x`, TOKEN_A.toUpperCase(), 'x'.repeat(10_000)]) {
-    t.notOk(matchesToken(wrong, auth.tokenDigests), `refuses a token of length ${wrong.length}`)
+    t.notOk(matchesToken(wrong, auth.tokens), `refuses a token of length ${wrong.length}`)
   }
+})
+
+t.test('matchesToken: padding, cut-off and non-ASCII candidates never match a token they only resemble', async t => {
+  const long = `${TOKEN_A}-and-some-more`
+  const auth = resolve({ tokens: [TOKEN_A, long] })
+  if (auth.kind !== 'tokens') return t.fail('expected tokens')
+  t.ok(matchesToken(TOKEN_A, auth.tokens), 'the shorter token, compared in a slot as wide as the longer one')
+  t.ok(matchesToken(long, auth.tokens))
+  const lookalikes = [
+    `${TOKEN_A}\0`, `${TOKEN_A}\0\0\0`, // zero bytes, like the padding of the slot
+    `${long}x`, `${long}é`, // longer than every slot: cut to its width
+    `${long.slice(0, -1)}é`, `${TOKEN_A.slice(0, -1)}é`, // same length in characters, a multi-byte last one
+    `${TOKEN_A.slice(0, -1)}${String.fromCharCode(TOKEN_A.charCodeAt(TOKEN_A.length - 1) + 0x100)}` // same low byte
+  ]
+  for (const wrong of lookalikes) t.notOk(matchesToken(wrong, auth.tokens), JSON.stringify(wrong))
 })

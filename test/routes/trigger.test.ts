@@ -3,6 +3,8 @@
  * code of SPEC §6 (200, 202, 400, 404, 413, 415, 500, 503; 401 is in auth-http.test.ts).
  */
 import t from 'tap'
+import { compileSerializer } from '../../routes/compilers.js'
+import { TriggerAnswer } from '../../routes/schemas.js'
 import { defineTask } from '../../tasks/task.js'
 import type { TaskContext } from '../../tasks/types.js'
 import { AUTH, buildRoutesApp, countingTask, flakyStore, holdingLoop, START, TOKEN } from './helpers.js'
@@ -284,4 +286,29 @@ t.test('answers are never cached; other paths under the prefix answer a JSON 404
   t.match(missing.json(), { code: 'FST_SCHEDULER_NOT_FOUND', message: 'no route GET /_schedule/nope' })
   const put = await app.inject({ method: 'PUT', url: '/_schedule/run', headers: AUTH })
   t.equal(put.statusCode, 404)
+})
+
+t.test('a tick that ran something is logged at info; an idle ping adds no line of its own at info', async t => {
+  const { app, logs } = await buildRoutesApp({ captureLogs: true })
+  t.teardown(() => app.close())
+  const answered = (): string[] => logs.filter(line => line.includes('tick answered'))
+  await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  t.equal(answered().length, 1, 'the tick that ran a and b')
+  t.match(answered()[0], /"level":30.*"summary":"2 ran, 0 failed, 0 running, 0 skipped"/)
+  await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  t.equal(answered().length, 1, 'nothing was due: no info line')
+})
+
+t.test('the idle answer, written ahead of time, is what the answer schema serializes', async t => {
+  const { app } = await buildRoutesApp()
+  t.teardown(() => app.close())
+  const serialize = compileSerializer(TriggerAnswer)
+  await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  for (const [url, status] of [['/_schedule/run', 200], ['/_schedule/run?wait=false', 202]] as const) {
+    const res = await app.inject({ method: 'POST', url, headers: AUTH })
+    t.equal(res.statusCode, status, url)
+    t.match(res.json(), { now: new Date(START).toISOString(), status: 'ok', summary: 'nothing was due', ran: [], skipped: [] })
+    t.equal(res.body, serialize(res.json()))
+    t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+  }
 })
