@@ -27,7 +27,9 @@ const FILES = {
   sqliteStore: 'test/stores/sqlite.test.ts',
   trigger: 'test/routes/trigger.test.ts',
   fuzz: 'test/routes/fuzz.test.ts',
-  dst: 'test/plugin/dst-year.test.ts'
+  dst: 'test/plugin/dst-year.test.ts',
+  faults: 'test/plugin/faults.test.ts',
+  resilience: 'test/plugin/resilience.test.ts'
 } as const
 
 /** One (sub)test of the TAP stream: its result, comments and children. */
@@ -154,6 +156,25 @@ function countedRow (tree: TapNode, area: string, what: string, parts: Array<{ f
   }
 }
 
+/** Rows from `# <name>: key N, key N, …` comments of the subtests of `file` matching `pattern`. */
+function commentRows (tree: TapNode, file: string, pattern: RegExp, area: string, what: (name: string) => string): ReliabilityRow[] {
+  const nodes = subtests(tree, file, pattern)
+  if (nodes.length === 0) return [{ area, what: what('—'), result: 'not run', figures: {}, command: commandFor(file) }]
+  return nodes.map(node => {
+    const comment = node.comments.find(text => /^\w+: (.+ \d+)(, .+ \d+)*$/.test(text))
+    const figures: Record<string, number | string> = node.skip !== undefined ? { reason: node.skip } : {}
+    let name = node.name
+    if (comment !== undefined) {
+      name = comment.slice(0, comment.indexOf(':'))
+      for (const part of comment.slice(comment.indexOf(':') + 2).split(', ')) {
+        const match = /^(.+) (\d+)$/.exec(part)
+        if (match !== null) figures[match[1]!.replace(/ (\w)/g, (_, c: string) => c.toUpperCase())] = Number(match[2])
+      }
+    }
+    return { area, what: what(name), result: verdictOf([node]), figures, command: commandFor(file) }
+  })
+}
+
 function fuzzRow (tree: TapNode): ReliabilityRow {
   const nodes = subtests(tree, FILES.fuzz, /^\d+ random requests/)
   const counted = (pattern: RegExp): number => nodes.filter(node => pattern.test(node.name))
@@ -204,7 +225,14 @@ export async function reliability (): Promise<{ rows: ReliabilityRow[], seconds:
   const rows: ReliabilityRow[] = [
     ...replicaRows(tree),
     countedRow(tree, 'crashes survived', 'SIGKILL mid-run: recorded abandoned after its lease, the task runs again', [
-      { file: FILES.crash, pattern: /./ }
+      { file: FILES.crash, pattern: /mid-run|recorded abandoned/ }
+    ]),
+    ...commentRows(tree, FILES.crash, /^SIGKILL at random moments/, 'SIGKILL at random moments of ticks',
+      name => `${name}: a replica killed 0–40 ms into its ticks, again and again`),
+    ...commentRows(tree, FILES.faults, /under injected faults$/, 'store faults injected',
+      name => `${name}: each store call of a scenario fails in turn (error or no answer, before or after the store acted)`),
+    countedRow(tree, 'task faults survived', 'any thrown value, lost leases, outages mid-run, lost store state, partial store failures', [
+      { file: FILES.resilience, pattern: /./ }
     ]),
     countedRow(tree, 'store outages survived', 'store down or down at boot: fail fast, trigger answers 503, recovers by itself', [
       { file: FILES.pluginOutage, pattern: /./ },
@@ -231,6 +259,12 @@ function totals (rows: readonly ReliabilityRow[]): Record<string, number> {
     duplicates: sum('exactly once across replicas', 'duplicates'),
     misses: sum('exactly once across replicas', 'misses'),
     crashesSurvived: sum('crashes survived', 'survived'),
+    randomKills: sum('SIGKILL at random moments of ticks', 'kills'),
+    claimsWithoutRecord: sum('SIGKILL at random moments of ticks', 'claimsWithoutRecord'),
+    faultsInjected: sum('store faults injected', 'faultsInjected'),
+    occurrencesOwed: sum('store faults injected', 'occurrencesOwed'),
+    occurrencesLost: sum('store faults injected', 'lost'),
+    occurrencesDuplicated: sum('store faults injected', 'duplicated') + sum('SIGKILL at random moments of ticks', 'duplicates'),
     outagesSurvived: sum('store outages survived', 'survived'),
     hostileRequests: sum('hostile requests', 'tried'),
     dstZones: rows.filter(row => row.area === 'DST days simulated' && row.result === 'passed').length,

@@ -132,6 +132,8 @@ async function killRounds (t: Test, kind: string, location: string, namespace: s
   const { runs } = await app.scheduler.history({ limit: 500 })
   t.equal(runs.filter(run => run.status === 'running').length, 0, `${kind}: nothing left running once the leases expired`)
   const keys = runs.map(run => `${run.task}@${run.scheduledFor.toISOString()}`)
+  // Read by `npm run reliability`.
+  t.comment(`${kind}: kills ${ROUNDS}, ticks reached ${ticksReached}, claims without record ${lostClaims}, duplicates ${keys.length - new Set(keys).size}, left running ${runs.filter(run => run.status === 'running').length}, abandoned ${runs.filter(run => run.status === 'abandoned').length}`)
   t.equal(new Set(keys).size, keys.length, `${kind}: no occurrence has two records (${runs.length} records, ${runs.filter(r => r.status === 'abandoned').length} abandoned)`)
   t.ok(TASKS.every(task => runs.some(run => run.task === task && run.scheduledFor.getTime() === next && run.status === 'succeeded')), `${kind}: the next occurrence runs`)
 }

@@ -131,6 +131,16 @@ function violations ({ runs, ticks }: { runs: RunRecord[], ticks: TickLog[] }): 
 }
 
 /** `place()` picks a fresh place (file, prefix, schema) and returns how to open a store there. */
+/** Owed occurrences of a scenario (the latest one of each task at each tick, catch-up included) and how many have a record. */
+function tally ({ runs, ticks }: { runs: RunRecord[], ticks: TickLog[] }): { owed: number, run: number } {
+  const owed = new Set<string>()
+  for (const log of ticks) {
+    for (const [task, minute] of owedAt(log.minute)) owed.add(`${task}@${new Date(START + minute * MINUTE).toISOString()}`)
+  }
+  const recorded = new Set(runs.filter(r => r.attempt === 1).map(r => `${r.task}@${r.scheduledFor.toISOString()}`))
+  return { owed: owed.size, run: [...owed].filter(k => recorded.has(k)).length }
+}
+
 interface StoreCase {
   name: string
   place: () => () => Store
@@ -146,13 +156,21 @@ async function runMatrix (t: Test, storeCase: StoreCase): Promise<void> {
   for (let i = 0; i < baseline.calls; i++) for (const mode of FAULT_MODES) scenarios.push({ at: i, mode })
   const problems: string[] = []
   const hits = new Map<string, number>()
+  const totals = { owed: 0, run: 0 }
   for (let i = 0; i < scenarios.length; i += BATCH) {
     await Promise.all(scenarios.slice(i, i + BATCH).map(async ({ at, mode }) => {
       const result = await scenario(storeCase.place(), storeCase.storeTimeout, f => f.arm(at, mode))
       hits.set(`${result.hit ?? 'none'}`, (hits.get(`${result.hit ?? 'none'}`) ?? 0) + 1)
+      const counted = tally(result)
+      totals.owed += counted.owed
+      totals.run += counted.run
       for (const problem of violations(result)) problems.push(`fault ${mode} at call ${at} (${result.hit}): ${problem}`)
     }))
   }
+  const lost = problems.filter(p => p.includes('(lost)')).length
+  const duplicated = problems.filter(p => p.includes('two records')).length
+  // Read by `npm run reliability`.
+  t.comment(`${storeCase.name}: faults injected ${scenarios.length}, occurrences owed ${totals.owed}, run ${totals.run}, lost ${lost}, duplicated ${duplicated}, other violations ${problems.length - lost - duplicated}`)
   if (process.env.FAULTS_DEBUG !== undefined) writeFileSync(`${process.env.FAULTS_DEBUG}-${storeCase.name}.txt`, problems.join('\n'))
   t.same(problems, [], `${storeCase.name}: ${scenarios.length} faults injected (${baseline.calls} store calls × ${FAULT_MODES.length} modes; by method ${JSON.stringify(Object.fromEntries(hits))}): no duplicate, nothing left running, no false answer, nothing lost`)
 }
