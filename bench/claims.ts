@@ -1,13 +1,17 @@
 /**
  * What exactly-once costs: 100 due tasks started per round through `store.startRun` (claim +
  * lease + running record in one atomic step, each task with its own lease key, issued
- * concurrently as a tick issues them), against the cheapest durable write of the same store
- * in the same run, alternating rounds. After each timed round the runs are finished
- * (`finishRun` releasing the leases, untimed) so the next round starts on free leases.
- * Baselines:
- *   sqlite    a prepared INSERT into a scratch table, same file, same pragmas (WAL, synchronous NORMAL)
- *   redis     SET
- *   postgres  a single-row INSERT into a scratch table, same schema, same pool size
+ * concurrently as a tick issues them), against two baselines of the same store in the same
+ * run, alternating rounds. After each timed round the runs are finished (`finishRun`
+ * releasing the leases, untimed) so the next round starts on free leases.
+ *
+ * `claimsVsRawWrite` — the raw write of what a start writes: the run record itself, with no
+ * claim, no lease, no atomicity:
+ *   sqlite    a prepared INSERT of the record into a table shaped like the runs table (same columns, keys, indexes)
+ *   redis     HSET of the record's hash plus the two ZADDs that index it, pipelined
+ *   postgres  an INSERT of the record into a table LIKE the runs table INCLUDING ALL (indexes)
+ * In its detail, `vsBareWrite`: against the first release's baseline, the cheapest durable
+ * write at all (sqlite a two-column INSERT, redis SET, postgres a two-column INSERT).
  * Each store is isolated (temp file, random key prefix, random schema) and cleaned up after.
  * A store whose server is down gives a null figure with the reason.
  *
@@ -19,6 +23,7 @@ import pg from 'pg'
 import { postgresStore } from '../plugin/stores/postgres.js'
 import { redisStore } from '../plugin/stores/redis.js'
 import { sqliteStore } from '../plugin/stores/sqlite.js'
+import { runToStored } from '../plugin/stores/driver.js'
 import type { RunRecord, Store } from '../plugin/stores/store.js'
 import {
   createSchema, deleteRedisKeys, postgresUrl, probePostgres, probeRedis, redisUrl, uniqueName
@@ -32,19 +37,29 @@ const LEASE_TTL_MS = 60_000
 const ROUNDS = 60
 const WARMUP_ROUNDS = 5
 const COMMAND = 'npx tsx bench/claims.ts'
-const CLAIM_GOAL = goal('<=', 2, '× (startRun ÷ bare write)', COMMAND)
+const CLAIM_GOAL = goal('<=', 2, '× (startRun ÷ raw write of the same record)', COMMAND)
 const BASE_OCCURRENCE = Date.parse('2026-05-11T00:00:00Z')
 const names = Array.from({ length: TASKS }, (_, i) => `claim-${i}`)
 
 /** One side's write of key `key` at instant `at`. */
 type Write = (key: string, at: number) => Promise<unknown>
 
+/** The raw write of a run record. */
+type RecordWrite = (run: RunRecord) => Promise<unknown>
+
 interface Contender {
   store: Store
   bareWrite: Write
   /** What the bare write is, for the report. */
   bareWriteLabel: string
+  recordWrite: RecordWrite
+  recordWriteLabel: string
   cleanup: () => Promise<void>
+}
+
+/** `scheduledFor` → `scheduled_for`: the SQL column of a record field. */
+function snake (field: string): string {
+  return field.replace(/[A-Z]/g, c => `_${c.toLowerCase()}`)
 }
 
 /** A `running` record of task `task` for the occurrence at `at`, started then. */
@@ -52,7 +67,7 @@ function running (task: string, at: number): RunRecord {
   return { id: `${task}@${at}`, task, scheduledFor: new Date(at), trigger: 'http', startedAt: new Date(at), status: 'running', attempt: 1, forced: false }
 }
 
-/** Starts per round against bare writes per round; both sides issue their 100 calls at once. */
+/** Starts per round against raw record writes and bare writes per round; every side issues its 100 calls at once. */
 async function measure (kind: string, contender: Contender): Promise<Figure> {
   const { store, bareWrite } = contender
   await store.init()
@@ -78,15 +93,25 @@ async function measure (kind: string, contender: Contender): Promise<Figure> {
     const at = BASE_OCCURRENCE + (++writeRound) * 60_000
     return await timeMs(() => Promise.all(names.map(name => bareWrite(`${name}:${writeRound}`, at))))
   }
+  let recordRound = 0
+  const rawRound = async (): Promise<number> => {
+    const at = BASE_OCCURRENCE + (++recordRound) * 60_000
+    const runs = names.map((name) => ({ ...running(name, at), id: `raw:${name}@${at}` }))
+    return await timeMs(() => Promise.all(runs.map(run => contender.recordWrite(run))))
+  }
   for (let i = 0; i < WARMUP_ROUNDS; i++) {
     await startRound()
+    await rawRound()
     await bareRound()
   }
-  const measured = await alternate(ROUNDS, startRound, bareRound)
+  const raw = await alternate(ROUNDS, startRound, rawRound)
+  const bare = await alternate(Math.ceil(ROUNDS / 2), startRound, bareRound)
   if (lost > 0) throw new Error(`${kind}: ${lost} starts not started on a store nobody else uses`)
-  return figure(measured.ours / measured.baseline, CLAIM_GOAL, {
-    startsPerSecond: Math.round(TASKS / (measured.ours / 1000)),
-    bareWritesPerSecond: Math.round(TASKS / (measured.baseline / 1000)),
+  return figure(raw.ours / raw.baseline, CLAIM_GOAL, {
+    startsPerSecond: Math.round(TASKS / (raw.ours / 1000)),
+    rawRecordWritesPerSecond: Math.round(TASKS / (raw.baseline / 1000)),
+    rawWrite: contender.recordWriteLabel,
+    vsBareWrite: Math.round(100 * bare.ours / bare.baseline) / 100,
     bareWrite: contender.bareWriteLabel,
     tasksPerRound: TASKS
   })
@@ -103,10 +128,20 @@ async function sqliteContender (): Promise<Contender> {
   db.pragma('synchronous = NORMAL')
   db.exec('CREATE TABLE bench_scratch (k TEXT NOT NULL, at INTEGER NOT NULL)')
   const insert = db.prepare('INSERT INTO bench_scratch (k, at) VALUES (?, ?)')
+  // A table shaped like the runs table: its columns, primary key and indexes, copied from the schema.
+  const runsTable = db.prepare<[], { sql: string }>("SELECT sql FROM sqlite_master WHERE name = 'fastify_scheduler_runs'").get()!.sql
+  db.exec(runsTable.replace('fastify_scheduler_runs', 'bench_runs'))
+  for (const { sql } of db.prepare<[], { sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'fastify_scheduler_runs' AND sql IS NOT NULL").all()) {
+    db.exec(sql.replace(/fastify_scheduler_runs/g, 'bench_runs').replace(/INDEX (IF NOT EXISTS )?(\w+)/, 'INDEX bench_$2'))
+  }
+  const columns = Object.keys(runToStored(running('x', 0), d => d.getTime()))
+  const insertRun = db.prepare(`INSERT INTO bench_runs (${columns.map(snake).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
   return {
     store,
     bareWrite: async (key, at) => insert.run(key, at),
     bareWriteLabel: 'prepared INSERT, same file, WAL, synchronous=NORMAL',
+    recordWrite: async (run) => insertRun.run(...Object.values(runToStored(run, d => d.getTime()))),
+    recordWriteLabel: 'prepared INSERT of the record into a copy of the runs table (keys, indexes), same file',
     cleanup: async () => {
       db.close()
       await store.close()
@@ -123,6 +158,16 @@ async function redisContender (): Promise<Contender> {
     store,
     bareWrite: (key, at) => client.set(`${prefix}scratch:${key}`, String(at)),
     bareWriteLabel: 'SET on its own connection',
+    recordWrite: (run) => {
+      const stored = runToStored(run, d => d.getTime())
+      const fields = Object.entries(stored).flatMap(([field, value]) => value === null ? [] : [field, String(value)])
+      return client.pipeline()
+        .hset(`${prefix}scratch:run:${run.id}`, ...fields)
+        .zadd(`${prefix}scratch:runs`, run.startedAt.getTime(), run.id)
+        .zadd(`${prefix}scratch:runs:${run.task}`, run.startedAt.getTime(), run.id)
+        .exec()
+    },
+    recordWriteLabel: 'HSET of the record + the two ZADDs indexing it, pipelined',
     cleanup: async () => {
       await store.close()
       try {
@@ -140,12 +185,20 @@ async function postgresContender (): Promise<Contender> {
   const store = postgresStore({ connectionString: postgresUrl(), schema })
   const scratch = `${pg.escapeIdentifier(schema)}.bench_scratch`
   await admin.query(`CREATE TABLE ${scratch} (k text NOT NULL, at timestamptz NOT NULL)`)
+  await store.init() // creates the runs table the record baseline copies
+  const runsCopy = `${pg.escapeIdentifier(schema)}.bench_runs`
+  await admin.query(`CREATE TABLE ${runsCopy} (LIKE ${pg.escapeIdentifier(schema)}.fastify_scheduler_runs INCLUDING ALL)`)
+  const columns = Object.keys(runToStored(running('x', 0), d => d))
   // The store's own pool has pg's default size (10); the baseline gets the same.
   const pool = new pg.Pool({ connectionString: postgresUrl() })
   return {
     store,
     bareWrite: (key, at) => pool.query(`INSERT INTO ${scratch} (k, at) VALUES ($1, $2)`, [key, new Date(at)]),
     bareWriteLabel: 'single-row INSERT, same schema, pool of 10',
+    recordWrite: (run) => pool.query(
+      `INSERT INTO ${runsCopy} (${columns.map(snake).join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      Object.values(runToStored(run, d => d))),
+    recordWriteLabel: 'INSERT of the record into a copy of the runs table (LIKE … INCLUDING ALL), pool of 10',
     cleanup: async () => {
       await store.close()
       await pool.end()

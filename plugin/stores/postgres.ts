@@ -44,6 +44,7 @@
  * and come out with millisecond precision); run ids use the "C" collation so "id descending"
  * is the same byte order as in the other stores.
  */
+import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import { InvalidOptionError } from '../errors.js'
 import { RUN_COLUMNS, RUN_FIELDS, requireDriver, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
@@ -174,6 +175,20 @@ function rankedWithNew (n: TableNames, where: string): string {
  * lease key (null: no lease), $16 now, $17 the lease expiry, $18 now in ms, $19 the history
  * limit, $20 the reason given to a run whose expired lease is taken over.
  */
+/** Statements longer than this are prepared (named) per connection. */
+const PREPARE_ABOVE = 400
+const statementNames = new Map<string, string>()
+
+/** A stable name for a prepared statement: `fastify_scheduler_` + a hash of its text. */
+function statementName (text: string): string {
+  let name = statementNames.get(text)
+  if (name === undefined) {
+    name = `fastify_scheduler_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`
+    statementNames.set(text, name)
+  }
+  return name
+}
+
 function startRunSql (n: TableNames): string {
   const expired = 'l.expires_at <= $16::timestamptz'
   return `
@@ -374,6 +389,10 @@ export function postgresStore (options: PostgresStoreOptions): Store {
       const query: Query = async (text, values) => await client.query({
         text,
         values,
+        // The long statements (startRun, finishRun) are prepared once per connection: planning
+        // their CTEs costs more than running them. Named by a hash of the text, so stores with
+        // other tables sharing a user's pool never collide.
+        ...(values !== undefined && text.length > PREPARE_ABOVE ? { name: statementName(text) } : {}),
         // pg's client-side read timeout: fires even when the server is frozen.
         query_timeout: Math.max(1, Math.floor(deadline - performance.now()))
       } as pg.QueryConfig)
