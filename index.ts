@@ -5,8 +5,13 @@ export { fastifyScheduler, fastifyScheduler as default } from './plugin/index.js
 export { Task, defineTask } from './tasks/task.js'
 export { compileSchedule } from './tasks/schedule.js'
 export { parseDuration } from './tasks/duration.js'
-export { memoryStore, sqliteStore, redisStore, postgresStore } from './plugin/stores/index.js'
-export type { SqliteStoreOptions, RedisStoreOptions, PostgresStoreOptions } from './plugin/stores/index.js'
+export { memoryStore } from './plugin/stores/memory.js'
+export { sqliteStore, type SqliteStoreOptions } from './plugin/stores/sqlite.js'
+// Typed without ioredis and pg (optional peers): see plugin/network-stores.ts.
+export { redisStore, postgresStore } from './plugin/network-stores.js'
+export type {
+  RedisStoreOptions, RedisClient, PostgresStoreOptions, PostgresPool, PostgresPoolClient, PostgresQueryResult
+} from './plugin/network-stores.js'
 export type {
   Store, StoreKind, RunRecord, RunStatus, TaskState, HistoryQuery, HistoryPage, ExpiredLease
 } from './plugin/stores/store.js'

@@ -1,0 +1,95 @@
+/**
+ * The Redis and PostgreSQL stores as the package root publishes them.
+ *
+ * ioredis and pg are optional peers, so the published types must compile (with
+ * `skipLibCheck: false`) for a user who has neither installed. The options therefore name
+ * small interfaces of what the stores call on a client or pool the user passes in, not the
+ * drivers' own types; an ioredis `Redis` or `Cluster` and a pg `Pool` satisfy them
+ * (test/types/stores.tst.ts checks that against the real drivers).
+ */
+import { postgresStore as postgresStoreOnPg, type PostgresStoreOptions as PgStoreOptions } from './stores/postgres.js'
+import { redisStore as redisStoreOnIoredis, type RedisStoreOptions as IoredisStoreOptions } from './stores/redis.js'
+import type { Store } from './stores/store.js'
+
+/** What the PostgreSQL store reads from a query's result. */
+export interface PostgresQueryResult {
+  rows: unknown[]
+  rowCount: number | null
+}
+
+/** A client checked out of a pool, used for one transaction and released. */
+export interface PostgresPoolClient {
+  query (text: string, values?: unknown[]): Promise<PostgresQueryResult>
+  release (err?: Error | boolean): void
+}
+
+/** What the PostgreSQL store calls on a pool you pass in (a pg `Pool` has all of it). */
+export interface PostgresPool {
+  query (text: string, values?: unknown[]): Promise<PostgresQueryResult>
+  connect (): Promise<PostgresPoolClient>
+}
+
+export interface PostgresStoreOptions {
+  /** A pool you manage (a pg `Pool`): the store never ends it. */
+  pool?: PostgresPool
+  /** Or a connection string the store opens its own pool with (and ends on close); needs `pg` installed. */
+  connectionString?: string
+  /** Schema of the tables, default `public`; created at init if missing. */
+  schema?: string
+  /** Prefix of the table names, default `fastify_scheduler_`. */
+  tablePrefix?: string
+}
+
+/**
+ * What the Redis store calls on a client you pass in (an ioredis `Redis` or `Cluster` has
+ * it): it defines its Lua scripts once, then calls them as commands.
+ */
+export interface RedisClient {
+  defineCommand (name: string, definition: { lua: string, numberOfKeys?: number }): void
+}
+
+export interface RedisStoreOptions {
+  /** A client you manage (ioredis): the store defines its scripts on it and never closes it. */
+  client?: RedisClient
+  /** Or a URL the store connects to (and disconnects from on close); needs `ioredis` installed. */
+  url?: string
+  /** Prefix of every key, default `fastify-scheduler:`. */
+  prefix?: string
+}
+
+/**
+ * A store in PostgreSQL (pg), for several replicas sharing one database. Each claim is one
+ * conditional upsert, so exactly one replica runs an occurrence.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import fastifyScheduler, { postgresStore } from 'fastify-scheduler'
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * await app.register(fastifyScheduler, { store: postgresStore({ pool }) })
+ * // or let the store open (and close) its own pool:
+ * await app.register(fastifyScheduler, { store: postgresStore({ connectionString: process.env.DATABASE_URL }) })
+ * ```
+ */
+export function postgresStore (options: PostgresStoreOptions): Store {
+  return postgresStoreOnPg(options as PgStoreOptions)
+}
+
+/**
+ * A store in Redis (ioredis), for several replicas sharing one Redis. Every read-then-write
+ * is one Lua script, so Redis runs it atomically.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis'
+ * import fastifyScheduler, { redisStore } from 'fastify-scheduler'
+ *
+ * await app.register(fastifyScheduler, { store: redisStore({ client: new Redis(process.env.REDIS_URL) }) })
+ * // or let the store connect (and disconnect) itself:
+ * await app.register(fastifyScheduler, { store: redisStore({ url: 'redis://127.0.0.1:6379' }) })
+ * ```
+ */
+export function redisStore (options: RedisStoreOptions): Store {
+  return redisStoreOnIoredis(options as IoredisStoreOptions)
+}
