@@ -2,6 +2,7 @@
  * Public types of the scheduler (`app.scheduler`) and the plugin's options.
  */
 import type { FastifyRequest } from 'fastify'
+import type { Task, TaskClass } from '../tasks/task.js'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
 import type { HistoryPage, HistoryQuery, RunStatus, Store, StoreKind } from './stores/store.js'
 
@@ -90,8 +91,12 @@ export interface SchedulerApi {
   readonly lastTickAt: Date | undefined
 }
 
-/** A task as accepted by `tasks: [...]` and `add()`: a Task subclass, a Task instance or an object. */
-export type TaskInput = TaskObject | (abstract new (...args: any[]) => unknown) | object
+/**
+ * A task as accepted by `tasks: [...]` and `add()`: a Task subclass, a Task instance, or the
+ * object form (`defineTask({ ... })` or a plain object with `handle`). Anything else, and any
+ * object with a misspelt or malformed option, is a type error.
+ */
+export type TaskInput = TaskObject | Task | TaskClass
 
 /** Credentials check for the HTTP routes. */
 export type AuthOption =

@@ -1,7 +1,7 @@
 /**
  * The two ways to write a task (SPEC §2): a class extending `Task`, or `defineTask({ ... })`.
  */
-import type { TaskContext, TaskObject } from './types.js'
+import type { FastifyInstance, TaskContext, TaskObject } from './types.js'
 
 /** Marks objects made by `defineTask`, so discovery can tell a task from any other export. */
 export const TASK_BRAND: unique symbol = Symbol.for('fastify-scheduler.task') as never
@@ -29,9 +29,19 @@ export const TASK_BRAND: unique symbol = Symbol.for('fastify-scheduler.task') as
  * compile-time checks as well.
  */
 export abstract class Task {
+  /**
+   * Types only (nothing is emitted): makes `Task` nominal, so an object literal is checked as
+   * the object form (`TaskObject`, where `runEvery: '3 dayz'` is an error) and never passes
+   * as a Task instance just because it has a `handle`.
+   */
+  declare private readonly taskInstance: true
+
   /** The task's work. Its promise is awaited; `ctx.signal` fires on timeout or shutdown. */
   abstract handle (ctx: TaskContext): unknown
 }
+
+/** The class form as a value: a subclass of `Task`, constructed with the Fastify instance. */
+export type TaskClass = new (app: FastifyInstance) => Task
 
 /** Keys of `T` that a task object does not have, mapped to `never` (so they fail to type-check). */
 export type NoExtraKeys<T> = { readonly [K in Exclude<keyof T, keyof TaskObject>]: never }
