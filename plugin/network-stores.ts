@@ -11,24 +11,55 @@ import { postgresStore as postgresStoreOnPg, type PostgresStoreOptions as PgStor
 import { redisStore as redisStoreOnIoredis, type RedisStoreOptions as IoredisStoreOptions } from './stores/redis.js'
 import type { Store } from './stores/store.js'
 
-/** What the PostgreSQL store reads from a query's result. */
+/**
+ * What the PostgreSQL store reads from a query's result (a pg `QueryResult` has it).
+ *
+ * @example
+ * ```ts
+ * const { rows, rowCount }: PostgresQueryResult = await pool.query('SELECT 1')
+ * ```
+ */
 export interface PostgresQueryResult {
   rows: unknown[]
   rowCount: number | null
 }
 
-/** A client checked out of a pool, used for one transaction and released. */
+/**
+ * A client checked out of a pool, used for one transaction and released (a pg `PoolClient`).
+ *
+ * @example
+ * ```ts
+ * const client: PostgresPoolClient = await pool.connect()
+ * try { await client.query('BEGIN'); await client.query('COMMIT') } finally { client.release() }
+ * ```
+ */
 export interface PostgresPoolClient {
   query (text: string, values?: unknown[]): Promise<PostgresQueryResult>
   release (err?: Error | boolean): void
 }
 
-/** What the PostgreSQL store calls on a pool you pass in (a pg `Pool` has all of it). */
+/**
+ * What the PostgreSQL store calls on a pool you pass in (a pg `Pool` has all of it).
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * const pool: PostgresPool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * ```
+ */
 export interface PostgresPool {
   query (text: string, values?: unknown[]): Promise<PostgresQueryResult>
   connect (): Promise<PostgresPoolClient>
 }
 
+/**
+ * Options of `postgresStore`: a pool or a connection string, and where the tables live.
+ *
+ * @example
+ * ```ts
+ * postgresStore({ connectionString: process.env.DATABASE_URL, schema: 'jobs', tablePrefix: 'sched_' })
+ * ```
+ */
 export interface PostgresStoreOptions {
   /** A pool you manage (a pg `Pool`): the store never ends it. */
   pool?: PostgresPool
@@ -43,11 +74,25 @@ export interface PostgresStoreOptions {
 /**
  * What the Redis store calls on a client you pass in (an ioredis `Redis` or `Cluster` has
  * it): it defines its Lua scripts once, then calls them as commands.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis'
+ * const client: RedisClient = new Redis(process.env.REDIS_URL!)
+ * ```
  */
 export interface RedisClient {
   defineCommand (name: string, definition: { lua: string, numberOfKeys?: number }): void
 }
 
+/**
+ * Options of `redisStore`: a client or a URL, and the key prefix.
+ *
+ * @example
+ * ```ts
+ * redisStore({ url: process.env.REDIS_URL, prefix: '{scheduler}:' }) // a hash tag keeps Cluster keys in one slot
+ * ```
+ */
 export interface RedisStoreOptions {
   /** A client you manage (ioredis): the store defines its scripts on it and never closes it. */
   client?: RedisClient

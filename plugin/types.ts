@@ -95,6 +95,12 @@ export interface SchedulerApi {
  * A task as accepted by `tasks: [...]` and `add()`: a Task subclass, a Task instance, or the
  * object form (`defineTask({ ... })` or a plain object with `handle`). Anything else, and any
  * object with a misspelt or malformed option, is a type error.
+ *
+ * @example
+ * ```ts
+ * const tasks: TaskInput[] = [SayHi, new Report(), defineTask({ runEveryMinute: true, handle () {} })]
+ * await app.register(fastifyScheduler, { dir: false, tasks })
+ * ```
  */
 export type TaskInput = TaskObject | Task | TaskClass
 

@@ -52,6 +52,16 @@ interface TimeOfDay {
  * Compiles schedule attributes read in `options.timezone` (default: the process's zone).
  * `def` may be a whole task object; only its schedule attributes are read. Throws
  * `InvalidScheduleError` naming `options.source`, the attribute and what is accepted.
+ *
+ * @example
+ * ```ts
+ * import { compileSchedule } from 'fastify-scheduler'
+ *
+ * const schedule = compileSchedule({ runEvery: '3 days', runAt: '17:00' }, { timezone: 'Europe/Berlin' })
+ * schedule.describe()                                // 'every 3 days at 17:00 (Europe/Berlin)'
+ * schedule.next(new Date('2026-05-01T00:00:00Z'))    // 2026-05-03T15:00:00.000Z
+ * schedule.cron                                      // '0 17 3-31/3 * *'
+ * ```
  */
 export function compileSchedule (def: ScheduleDefinition, options: CompileScheduleOptions = {}): Schedule {
   const fail = (message: string): Error =>

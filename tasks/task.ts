@@ -7,14 +7,21 @@ import type { FastifyInstance, TaskContext, TaskObject } from './types.js'
 export const TASK_BRAND: unique symbol = Symbol.for('fastify-scheduler.task') as never
 
 /**
- * Base class of the class form. Subclasses receive the Fastify instance (the container):
+ * Base class of the class form. Subclasses receive the Fastify instance (the container).
  *
+ * @example
  * ```ts
+ * // tasks/say-hi.ts
+ * import { Task, type TaskContext } from 'fastify-scheduler'
+ * import type { FastifyInstance } from 'fastify'
+ *
  * export default class SayHi extends Task {
  *   runEvery = '3 days'
  *   runAt = '17:00'
  *   constructor (private readonly app: FastifyInstance) { super() }
- *   async handle (ctx: TaskContext) { await this.app.mail.send(...) }
+ *   async handle (ctx: TaskContext) {
+ *     await this.app.mail.send({ to: 'team@example.com', subject: 'Hi', text: `run ${ctx.runId}` })
+ *   }
  * }
  * ```
  *
@@ -49,6 +56,21 @@ export type NoExtraKeys<T> = { readonly [K in Exclude<keyof T, keyof TaskObject>
 /**
  * The object form: returns `def` itself, branded for discovery. Unknown keys and malformed
  * `runEvery`/`runAt` strings are type errors; the boot checks everything again at runtime.
+ *
+ * @example
+ * ```ts
+ * // tasks/prune.ts
+ * import { defineTask } from 'fastify-scheduler'
+ *
+ * export default defineTask({
+ *   runEveryMinute: true,
+ *   timeout: '30 seconds',
+ *   async handle ({ app, log, signal }) {
+ *     const { count } = await app.db.prune({ signal })
+ *     log.info({ count }, 'pruned')
+ *   }
+ * })
+ * ```
  */
 export function defineTask<const T extends TaskObject> (def: T & NoExtraKeys<T>): T {
   // A frozen object cannot take the brand; a shallow copy keeps its properties.
