@@ -83,11 +83,21 @@ let typescriptRegistered = false
 /**
  * Make `.ts` files importable: register tsx (ESM and CommonJS hooks) unless it is already
  * active, and tell @fastify/autoload and the scheduler's discovery that TypeScript loads.
+ * tsx is an optional peer (only `.ts` apps need it), so its absence is explained, not a stack.
  */
-export async function enableTypeScript (): Promise<void> {
+export async function enableTypeScript (shown = 'the app'): Promise<void> {
   process.env.FASTIFY_AUTOLOAD_TYPESCRIPT = '1'
   if (typescriptRegistered || /(^|\s|\/|=)tsx(\/|\s|$)|tsx\/dist/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`)) return
-  const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')])
+  let apis: [typeof import('tsx/esm/api'), typeof import('tsx/cjs/api')]
+  try {
+    apis = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')])
+  } catch (err) {
+    const { code, message } = err as { code?: string, message?: string }
+    if (code !== 'ERR_MODULE_NOT_FOUND' || !/'tsx'/.test(message ?? '')) throw err
+    throw new CliError(`${shown} is TypeScript: install tsx to load a .ts app (npm install --save-dev tsx), ` +
+      'or compile the app and pass --app with the .js file.', EXIT.app, { cause: err })
+  }
+  const [esm, cjs] = apis
   esm.register()
   cjs.register()
   typescriptRegistered = true
@@ -199,7 +209,7 @@ export async function loadApp (options: LoadAppOptions = {}): Promise<LoadedApp>
   const cwd = options.cwd ?? process.cwd()
   const file = findAppFile(options.app, cwd)
   const shown = relative(cwd, file) || file
-  if (TYPESCRIPT.has(extname(file))) await enableTypeScript()
+  if (TYPESCRIPT.has(extname(file))) await enableTypeScript(shown)
   process.env.SCHEDULE_TOKEN ??= randomBytes(32).toString('hex')
 
   const guard = guardListen()
