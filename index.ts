@@ -5,19 +5,91 @@ export { fastifyScheduler, fastifyScheduler as default } from './plugin/index.js
 export { Task, defineTask } from './tasks/task.js'
 export { compileSchedule } from './tasks/schedule.js'
 export { parseDuration } from './tasks/duration.js'
-export { memoryStore, sqliteStore, redisStore, postgresStore } from './plugin/stores/index.js'
-export type { SqliteStoreOptions, RedisStoreOptions, PostgresStoreOptions } from './plugin/stores/index.js'
+/**
+ * In-process store, for tests and throwaway use (the listing says it is not durable).
+ *
+ * @example
+ * ```ts
+ * await app.register(fastifyScheduler, { dir: false, store: memoryStore(), auth: false, tasks: [prune] })
+ * await app.ready()
+ * await app.scheduler.tick(new Date('2026-05-12T17:00:00Z'))
+ * ```
+ */
+export { memoryStore } from './plugin/stores/memory.js'
+/**
+ * The default store: an embedded SQLite file (WAL), safe for several processes on one host.
+ *
+ * @example
+ * ```ts
+ * const options: SqliteStoreOptions = { path: './data/scheduler.sqlite' }
+ * await app.register(fastifyScheduler, { store: sqliteStore(options) })
+ * ```
+ */
+export { sqliteStore, type SqliteStoreOptions } from './plugin/stores/sqlite.js'
+// Typed without ioredis and pg (optional peers): see plugin/network-stores.ts.
+export { redisStore, postgresStore } from './plugin/network-stores.js'
+export type {
+  RedisStoreOptions, RedisClient, PostgresStoreOptions, PostgresPool, PostgresPoolClient, PostgresQueryResult
+} from './plugin/network-stores.js'
+/**
+ * The store contract and the run history, for custom stores and for reading history.
+ *
+ * @example
+ * ```ts
+ * const page: HistoryPage = await app.scheduler.history({ task: ['prune'], status: ['failed'], limit: 20 })
+ * const failed: RunRecord[] = page.runs
+ * const statuses: RunStatus[] = failed.map(run => run.status)
+ * const kind: string = app.scheduler.store.kind // 'memory', 'sqlite', 'redis', 'postgres' or a third party's
+ * ```
+ */
 export type {
   Store, RunRecord, RunStatus, FinalStatus, TaskState, HistoryQuery, HistoryPage, PendingRetry, StartClaim,
   StartRunRequest, StartRunResult, FinishRunOptions, TaskRetry, ClusterState, StoreInitContext
 } from './plugin/stores/store.js'
+/**
+ * For store authors: the method list checked at registration, the shared history rules, and
+ * the coded error every driver failure must become. The conformance suite is
+ * `fastify-scheduler/testing`; `docs/ARCHITECTURE.md` describes the contract.
+ *
+ * @example
+ * ```ts
+ * const problem = whyNotAStore(myStore) // undefined, or 'missing method renewLease'
+ * try { await client.call() } catch (err) { throw storeUnavailable(err) }
+ * ```
+ */
 export { STORE_METHODS, whyNotAStore } from './plugin/stores/store.js'
 export { compareRunsNewestFirst, pageOfRuns, pruneVictims, overlapRecord, SETTLED_STATUSES } from './plugin/stores/history.js'
 export { storeUnavailable } from './plugin/errors.js'
+/**
+ * `app.scheduler`, the plugin's options and what ticks answer.
+ *
+ * @example
+ * ```ts
+ * const options: SchedulerOptions = { timezone: 'Europe/Berlin', auth: { tokens: [process.env.CRON_SECRET!] } satisfies AuthOption }
+ * await app.register(fastifyScheduler, options)
+ * await app.ready()
+ * const api: SchedulerApi = app.scheduler
+ * const result: TickResult = await api.tick({ now: new Date('2026-05-12T17:00:00Z') } satisfies TickOptions)
+ * const outcomes: RunOutcome[] = await result.settled
+ * const listing: SchedulerListing = await api.list()
+ * const rows: TaskListing[] = listing.tasks
+ * ```
+ */
 export type {
   SchedulerApi, SchedulerOptions, AuthOption, TaskInput, TickOptions, TickResult, RunOutcome,
   SchedulerListing, TaskListing, RunSummary, ListOptions, HealthReport
 } from './plugin/types.js'
+/**
+ * Hooks on every run: `onRunStart` once its `running` record is written, `onRunEnd` once its
+ * final record is. Bounded in time; a hook that throws or hangs never changes the run.
+ *
+ * @example
+ * ```ts
+ * app.scheduler.addHook('onRunEnd', async (run: RunRecord) => {
+ *   if (run.status === 'failed') await app.mail.send({ to: 'ops@example.com', subject: `${run.task} failed`, text: run.error ?? '' })
+ * })
+ * ```
+ */
 export type { RunHook, RunHookName } from './plugin/hooks.js'
 export type {
   TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, Schedule, ScheduleDefinition,

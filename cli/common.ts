@@ -3,6 +3,7 @@
  * messages that name the option, and plain-text tables.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { suggest } from '../tasks/suggest.js'
 
 /** Exit codes cron and scripts can rely on. */
 export const EXIT = {
@@ -52,8 +53,18 @@ export function parseCommandArgs<O extends Options> (command: string, args: stri
     return parseArgs({ args, options: withHelp, strict: true, allowPositionals })
   } catch (err) {
     const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '')
-    throw new CliError(`${command}: ${message}\nRun \`fastify-scheduler ${command} --help\` for usage.`, EXIT.usage)
+    throw new CliError(`${command}: ${message}${didYouMean(err, withHelp)}\n` +
+      `Run \`fastify-scheduler ${command} --help\` for usage.`, EXIT.usage)
   }
+}
+
+/** ` (did you mean --task?)` for an unknown option close to an accepted one, else ''. */
+function didYouMean (err: unknown, options: Options): string {
+  if ((err as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return ''
+  const given = /Unknown option '(--?[^'=]+)/.exec((err as Error).message)?.[1]
+  if (given === undefined) return ''
+  const guess = suggest(given.replace(/^-+/, ''), Object.keys(options))
+  return guess === undefined ? '' : ` (did you mean --${guess}?)`
 }
 
 /** Exit code for an error thrown by the app or the scheduler. */

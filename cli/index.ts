@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { suggest } from '../tasks/suggest.js'
 import { CliError, EXIT, exitCodeOf, type Command } from './common.js'
 
 interface CommandEntry {
@@ -23,6 +24,9 @@ export const commands: readonly CommandEntry[] = [
   { name: 'make:task', summary: 'write a task file from a template', load: async () => (await import('./make-task.js')).makeTaskCommand },
   { name: 'crontab', summary: 'print ready-to-paste crontab lines (curl form and CLI form)', load: async () => (await import('./crontab.js')).crontabCommand }
 ]
+
+/** The options accepted before a command. */
+const GLOBAL_OPTIONS: readonly string[] = ['--help', '--version']
 
 export const help = `Usage: fastify-scheduler <command> [options]
 
@@ -62,7 +66,10 @@ export async function cli (args: string[]): Promise<number> {
   }
   const entry = commands.find(candidate => candidate.name === first)
   if (entry === undefined) {
-    throw new CliError(`unknown command "${first}". Commands: ${commands.map(c => c.name).join(', ')}. ` +
+    const names = commands.map(command => command.name)
+    const guess = suggest(first, first.startsWith('-') ? GLOBAL_OPTIONS : names)
+    throw new CliError(`unknown ${first.startsWith('-') ? 'option' : 'command'} "${first}"` +
+      `${guess === undefined ? '' : ` (did you mean ${guess}?)`}. Commands: ${names.join(', ')}. ` +
       'Run `fastify-scheduler --help` for usage.', EXIT.usage)
   }
   const command = await entry.load()

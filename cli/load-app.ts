@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { CliError, EXIT } from './common.js'
+import { guardListen, type ListenGuard } from './listen-guard.js'
 
 /** Where the app is looked for, in this order, when `--app` is not given (or names a folder). */
 export const APP_SEARCH_ORDER: readonly string[] = [
@@ -82,11 +83,21 @@ let typescriptRegistered = false
 /**
  * Make `.ts` files importable: register tsx (ESM and CommonJS hooks) unless it is already
  * active, and tell @fastify/autoload and the scheduler's discovery that TypeScript loads.
+ * tsx is an optional peer (only `.ts` apps need it), so its absence is explained, not a stack.
  */
-export async function enableTypeScript (): Promise<void> {
+export async function enableTypeScript (shown = 'the app'): Promise<void> {
   process.env.FASTIFY_AUTOLOAD_TYPESCRIPT = '1'
   if (typescriptRegistered || /(^|\s|\/|=)tsx(\/|\s|$)|tsx\/dist/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`)) return
-  const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')])
+  let apis: [typeof import('tsx/esm/api'), typeof import('tsx/cjs/api')]
+  try {
+    apis = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')])
+  } catch (err) {
+    const { code, message } = err as { code?: string, message?: string }
+    if (code !== 'ERR_MODULE_NOT_FOUND' || !/'tsx'/.test(message ?? '')) throw err
+    throw new CliError(`${shown} is TypeScript: install tsx to load a .ts app (npm install --save-dev tsx), ` +
+      'or compile the app and pass --app with the .js file.', EXIT.app, { cause: err })
+  }
+  const [esm, cjs] = apis
   esm.register()
   cjs.register()
   typescriptRegistered = true
@@ -153,34 +164,95 @@ function describe (value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
 
+/** The answer to a module that calls listen() while the CLI loads it: how to split it. */
+export function listensMessage (shown: string): string {
+  return `${shown}: calls listen() when it is loaded, so it is a server script, not an app the CLI can ` +
+    'load (the CLI boots the app without serving it; no server was started). Split it in two files:\n' +
+    '  app.ts     export default async function app (fastify) { await fastify.register(fastifyScheduler, { ... }) }\n' +
+    '             (or export build() returning the Fastify instance; in CommonJS: module.exports = app)\n' +
+    '  server.ts  import Fastify from \'fastify\'; import app from \'./app.js\'\n' +
+    '             const server = Fastify({ logger: true }); await server.register(app); await server.listen({ port: 3000 })\n' +
+    'and point --app at app.ts. See "Usage" in the fastify-scheduler README.'
+}
+
+/** Thrown inside loadApp when the guard saw listen(); becomes the message above. */
+class ListenedError extends Error {}
+
+/** Close instances the app module created for itself, without waiting on one that hangs. */
+async function closeQuietly (instances: readonly FastifyInstance[]): Promise<void> {
+  if (instances.length === 0) return
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<void>(resolve => { timer = setTimeout(resolve, 2000).unref() })
+  await Promise.race([Promise.allSettled(instances.map(async instance => await instance.close())), timeout])
+  clearTimeout(timer)
+}
+
+/**
+ * A module that exports nothing usable but created Fastify instances may call listen() once
+ * they are ready (`app.listen(...)` not awaited, as CommonJS scripts do): wait for that.
+ */
+async function listensOnceReady (mod: Exports, created: readonly FastifyInstance[], guard: ListenGuard): Promise<boolean> {
+  const { build, plugin } = appExports(mod)
+  if (typeof build === 'function' || typeof plugin === 'function' || created.length === 0) return guard.listenCalled
+  const settled = Promise.allSettled(created.map(async instance => await instance.ready()))
+    .then(async () => await new Promise(resolve => setImmediate(resolve)))
+  await Promise.race([guard.attempted, settled])
+  return guard.listenCalled
+}
+
 /**
  * Import the app, build it, and make it ready. Every failure is a CliError naming the file:
- * exit 3 (not found, does not load, does not boot, no scheduler) or 4 (store unavailable).
+ * exit 3 (not found, does not load, calls listen(), does not boot, no scheduler) or 4 (store
+ * unavailable). Nothing may listen meanwhile (see listen-guard.ts).
  */
 export async function loadApp (options: LoadAppOptions = {}): Promise<LoadedApp> {
   const cwd = options.cwd ?? process.cwd()
   const file = findAppFile(options.app, cwd)
   const shown = relative(cwd, file) || file
-  if (TYPESCRIPT.has(extname(file))) await enableTypeScript()
+  if (TYPESCRIPT.has(extname(file))) await enableTypeScript(shown)
   process.env.SCHEDULE_TOKEN ??= randomBytes(32).toString('hex')
 
-  let mod: Exports
+  const guard = guardListen()
+  const unlessListened = async <T>(step: PromiseLike<T>): Promise<T> =>
+    await Promise.race([step, guard.attempted.then(() => { throw new ListenedError() })])
+  // The instances the module created while it was imported; the CLI's own one comes later.
+  let created: readonly FastifyInstance[] | undefined
   try {
-    mod = await import(pathToFileURL(file).href) as Exports
+    const mod = await importApp(file, shown, unlessListened)
+    created = [...guard.instances]
+    if (await listensOnceReady(mod, created, guard)) throw new ListenedError()
+    return { ...await bootApp(mod, shown, options, unlessListened), file }
   } catch (err) {
+    await closeQuietly(created ?? guard.instances)
+    if (err instanceof ListenedError) throw new CliError(listensMessage(shown), EXIT.app)
+    throw err
+  } finally {
+    guard.release()
+  }
+}
+
+type Guarded = <T>(step: PromiseLike<T>) => Promise<T>
+
+async function importApp (file: string, shown: string, unlessListened: Guarded): Promise<Exports> {
+  try {
+    return await unlessListened(import(pathToFileURL(file).href) as Promise<Exports>)
+  } catch (err) {
+    if (err instanceof ListenedError) throw err
     throw new CliError(`${shown}: could not be loaded: ${(err as Error).message ?? String(err)}`, EXIT.app, { cause: err })
   }
+}
 
+async function bootApp (mod: Exports, shown: string, options: LoadAppOptions, unlessListened: Guarded): Promise<Omit<LoadedApp, 'file'>> {
   const serverOptions: FastifyServerOptions = {
     logger: { level: options.verbose === true ? 'info' : 'warn', stream: process.stderr }
   }
   let app: FastifyInstance | undefined
   try {
-    app = await instantiate(mod, shown, serverOptions)
-    await app.ready()
+    app = await unlessListened(instantiate(mod, shown, serverOptions))
+    await unlessListened(app.ready())
   } catch (err) {
     await app?.close().catch(() => {})
-    if (err instanceof CliError) throw err
+    if (err instanceof CliError || err instanceof ListenedError) throw err
     const code = (err as { code?: string }).code
     const exitCode = code === 'FST_SCHEDULER_STORE_UNAVAILABLE' ? EXIT.store : EXIT.app
     const reason = ((err as Error).message ?? String(err)).replace(/^fastify-scheduler: /, '')
@@ -194,5 +266,5 @@ export async function loadApp (options: LoadAppOptions = {}): Promise<LoadedApp>
   }
   let closing: Promise<void> | undefined
   const ready = app
-  return { app: ready, file, close: () => (closing ??= ready.close()) }
+  return { app: ready, close: () => (closing ??= ready.close()) }
 }

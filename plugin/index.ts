@@ -115,6 +115,24 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
   })
 }
 
-/** The plugin. Register it with `app.register(fastifyScheduler, options)`. */
+/**
+ * The plugin. Register it with `app.register(fastifyScheduler, options)`; it finds task files
+ * in `tasks/`, decorates `app.scheduler` and serves the `/_schedule` routes.
+ *
+ * @example
+ * ```ts
+ * // app.ts: the app as a plugin, so the CLI and server.ts both load it
+ * import type { FastifyInstance } from 'fastify'
+ * import fastifyScheduler from 'fastify-scheduler'
+ *
+ * export default async function app (fastify: FastifyInstance) {
+ *   await fastify.register(fastifyScheduler, {
+ *     dir: new URL('./tasks', import.meta.url).pathname,
+ *     timezone: 'Europe/Berlin',
+ *     auth: { tokens: [process.env.SCHEDULE_TOKEN!] }
+ *   })
+ * }
+ * ```
+ */
 export const fastifyScheduler = fp(plugin, { fastify: '5.x', name: 'fastify-scheduler' })
 export default fastifyScheduler

@@ -2,6 +2,7 @@
  * Public types of the scheduler (`app.scheduler`) and the plugin's options.
  */
 import type { FastifyRequest } from 'fastify'
+import type { Task, TaskClass } from '../tasks/task.js'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
 import type { Duration, RetryOptions } from '../tasks/types.js'
 import type { RunHook, RunHookName } from './hooks.js'
@@ -152,8 +153,18 @@ export interface SchedulerApi {
   readonly lastTickAt: Date | undefined
 }
 
-/** A task as accepted by `tasks: [...]` and `add()`: a Task subclass, a Task instance or an object. */
-export type TaskInput = TaskObject | (abstract new (...args: any[]) => unknown) | object
+/**
+ * A task as accepted by `tasks: [...]` and `add()`: a Task subclass, a Task instance, or the
+ * object form (`defineTask({ ... })` or a plain object with `handle`). Anything else, and any
+ * object with a misspelt or malformed option, is a type error.
+ *
+ * @example
+ * ```ts
+ * const tasks: TaskInput[] = [SayHi, new Report(), defineTask({ runEveryMinute: true, handle () {} })]
+ * await app.register(fastifyScheduler, { dir: false, tasks })
+ * ```
+ */
+export type TaskInput = TaskObject | Task | TaskClass
 
 /** Credentials check for the HTTP routes. */
 export type AuthOption =

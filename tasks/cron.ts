@@ -4,8 +4,8 @@
  * DST are not handled here: schedule.ts maps wall times to instants.
  *
  * Why our own and not croner: croner decides how a pattern meets DST by its own rule
- * (single-value minute and hour = fixed time), which disagrees with SPEC §3 (hour field `*`
- * or a step over all hours = elapsed time, anything else = wall clock); it also accepts
+ * (single-value minute and hour = fixed time), which disagrees with SPEC §3 (hours of an
+ * "every N hours" schedule = elapsed time, anything else = wall clock); it also accepts
  * seconds, years, L, W, # and ?, which we reject, and it calls Intl several times per search,
  * about 30–50 µs per nextRun. Tests use croner as the oracle away from DST days.
  *
@@ -58,7 +58,11 @@ export class CronSyntaxError extends Error {}
  */
 export class CronPattern {
   readonly expression: string
-  /** True when the hour field is `*` or a step over all hours: the pattern follows elapsed time (SPEC §3). */
+  /**
+   * True when the hour field allows exactly the hours of an "every N hours" schedule (every
+   * hour whose hour % N == 0, N 1–23): the pattern follows elapsed time (SPEC §3). Decided by
+   * the set of hours, not the text, so `0-23`, `00-23` and `0,1-23` all behave like `*`.
+   */
   readonly everyHour: boolean
   /** Bit d set = day-of-month d allowed (1–31); months bit 1–12; weekdays bit 0–6. */
   private readonly dayMask: number
@@ -89,7 +93,7 @@ export class CronPattern {
     this.dayMask = toMask(days)
     this.monthMask = toMask(months)
     this.weekdayMask = toMask(weekdays.slice(0, 7))
-    this.everyHour = isOverAllHours(parts[1])
+    this.everyHour = isEveryNHours(hours)
     this.daysAnd = parts[2].startsWith('*') || parts[4].startsWith('*')
     this.allDays = days.slice(1).every(Boolean) && weekdays.slice(0, 7).every(Boolean)
     this.tables = Int8Array.from([
@@ -215,9 +219,15 @@ function toMask (allowed: readonly boolean[]): number {
   return mask
 }
 
-/** `*`, `0-23`, or a step over them (`*\/2`, `0-23/3`, `0/4`): the hours of an elapsed-time pattern. */
-function isOverAllHours (field: string): boolean {
-  return field === '*' || field === '0-23' || /^(\*|0|0-23)\/[0-9]+$/.test(field)
+/**
+ * True when `hours` is the set `*\/N` gives for some N from 1 to 23 (SPEC §3's `N hours`).
+ * `*\/24` and `*\/N` above 23 allow hour 0 only: a fixed hour, like `0`.
+ */
+function isEveryNHours (hours: readonly boolean[]): boolean {
+  for (let n = 1; n <= 23; n++) {
+    if (hours.every((allowed, hour) => allowed === (hour % n === 0))) return true
+  }
+  return false
 }
 
 /** Days in a month (0-based), by the proleptic Gregorian calendar. */

@@ -16,6 +16,15 @@ const ACCEPTED = "a number of milliseconds (>= 0) or 'N unit' with unit ms, mill
 /**
  * Reads a duration and returns milliseconds. Throws a TypeError naming `field` and what is
  * accepted for anything else (negative, NaN, Infinity, unknown units, missing unit).
+ *
+ * @example
+ * ```ts
+ * import { parseDuration } from 'fastify-scheduler'
+ *
+ * parseDuration('10 minutes', 'timeout')  // 600000
+ * parseDuration(1500, 'timeout')          // 1500
+ * parseDuration('10 minits', 'timeout')   // throws TypeError: timeout "10 minits": expected a number of milliseconds ...
+ * ```
  */
 export function parseDuration (value: unknown, field: string): number {
   if (typeof value === 'number') {

@@ -5,8 +5,8 @@
  * rules all have one: `7 minutes` is `*\/7 * * * *`, `3 days` at 17:00 is `0 17 3-31/3 * *`),
  * so one engine serves attributes and cron alike and the listing can show the cron form.
  *
- * Daylight saving: a pattern whose hour field covers every hour (`*`, `*\/N`: minute and hour
- * schedules) follows elapsed time — an instant is an occurrence when its local time matches,
+ * Daylight saving: a pattern whose hour field allows the hours of `*` or `*\/N` (minute and
+ * hour schedules, however the field is spelled) follows elapsed time — an instant is an occurrence when its local time matches,
  * so a repeated hour runs twice and a skipped hour owes nothing. Any other pattern (days,
  * months, `runAt`, `twiceDaily`, cron with fixed hours) follows the wall clock — each matching
  * local time runs once, at its first pass, or at the end of the gap when it does not exist.
@@ -54,6 +54,16 @@ interface TimeOfDay {
  * Compiles schedule attributes read in `options.timezone` (default: the process's zone).
  * `def` may be a whole task object; only its schedule attributes are read. Throws
  * `InvalidScheduleError` naming `options.source`, the attribute and what is accepted.
+ *
+ * @example
+ * ```ts
+ * import { compileSchedule } from 'fastify-scheduler'
+ *
+ * const schedule = compileSchedule({ runEvery: '3 days', runAt: '17:00' }, { timezone: 'Europe/Berlin' })
+ * schedule.describe()                                // 'every 3 days at 17:00 (Europe/Berlin)'
+ * schedule.next(new Date('2026-05-01T00:00:00Z'))    // 2026-05-03T15:00:00.000Z
+ * schedule.cron                                      // '0 17 3-31/3 * *'
+ * ```
  */
 export function compileSchedule (def: ScheduleDefinition, options: CompileScheduleOptions = {}): Schedule {
   const fail = (message: string): Error =>

@@ -1,20 +1,27 @@
 /**
  * The two ways to write a task (SPEC §2): a class extending `Task`, or `defineTask({ ... })`.
  */
-import type { TaskContext, TaskObject } from './types.js'
+import type { FastifyInstance, TaskContext, TaskObject } from './types.js'
 
 /** Marks objects made by `defineTask`, so discovery can tell a task from any other export. */
 export const TASK_BRAND: unique symbol = Symbol.for('fastify-scheduler.task') as never
 
 /**
- * Base class of the class form. Subclasses receive the Fastify instance (the container):
+ * Base class of the class form. Subclasses receive the Fastify instance (the container).
  *
+ * @example
  * ```ts
+ * // tasks/say-hi.ts
+ * import { Task, type TaskContext } from 'fastify-scheduler'
+ * import type { FastifyInstance } from 'fastify'
+ *
  * export default class SayHi extends Task {
  *   runEvery = '3 days'
  *   runAt = '17:00'
  *   constructor (private readonly app: FastifyInstance) { super() }
- *   async handle (ctx: TaskContext) { await this.app.mail.send(...) }
+ *   async handle (ctx: TaskContext) {
+ *     await this.app.mail.send({ to: 'team@example.com', subject: 'Hi', text: `run ${ctx.runId}` })
+ *   }
  * }
  * ```
  *
@@ -29,9 +36,19 @@ export const TASK_BRAND: unique symbol = Symbol.for('fastify-scheduler.task') as
  * compile-time checks as well.
  */
 export abstract class Task {
+  /**
+   * Types only (nothing is emitted): makes `Task` nominal, so an object literal is checked as
+   * the object form (`TaskObject`, where `runEvery: '3 dayz'` is an error) and never passes
+   * as a Task instance just because it has a `handle`.
+   */
+  declare private readonly taskInstance: true
+
   /** The task's work. Its promise is awaited; `ctx.signal` fires on timeout or shutdown. */
   abstract handle (ctx: TaskContext): unknown
 }
+
+/** The class form as a value: a subclass of `Task`, constructed with the Fastify instance. */
+export type TaskClass = new (app: FastifyInstance) => Task
 
 /** Keys of `T` that a task object does not have, mapped to `never` (so they fail to type-check). */
 export type NoExtraKeys<T> = { readonly [K in Exclude<keyof T, keyof TaskObject>]: never }
@@ -39,6 +56,21 @@ export type NoExtraKeys<T> = { readonly [K in Exclude<keyof T, keyof TaskObject>
 /**
  * The object form: returns `def` itself, branded for discovery. Unknown keys and malformed
  * `runEvery`/`runAt` strings are type errors; the boot checks everything again at runtime.
+ *
+ * @example
+ * ```ts
+ * // tasks/prune.ts
+ * import { defineTask } from 'fastify-scheduler'
+ *
+ * export default defineTask({
+ *   runEveryMinute: true,
+ *   timeout: '30 seconds',
+ *   async handle ({ app, log, signal }) {
+ *     const { count } = await app.db.prune({ signal })
+ *     log.info({ count }, 'pruned')
+ *   }
+ * })
+ * ```
  */
 export function defineTask<const T extends TaskObject> (def: T & NoExtraKeys<T>): T {
   // A frozen object cannot take the brand; a shallow copy keeps its properties.

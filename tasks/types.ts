@@ -12,6 +12,11 @@ type AnyCase<U extends string> = U | Capitalize<U> | Uppercase<U>
  * `runEvery` value: `'N unit'` with unit minute(s), hour(s), day(s) or month(s).
  * The runtime also accepts any case and extra spaces; the type accepts the usual spellings,
  * so `'3 dayz'` is a type error in the object form.
+ *
+ * @example
+ * ```ts
+ * const every: RunEvery = '7 minutes' // :00, :07 … :56, then :00 again
+ * ```
  */
 export type RunEvery = `${number} ${AnyCase<Unit>}`
 
@@ -19,20 +24,41 @@ type Digit = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9'
 type Hour24 = Digit | `0${Digit}` | `1${Digit}` | '20' | '21' | '22' | '23'
 type Minute60 = `${'0' | '1' | '2' | '3' | '4' | '5'}${Digit}`
 
-/** `runAt` value: 24-hour `'H:MM'` or `'HH:MM'` (`'5:30'`, `'17:00'`). */
+/**
+ * `runAt` value: 24-hour `'H:MM'` or `'HH:MM'` (`'5:30'`, `'17:00'`).
+ *
+ * @example
+ * ```ts
+ * const at: RunAt = '17:00' // '5pm' and '25:00' are type errors
+ * ```
+ */
 export type RunAt = `${Hour24}:${Minute60}`
 
 type DurationUnit =
   | 'ms' | 'millisecond' | 'milliseconds'
   | 'second' | 'seconds' | 'minute' | 'minutes' | 'hour' | 'hours' | 'day' | 'days'
 
-/** A duration such as `'10 minutes'`, `'30 seconds'`, `'2 hours'`, or a number of milliseconds. */
+/**
+ * A duration such as `'10 minutes'`, `'30 seconds'`, `'2 hours'`, or a number of milliseconds.
+ *
+ * @example
+ * ```ts
+ * defineTask({ runEveryHour: true, timeout: '5 minutes', catchUp: '15 minutes', handle () {} })
+ * ```
+ */
 export type Duration = `${number} ${AnyCase<DurationUnit>}` | number
 
 /**
  * Schedule attributes (SPEC §3). All are off by default; a task with none is manual only.
  * At most one schedule family may be used: `runEvery` (+ `runAt`), `runAt` alone,
  * `runEveryHour`, `runEveryMinute`, `twiceDaily` or `cron`.
+ *
+ * @example
+ * ```ts
+ * const nightly: ScheduleDefinition = { runAt: '02:30' }
+ * const billing: ScheduleDefinition = { runEvery: '3 days', runAt: '17:00' }
+ * const weekdays: ScheduleDefinition = { cron: '0 9 * * MON-FRI' }
+ * ```
  */
 export interface ScheduleDefinition {
   /** `'N unit'`: calendar-aligned by modulus (`'7 minutes'` runs :00, :07 … :56). */
@@ -48,13 +74,30 @@ export interface ScheduleDefinition {
   /**
    * A standard 5-field cron expression (minute hour day-of-month month day-of-week, Vixie
    * cron semantics, names such as MON and JAN, nicknames such as `@daily`; no seconds, L, W,
-   * # or ?). With `*` or a step over all hours in the hour field it follows elapsed time
-   * across DST changes, like minute and hour schedules; otherwise the wall clock.
+   * # or ?). When the hour field allows the hours of `*` or `*\/N`, however written (`0-23`,
+   * `0,1-23`), it follows elapsed time across DST changes, like minute and hour schedules;
+   * otherwise the wall clock.
    */
   cron?: string
 }
 
-/** Per-task options beside the schedule (SPEC §2). */
+/**
+ * Per-task options beside the schedule (SPEC §2).
+ *
+ * @example
+ * ```ts
+ * defineTask({
+ *   name: 'import-xml',
+ *   runAt: '03:00',
+ *   timezone: 'America/New_York',
+ *   timeout: '30 minutes',
+ *   catchUp: '2 hours',   // a later tick still runs it; after 05:00 it is recorded missed
+ *   allowOverlap: false,
+ *   enabled: process.env.IMPORT_ENABLED !== '0',
+ *   async handle ({ app }) { await app.importer.run() }
+ * })
+ * ```
+ */
 export interface TaskOptions extends ScheduleDefinition {
   /** Unique task name; default: the file name in kebab-case. */
   name?: string
@@ -94,10 +137,28 @@ export interface RetryOptions {
   delay?: Duration
 }
 
-/** What started a run. */
+/**
+ * What started a run: the HTTP trigger, the CLI's `run`, its `work` loop, or a call to
+ * `app.scheduler.tick()` / `run()`.
+ *
+ * @example
+ * ```ts
+ * defineTask({ runEveryMinute: true, handle ({ trigger, log }) { if (trigger === 'manual') log.debug('from a test') } })
+ * ```
+ */
 export type RunTrigger = 'http' | 'cli' | 'work' | 'manual'
 
-/** A request-like record of the HTTP request that triggered a run, with every credential removed. */
+/**
+ * A request-like record of the HTTP request that triggered a run, with every credential removed.
+ *
+ * @example
+ * ```ts
+ * defineTask({
+ *   runEveryMinute: true,
+ *   handle ({ request, log }) { if (request !== undefined) log.info({ ip: request.ip, url: request.url }, 'pinged') }
+ * })
+ * ```
+ */
 export interface TaskRequestInfo {
   id: string
   ip: string
@@ -108,7 +169,20 @@ export interface TaskRequestInfo {
   headers: Record<string, string | string[] | undefined>
 }
 
-/** Everything a task's `handle` receives. */
+/**
+ * Everything a task's `handle` receives.
+ *
+ * @example
+ * ```ts
+ * defineTask({
+ *   runEvery: '3 days',
+ *   async handle ({ app, log, runId, scheduledFor, signal }: TaskContext) {
+ *     const res = await fetch(`${app.config.billingUrl}/sync?since=${scheduledFor.toISOString()}`, { signal })
+ *     log.info({ runId, status: res.status }, 'synced')
+ *   }
+ * })
+ * ```
+ */
 export interface TaskContext {
   /** The Fastify instance the plugin was registered on: every decorator is usable. */
   app: FastifyInstance
@@ -141,7 +215,14 @@ export interface TaskContext {
   request: TaskRequestInfo | undefined
 }
 
-/** The object form of a task, as passed to `defineTask`. */
+/**
+ * The object form of a task, as passed to `defineTask` (or given as a plain object in `tasks`).
+ *
+ * @example
+ * ```ts
+ * const prune: TaskObject = { runEveryHour: true, async handle ({ app }) { await app.db.pruneSessions() } }
+ * ```
+ */
 export interface TaskObject extends TaskOptions {
   handle (ctx: TaskContext): unknown
   /** Called after a successful run's record is written; a throw or hang is logged, bounded, and changes nothing. */
@@ -150,7 +231,16 @@ export interface TaskObject extends TaskOptions {
   onFailure? (ctx: TaskContext, error: unknown): unknown
 }
 
-/** A compiled schedule (see `compileSchedule`). All instants are UTC `Date`s. */
+/**
+ * A compiled schedule (see `compileSchedule`). All instants are UTC `Date`s.
+ *
+ * @example
+ * ```ts
+ * const schedule: Schedule = compileSchedule({ twiceDaily: [1, 13] }, { timezone: 'UTC' })
+ * schedule.matches(new Date('2026-05-12T13:00:30Z'))  // true: seconds never matter
+ * schedule.previous(new Date('2026-05-12T12:00:00Z')) // 2026-05-12T01:00:00.000Z
+ * ```
+ */
 export interface Schedule {
   /** True when an occurrence lies in the minute of `date`. */
   matches (date: Date): boolean
@@ -168,7 +258,18 @@ export interface Schedule {
   readonly manual: boolean
 }
 
-/** Options of `compileSchedule`. */
+/**
+ * Options of `compileSchedule`.
+ *
+ * @example
+ * ```ts
+ * compileSchedule({ runEvery: '5 minutes', runAt: '17:00' }, {
+ *   timezone: 'Europe/Berlin',
+ *   source: 'tasks/poll.ts',
+ *   warn: message => app.log.warn(message) // runAt is ignored with a minute schedule
+ * })
+ * ```
+ */
 export interface CompileScheduleOptions {
   /** IANA time zone; default: the process's local zone. */
   timezone?: string
@@ -198,5 +299,17 @@ export interface ResolvedTask {
   onFailure: ((ctx: TaskContext, error: unknown) => Promise<unknown>) | undefined
 }
 
-/** Re-exported for task authors. */
+/**
+ * Re-exported for task authors: the type of the app a task class receives.
+ *
+ * @example
+ * ```ts
+ * import { Task, type FastifyInstance } from 'fastify-scheduler'
+ * export default class Report extends Task {
+ *   runAt = '06:00'
+ *   constructor (private readonly app: FastifyInstance) { super() }
+ *   async handle () { this.app.log.info('report') }
+ * }
+ * ```
+ */
 export type { FastifyInstance }

@@ -173,6 +173,9 @@ export const zoneFor = memoizeByKey((name) => new Zone(name))
  * ('Asia/Kolkata' → 'Asia/Calcutta'); only the case fix is kept, so users see their name.
  */
 export const canonicalZoneName = memoizeByKey((name): string | undefined => {
+  // Offsets such as '+05:00' are not IANA names (SPEC §3); Intl accepts them from Node 22 on
+  // (ECMA-402 offset time zones), so they are refused here for every Node alike.
+  if (/^[+-]/.test(name.trim())) return undefined
   // Cached: building an Intl.DateTimeFormat costs tens of µs, and every task asks.
   try {
     const resolved = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone

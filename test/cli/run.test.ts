@@ -57,9 +57,9 @@ t.test('usage errors exit 2 and name the option or task', async t => {
   t.match(unknownOption.stderr, /run: Unknown option '--bogus'/)
   t.match(unknownOption.stderr, /fastify-scheduler run --help/)
 
-  const unknownCommand = await runCli(['ran'])
+  const unknownCommand = await runCli(['frobnicate'])
   t.equal(unknownCommand.code, 2)
-  t.match(unknownCommand.stderr, /unknown command "ran"\. Commands: run, list, work, make:task, crontab/)
+  t.match(unknownCommand.stderr, /unknown command "frobnicate"\. Commands: run, list, work, make:task, crontab/)
 })
 
 t.test('a store that cannot be opened exits 4', async t => {

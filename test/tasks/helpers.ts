@@ -1,4 +1,5 @@
 /** Small helpers shared by the task-model tests. */
+import type { Test } from 'tap'
 import { compileSchedule } from '../../tasks/schedule.js'
 import type { Schedule, ScheduleDefinition } from '../../tasks/types.js'
 
@@ -33,4 +34,20 @@ export function compile (def: ScheduleDefinition, timezone = 'UTC'): { schedule:
 /** ISO strings of local instants: `iso('2026-05-03T17:00', '+02:00')`. */
 export function iso (local: string, offset: string): string {
   return new Date(`${local}:00${offset}`).toISOString()
+}
+
+/** Occurrences in [from, to) by next(), checked against a minute-by-minute scan with matches(). */
+export function occurrencesBetween (t: Test, def: ScheduleDefinition, zone: string, from: string, to: string): string[] {
+  const { schedule } = compile(def, zone)
+  const found: string[] = []
+  let cursor = new Date(new Date(from).getTime() - 1)
+  for (;;) {
+    const next = schedule.next(cursor)
+    if (next === undefined || next.getTime() >= new Date(to).getTime()) break
+    t.equal(schedule.previous(next)?.toISOString(), next.toISOString(), 'previous(next(t)) is next(t)')
+    found.push(next.toISOString())
+    cursor = next
+  }
+  t.same(scanOccurrences(schedule, from, to), found, 'matches() agrees with next()')
+  return found
 }

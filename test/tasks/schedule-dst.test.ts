@@ -11,25 +11,8 @@
  *   Oct 4 02:00 +10:30 → 02:30 +11 (Oct 3 15:30Z)
  * - Asia/Kathmandu (+05:45, no DST): its one change, 1986-01-01 00:00 +05:30 → 00:15 +05:45 (1985-12-31 18:30Z)
  */
-import t, { type Test } from 'tap'
-import type { ScheduleDefinition } from '../../tasks/types.js'
-import { compile, iso, nextOccurrences, scanOccurrences } from './helpers.js'
-
-/** Occurrences in [from, to) by next(), checked against a minute-by-minute scan with matches(). */
-function occurrencesBetween (t: Test, def: ScheduleDefinition, zone: string, from: string, to: string): string[] {
-  const { schedule } = compile(def, zone)
-  const found: string[] = []
-  let cursor = new Date(new Date(from).getTime() - 1)
-  for (;;) {
-    const next = schedule.next(cursor)
-    if (next === undefined || next.getTime() >= new Date(to).getTime()) break
-    t.equal(schedule.previous(next)?.toISOString(), next.toISOString(), 'previous(next(t)) is next(t)')
-    found.push(next.toISOString())
-    cursor = next
-  }
-  t.same(scanOccurrences(schedule, from, to), found, 'matches() agrees with next()')
-  return found
-}
+import t from 'tap'
+import { compile, iso, nextOccurrences, occurrencesBetween } from './helpers.js'
 
 t.test('America/New_York', async (t) => {
   t.test('spring forward: a 02:30 daily task runs once, at 03:00 EDT', async (t) => {

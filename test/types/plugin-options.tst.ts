@@ -1,0 +1,59 @@
+/**
+ * The plugin's options as a user writes them in `app.register(fastifyScheduler, { ... })`:
+ * every task form is accepted, anything else (`tasks: [{ runEvry: '3 dayz' }, new Date()]`)
+ * is a type error.
+ */
+import Fastify, { type FastifyInstance } from 'fastify'
+import { describe, expect, test } from 'tstyche'
+import fastifyScheduler, {
+  defineTask, memoryStore, sqliteStore, Task, type SchedulerOptions, type TaskContext, type TaskInput
+} from '../../index.js'
+
+class SayHi extends Task {
+  runEvery = '3 days'
+  runAt = '17:00'
+  constructor (private readonly app: FastifyInstance) { super() }
+  async handle (ctx: TaskContext) { this.app.log.info({ task: ctx.task }, 'hi') }
+}
+
+class NoConstructor extends Task {
+  runEveryMinute = true
+  handle () {}
+}
+
+const prune = defineTask({ runEveryMinute: true, handle () {} })
+
+describe('SchedulerOptions', () => {
+  test('every task form: a Task subclass, a Task instance, defineTask and a plain object', () => {
+    const app = Fastify()
+    expect(app.register).type.toBeCallableWith(fastifyScheduler, {
+      tasks: [SayHi, NoConstructor, new NoConstructor(), prune, { cron: '0 * * * *', handle () {} }],
+      store: memoryStore(),
+      timezone: 'Europe/Berlin',
+      auth: { tokens: ['a-token-of-sixteen-chars-or-more'] },
+      maxWait: '25 seconds'
+    })
+    expect<SchedulerOptions>().type.toBeAssignableFrom({ dir: false as const, store: sqliteStore({ path: './db.sqlite' }), auth: false as const })
+    expect<SchedulerOptions>().type.toBeAssignableFrom({ auth: { authorize: () => true } })
+  })
+
+  test('TaskInput is the union of task forms, not object', () => {
+    expect<TaskInput>().type.not.toBe<object>()
+    expect<TaskInput>().type.not.toBeAssignableFrom<Date>()
+    expect<TaskInput>().type.not.toBeAssignableFrom<{ runEvery: '3 days' }>()
+    expect<TaskInput>().type.not.toBeAssignableFrom<typeof Task>()
+    expect<TaskInput>().type.toBeAssignableFrom<typeof SayHi>()
+    expect<TaskInput>().type.toBeAssignableFrom<SayHi>()
+  })
+
+  test('rejects what is not a task, and object tasks with mistakes', () => {
+    const options = (options: SchedulerOptions): SchedulerOptions => options
+    expect(options).type.not.toBeCallableWith({ tasks: [{ runEvry: '3 dayz' }, new Date()] })
+    expect(options).type.not.toBeCallableWith({ tasks: [new Date()] })
+    expect(options).type.not.toBeCallableWith({ tasks: [{ runEvery: '3 dayz', handle () {} }] })
+    expect(options).type.not.toBeCallableWith({ tasks: [{ runEvry: '3 days', handle () {} }] })
+    expect(options).type.not.toBeCallableWith({ tasks: [Task] })
+    expect(options).type.not.toBeCallableWith({ auth: { token: 'a-token-of-sixteen-chars-or-more' } })
+    expect(options).type.not.toBeCallableWith({ timezone: 1 })
+  })
+})
