@@ -37,7 +37,7 @@ const EVERY_MINUTE = '* * * * *'
 /** Quote for sh when needed; `$HOME` prefixes stay expandable. */
 export function shellQuote (value: string): string {
   if (/^[\w@%+=:,./-]+$/.test(value)) return value
-  return `'${value.replace(/'/g, `'\\''`)}'`
+  return `'${value.replace(/'/g, '\'\\\'\'')}'`
 }
 
 /** In a crontab command, `%` means newline unless escaped. */

@@ -88,7 +88,8 @@ function taskSource (exported: unknown, options: ResolveTaskOptions, fail: (mess
   if (isTaskClass(exported)) {
     let instance: Record<string, unknown>
     try {
-      instance = new exported(options.app)
+      const TaskClass = exported
+      instance = new TaskClass(options.app)
     } catch (error) {
       const failure = fail(`constructing ${exported.name !== '' ? exported.name : 'the task class'} failed: ${error instanceof Error ? error.message : String(error)}`)
       failure.cause = error

@@ -123,7 +123,12 @@ async function killRounds (t: Test, kind: string, location: string, namespace: s
   // Another process, later than every lease: reaps what the kills left running.
   const app = Fastify({ logger: false })
   await app.register(fastifyScheduler, {
-    dir: false, routes: false, timezone: 'UTC', leaseTime: '1 minute', clock: () => next, store: open(),
+    dir: false,
+    routes: false,
+    timezone: 'UTC',
+    leaseTime: '1 minute',
+    clock: () => next,
+    store: open(),
     tasks: TASKS.map(name => defineTask({ name, runEveryMinute: true, handle () {} }))
   })
   await app.ready()

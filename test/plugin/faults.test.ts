@@ -175,7 +175,6 @@ async function runMatrix (t: Test, storeCase: StoreCase): Promise<void> {
   t.same(problems, [], `${storeCase.name}: ${scenarios.length} faults injected (${baseline.calls} store calls × ${FAULT_MODES.length} modes; by method ${JSON.stringify(Object.fromEntries(hits))}): no duplicate, nothing left running, no false answer, nothing lost`)
 }
 
-
 t.test('memory store under injected faults', async t => {
   // The memory store's state lives in the object: the scenario reads back the same instance.
   await runMatrix(t, { name: 'memory', storeTimeout: '100 ms', place: () => { const store = memoryStore(); return () => store } })

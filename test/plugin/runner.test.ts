@@ -132,7 +132,12 @@ t.test('a run whose lease expired is recorded abandoned by the next process, and
   // Process A: starts the run, then "crashes" (we never let it finish and stop renewing).
   const a = Fastify({ logger: false })
   await a.register(fastifyScheduler, {
-    dir: false, store, timezone: 'UTC', routes: false, clock, leaseTime: '1 second',
+    dir: false,
+    store,
+    timezone: 'UTC',
+    routes: false,
+    clock,
+    leaseTime: '1 second',
     tasks: [defineTask({ name: 'job', runEveryMinute: true, async handle () { await hang.opened } })]
   })
   await a.ready()
@@ -144,7 +149,12 @@ t.test('a run whose lease expired is recorded abandoned by the next process, and
   let ranInB = 0
   const b = Fastify({ logger: false })
   await b.register(fastifyScheduler, {
-    dir: false, store, timezone: 'UTC', routes: false, clock: () => clock() + 5_000, leaseTime: '1 second',
+    dir: false,
+    store,
+    timezone: 'UTC',
+    routes: false,
+    clock: () => clock() + 5_000,
+    leaseTime: '1 second',
     tasks: [defineTask({ name: 'job', runEveryMinute: true, handle () { ranInB++ } })]
   })
   await b.ready()

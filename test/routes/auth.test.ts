@@ -15,7 +15,12 @@ function silentLog (warnings: string[] = []): FastifyBaseLogger {
   const log = {
     level: 'info',
     warn: (message: string) => { warnings.push(message) },
-    info () {}, error () {}, debug () {}, trace () {}, fatal () {}, silent () {},
+    info () {},
+    error () {},
+    debug () {},
+    trace () {},
+    fatal () {},
+    silent () {},
     child: () => log
   }
   return log as unknown as FastifyBaseLogger

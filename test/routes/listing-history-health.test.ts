@@ -49,8 +49,14 @@ t.test('the history is newest first, filtered by task and status, paginated, wit
   const started = all.body.runs.map((run: { startedAt: string }) => run.startedAt)
   t.same(started, [...started].sort().reverse(), 'newest first')
   t.match(all.body.runs.find((run: { task: string }) => run.task === 'broken'), {
-    id: String, trigger: 'http', status: 'failed', error: 'broken broke', stack: /Error: broken broke/,
-    scheduledFor: /^2026-05-12T17:0\d:00\.000Z$/, finishedAt: String, durationMs: Number
+    id: String,
+    trigger: 'http',
+    status: 'failed',
+    error: 'broken broke',
+    stack: /Error: broken broke/,
+    scheduledFor: /^2026-05-12T17:0\d:00\.000Z$/,
+    finishedAt: String,
+    durationMs: Number
   })
 
   t.match((await get('?task=a')).body, { total: 3, runs: [{ task: 'a' }, { task: 'a' }, { task: 'a' }] })

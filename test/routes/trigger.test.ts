@@ -241,7 +241,7 @@ t.test('a non-empty body of another type answers 415; a huge one 413', async t =
   const text = await app.inject({ method: 'POST', url: '/_schedule/run', payload: 'run please', headers: { ...AUTH, 'content-type': 'text/plain' } })
   t.equal(text.statusCode, 415)
   t.match(text.json().message, /text\/plain/)
-  const huge = await app.inject({ method: 'POST', url: '/_schedule/run', payload: { task: 'a'.repeat(100_000) } , headers: AUTH })
+  const huge = await app.inject({ method: 'POST', url: '/_schedule/run', payload: { task: 'a'.repeat(100_000) }, headers: AUTH })
   t.equal(huge.statusCode, 413)
   t.equal(runs.size, 0)
 })

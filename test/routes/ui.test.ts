@@ -137,7 +137,7 @@ t.test('the dashboard in Chromium', needs(chromiumProblem()), async t => {
   context.on('weberror', error => { pageErrors.push(error.error().message) })
   context.on('dialog', dialog => { dialogs.push(dialog.message()); void dialog.dismiss() })
   // CSP violations reach the console as errors, and through this listener as well.
-  await context.addInitScript(`document.addEventListener('securitypolicyviolation', e => console.error('csp-violation', e.violatedDirective, e.blockedURI))`)
+  await context.addInitScript('document.addEventListener(\'securitypolicyviolation\', e => console.error(\'csp-violation\', e.violatedDirective, e.blockedURI))')
 
   const app = await dashboardApp(t)
   await withHistory(app)
@@ -316,7 +316,7 @@ t.test('the dashboard in Chromium', needs(chromiumProblem()), async t => {
         if (device === 'phone') await page.screenshot({ path: `${SCREENSHOTS}${colorScheme}-phone-top.png` })
       }
     }
-    await page.locator(`[data-task="sync-subscribers"] button[data-task]`).click()
+    await page.locator('[data-task="sync-subscribers"] button[data-task]').click()
     await page.locator('#confirm').waitFor()
     await page.screenshot({ path: `${SCREENSHOTS}dark-phone-confirm.png` })
     await page.locator('#confirm-cancel').click()

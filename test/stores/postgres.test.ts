@@ -208,6 +208,7 @@ t.test('backends terminated at random moments during 200 startRun/finishRun pair
   let killing = true
   let terminated = 0
   const kills = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- set false by the test once the pairs are done
     while (killing) {
       await delay(2 + Math.random() * 15)
       const { rows } = await killer.query(`SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity

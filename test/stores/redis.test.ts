@@ -269,8 +269,10 @@ t.test('random connection kills: every occurrence has at most one record, and no
   const startFailed = new Set<string>()
   let done = false
   const killing = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- set true by the test once the pairs are done
     while (!done) {
       // Strike at a random moment once the store is connected again (a second normal client).
+      // eslint-disable-next-line no-unmodified-loop-condition -- see above
       while (!done && (await killer.call('CLIENT', 'LIST', 'TYPE', 'normal') as string).trim().split('\n').length < 2) await delay(5)
       await delay(Math.random() * 150)
       // SKIPME yes (the default): every normal client but the killer itself.

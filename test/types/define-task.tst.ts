@@ -32,17 +32,17 @@ describe('defineTask', () => {
   })
 
   test('rejects malformed schedules', () => {
-    expect(defineTask({ runEvery: '3 dayz', handle () {} })).type.toRaiseError(`Type '"3 dayz"' is not assignable`)
-    expect(defineTask({ runEvery: 'every day', handle () {} })).type.toRaiseError(`Type '"every day"' is not assignable`)
-    expect(defineTask({ runAt: '25:00', handle () {} })).type.toRaiseError(`Type '"25:00"' is not assignable`)
-    expect(defineTask({ runAt: '5pm', handle () {} })).type.toRaiseError(`Type '"5pm"' is not assignable`)
+    expect(defineTask({ runEvery: '3 dayz', handle () {} })).type.toRaiseError('Type \'"3 dayz"\' is not assignable')
+    expect(defineTask({ runEvery: 'every day', handle () {} })).type.toRaiseError('Type \'"every day"\' is not assignable')
+    expect(defineTask({ runAt: '25:00', handle () {} })).type.toRaiseError('Type \'"25:00"\' is not assignable')
+    expect(defineTask({ runAt: '5pm', handle () {} })).type.toRaiseError('Type \'"5pm"\' is not assignable')
     expect(defineTask({ twiceDaily: [1], handle () {} })).type.toRaiseError("Type '[number]' is not assignable")
-    expect(defineTask({ timeout: '10 minits', handle () {} })).type.toRaiseError(`Type '"10 minits"' is not assignable`)
+    expect(defineTask({ timeout: '10 minits', handle () {} })).type.toRaiseError('Type \'"10 minits"\' is not assignable')
   })
 
   test('rejects unknown and misspelt keys, and a task without handle', () => {
-    expect(defineTask({ run_every: '3 days', handle () {} })).type.toRaiseError(`Type 'string' is not assignable to type 'never'`)
-    expect(defineTask({ runEvry: '3 days', handle () {} })).type.toRaiseError(`Type 'string' is not assignable to type 'never'`)
+    expect(defineTask({ run_every: '3 days', handle () {} })).type.toRaiseError('Type \'string\' is not assignable to type \'never\'')
+    expect(defineTask({ runEvry: '3 days', handle () {} })).type.toRaiseError('Type \'string\' is not assignable to type \'never\'')
     expect(defineTask({ runEvery: '3 days' })).type.toRaiseError("Property 'handle' is missing")
     expect(defineTask({ runEveryMinute: true, handle: 'not a function' })).type.toRaiseError("Type 'string' is not assignable")
   })

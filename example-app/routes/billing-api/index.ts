@@ -9,6 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 
 export const BillingStatus = Type.Union([Type.Literal('active'), Type.Literal('past_due'), Type.Literal('cancelled')])
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- TypeBox's idiom: the schema and its type share a name
 export type BillingStatus = 'active' | 'past_due' | 'cancelled'
 
 export function billingStatusOf (email: string): BillingStatus {
