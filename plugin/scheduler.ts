@@ -28,7 +28,7 @@ import {
 import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskState } from './stores/store.js'
 import { describeThrown } from './thrown.js'
 import type {
-  HealthReport, ListOptions, RunOutcome, SchedulerApi, SchedulerListing, TaskInput, TaskListing, TickOptions, TickResult
+  HealthReport, ListOptions, RunOutcome, RunSummary, SchedulerApi, SchedulerListing, TaskInput, TaskListing, TickOptions, TickResult
 } from './types.js'
 
 const MINUTE = 60_000
@@ -244,34 +244,14 @@ export class Scheduler implements SchedulerApi {
         manual: task.schedule.manual,
         nextRun: upcomingRuns[0] ?? null,
         upcoming: upcomingRuns,
-        lastRun: lastFinished === undefined
-          ? null
-          : {
-              id: lastFinished.id,
-              status: lastFinished.status,
-              startedAt: lastFinished.startedAt.toISOString(),
-              finishedAt: lastFinished.finishedAt?.toISOString() ?? null,
-              durationMs: lastFinished.durationMs ?? null,
-              error: lastFinished.error ?? null,
-              attempt: lastFinished.attempt,
-              forced: lastFinished.forced
-            },
+        lastRun: lastFinished === undefined ? null : runSummary(lastFinished),
         running: running === undefined
           ? null
           : { id: running.id, startedAt: running.startedAt.toISOString(), attempt: running.attempt, forced: running.forced, instance: running.instance ?? null },
         runningNow: running !== undefined || [...this.#running.values()].some(run => run.task === task.name),
         consecutiveFailures: consecutiveFailures(runs),
         retries: retryPolicy(this.#deps, task)?.attempts ?? 1,
-        recent: runs.slice(0, recentCount).map(run => ({
-          id: run.id,
-          status: run.status,
-          startedAt: run.startedAt.toISOString(),
-          finishedAt: run.finishedAt?.toISOString() ?? null,
-          durationMs: run.durationMs ?? null,
-          error: run.error ?? null,
-          attempt: run.attempt,
-          forced: run.forced
-        })),
+        recent: runs.slice(0, recentCount).map(runSummary),
         source: task.source
       }
     })
@@ -493,6 +473,20 @@ export class Scheduler implements SchedulerApi {
       : result)
     const settled = Promise.all(results.map(result => isActiveRun(result) ? result.outcome : result))
     return { now: new Date(nowMs).toISOString(), runs, unavailable, settled }
+  }
+}
+
+/** A run as the listing shows it: instants as ISO strings, absent values as null. */
+function runSummary (run: RunRecord): RunSummary {
+  return {
+    id: run.id,
+    status: run.status,
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+    durationMs: run.durationMs ?? null,
+    error: run.error ?? null,
+    attempt: run.attempt,
+    forced: run.forced
   }
 }
 
