@@ -83,7 +83,7 @@ t.test('a run killed with SIGKILL is recorded abandoned after its lease, and the
  * another process reaps them, no record is left running and no occurrence has two records.
  */
 const ticker = fileURLToPath(new URL('../fixtures/crash/ticker.ts', import.meta.url))
-const ROUNDS = 6
+const ROUNDS = 4
 const TASKS = ['a', 'b', 'c']
 
 async function killRounds (t: Test, kind: string, location: string, namespace: string, open: () => Store): Promise<void> {

@@ -36,7 +36,7 @@ const MINUTE = 60_000
 /** Ticks with the fault armed, then ticks after healing (the clock passes the lease time first). */
 const FAULT_MINUTES = [1, 2, 3, 4]
 const RECOVERY_MINUTES = [7, 8, 10]
-const BATCH = 8
+const BATCH = 12
 
 const tasks = () => [
   defineTask({ name: 'every-minute', runEveryMinute: true, handle () {} }),
