@@ -78,7 +78,11 @@ export class Scheduler implements SchedulerApi {
   #states = new Map<string, TaskState>()
   #running = new Map<string, ActiveRun>()
   #background = new Set<Promise<unknown>>()
-  #lastTickAt: Date | undefined
+  /** When the last tick arrived (clock ms); a number, so an idle tick allocates no Date. */
+  #lastTickMs: number | undefined
+  /** The last `now` an idle tick answered, and its ISO text: pings arriving in one millisecond share it. */
+  #isoMs = NaN
+  #iso = ''
   #closed = false
   #storeReady: Promise<void> | undefined
   #statesLoaded: Promise<void> | undefined
@@ -106,7 +110,7 @@ export class Scheduler implements SchedulerApi {
   }
 
   get lastTickAt (): Date | undefined {
-    return this.#lastTickAt
+    return this.#lastTickMs === undefined ? undefined : new Date(this.#lastTickMs)
   }
 
   add (task: TaskInput): void {
@@ -140,7 +144,7 @@ export class Scheduler implements SchedulerApi {
     if (this.#closed) throw new ClosedError()
     const clockMs = this.#config.clock()
     const nowMs = options.now?.getTime() ?? clockMs
-    this.#lastTickAt = new Date(clockMs)
+    this.#lastTickMs = clockMs
     if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
     const named = options.tasks === undefined ? undefined : this.#lookup(options.tasks)
 
@@ -255,7 +259,7 @@ export class Scheduler implements SchedulerApi {
         source: task.source
       }
     })
-    const lastTick = latest(cluster.lastTick, this.#lastTickAt)
+    const lastTick = latest(cluster.lastTick, this.lastTickAt)
     return {
       now: new Date(nowMs).toISOString(),
       store: { kind: this.store.kind, durable: this.store.durable },
@@ -287,7 +291,7 @@ export class Scheduler implements SchedulerApi {
       await this.#clusterRead
     }
     const cluster = this.#cluster!
-    const lastTick = latest(cluster.state?.lastTick, this.#lastTickAt)
+    const lastTick = latest(cluster.state?.lastTick, this.lastTickAt)
     const lastTickIso = lastTick?.toISOString() ?? null
     if (cluster.error !== undefined) return { healthy: false, status: 'store unreachable', lastTick: lastTickIso, reason: 'the store cannot be reached' }
     if (this.#storeFault !== undefined) return { healthy: false, status: 'store unreachable', lastTick: lastTickIso, reason: 'the last tick could not reach the store' }
@@ -466,8 +470,16 @@ export class Scheduler implements SchedulerApi {
     return run
   }
 
+  #isoOf (ms: number): string {
+    if (ms !== this.#isoMs) {
+      this.#isoMs = ms
+      this.#iso = new Date(ms).toISOString()
+    }
+    return this.#iso
+  }
+
   #collect (nowMs: number, results: ReadonlyArray<ActiveRun | RunOutcome>, unavailable: TickResult['unavailable']): TickResult {
-    if (results.length === 0 && unavailable.length === 0) return { now: new Date(nowMs).toISOString(), runs: [], unavailable, settled: NOTHING_SETTLED }
+    if (results.length === 0 && unavailable.length === 0) return { now: this.#isoOf(nowMs), runs: [], unavailable, settled: NOTHING_SETTLED }
     const runs: RunOutcome[] = results.map(result => isActiveRun(result)
       ? { task: result.task, status: 'started', runId: result.runId, scheduledFor: result.scheduledFor.toISOString() }
       : result)
