@@ -75,6 +75,8 @@ export interface PostgresStoreOptions {
   tablePrefix?: string
   /** How long one store call may take (waiting for a connection included), in ms; default 5000. */
   timeout?: number
+  /** Prepare the long statements once per connection (default true); false behind PgBouncer's transaction mode before 1.21. */
+  prepare?: boolean
 }
 
 /**

@@ -65,6 +65,12 @@ export interface PostgresStoreOptions {
    * default 5000: the wait for a connection and the query together.
    */
   timeout?: number
+  /**
+   * Prepare the long statements (start, finish) once per connection, default true: planning
+   * them costs more than running them. Set false behind a pooler that cannot keep prepared
+   * statements (PgBouncer in transaction mode before 1.21).
+   */
+  prepare?: boolean
 }
 
 export const DEFAULT_POSTGRES_SCHEMA = 'public'
@@ -170,11 +176,6 @@ function rankedWithNew (n: TableNames, where: string): string {
     WHERE ${where}`
 }
 
-/**
- * startRun's statement. Parameters: $1..$13 the run (RUN_PARAMS), $14 the claim, $15 the
- * lease key (null: no lease), $16 now, $17 the lease expiry, $18 now in ms, $19 the history
- * limit, $20 the reason given to a run whose expired lease is taken over.
- */
 /** Statements longer than this are prepared (named) per connection. */
 const PREPARE_ABOVE = 400
 const statementNames = new Map<string, string>()
@@ -189,6 +190,11 @@ function statementName (text: string): string {
   return name
 }
 
+/**
+ * startRun's statement. Parameters: $1..$13 the run (RUN_PARAMS), $14 the claim, $15 the
+ * lease key (null: no lease), $16 now, $17 the lease expiry, $18 now in ms, $19 the history
+ * limit, $20 the reason given to a run whose expired lease is taken over.
+ */
 function startRunSql (n: TableNames): string {
   const expired = 'l.expires_at <= $16::timestamptz'
   return `
@@ -336,6 +342,8 @@ function retryOf (row: Pick<TaskRow, 'retry_of' | 'retry_attempt' | 'retry_at'>)
 
 export function postgresStore (options: PostgresStoreOptions): Store {
   const timeout = resolveTimeout(options)
+  if (options.prepare !== undefined && typeof options.prepare !== 'boolean') throw new InvalidOptionError('postgresStore: prepare must be true or false')
+  const prepare = options.prepare ?? true
   const { pool, owned } = resolvePool(options, timeout)
   const n = resolveNames(options)
   const rawSchema = options.schema ?? DEFAULT_POSTGRES_SCHEMA
@@ -392,7 +400,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
         // The long statements (startRun, finishRun) are prepared once per connection: planning
         // their CTEs costs more than running them. Named by a hash of the text, so stores with
         // other tables sharing a user's pool never collide.
-        ...(values !== undefined && text.length > PREPARE_ABOVE ? { name: statementName(text) } : {}),
+        ...(prepare && values !== undefined && text.length > PREPARE_ABOVE ? { name: statementName(text) } : {}),
         // pg's client-side read timeout: fires even when the server is frozen.
         query_timeout: Math.max(1, Math.floor(deadline - performance.now()))
       } as pg.QueryConfig)

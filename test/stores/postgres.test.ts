@@ -34,6 +34,7 @@ t.test('options are checked when the store is created', async (t) => {
   t.throws(() => postgresStore({ pool, connectionString: postgresUrl() }), { code }, 'both')
   t.throws(() => postgresStore({ pool, tablePrefix: 'x'.repeat(60) }), { code }, 'a table prefix too long for Postgres names')
   t.throws(() => postgresStore({ pool, schema: '' }), { code }, 'an empty schema')
+  t.throws(() => postgresStore({ pool, prepare: 'yes' as unknown as boolean }), { code, message: /prepare must be true or false/ })
   const store = postgresStore({ pool })
   t.equal(store.kind, 'postgres')
   t.equal(store.durable, true)
@@ -67,6 +68,26 @@ t.test('a pool the user passes in is used and never ended', skip, async (t) => {
   t.equal(pool.ended, false)
   const { rows } = await pool.query(`SELECT task FROM ${pg.escapeIdentifier(postgres.schema)}.fastify_scheduler_tasks`)
   t.same(rows, [{ task: 'report' }], 'the pool still works, and the tables are where we asked')
+})
+
+t.test('long statements are prepared once per connection, and not with prepare: false (PgBouncer transaction mode)', skip, async (t) => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const prepared = async (prepare: boolean): Promise<number> => {
+    const pool = new pg.Pool({ connectionString: postgres.connectionString, max: 1 })
+    t.teardown(() => pool.end())
+    const store = postgresStore({ pool, schema: postgres.schema, tablePrefix: prepare ? 'p_' : 'u_', prepare })
+    await store.init()
+    await store.ensureTasks(['report'], new Date(T0))
+    t.equal((await start(store, run(`r-${String(prepare)}`, 'report', 1, 'running'))).outcome, 'started')
+    await store.finishRun(run(`r-${String(prepare)}`, 'report', 1), { leaseKey: 'report', historyLimit: 10 })
+    // The one pooled connection: its session's prepared statements.
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'fastify_scheduler_%'")
+    await store.close()
+    return rows[0].n
+  }
+  t.equal(await prepared(true), 2, 'startRun and finishRun prepared on the connection')
+  t.equal(await prepared(false), 0, 'nothing prepared with prepare: false')
 })
 
 t.test('outage: calls reject quickly with the coded error, and the same store recovers', skip, async (t) => {
