@@ -35,5 +35,8 @@ export function overlapRecord (run: RunRecord): RunRecord {
   return { ...run, status: 'skipped', finishedAt: run.startedAt, durationMs: 0, error: 'overlap' }
 }
 
+/** The error of a run whose expired lease another `startRun` took over (every store writes the same words). */
+export const TAKEOVER_REASON = 'lease expired: the process running it stopped renewing it'
+
 /** Final statuses that `finishRun` never overwrites (`abandoned` it does: the run did finish). */
 export const SETTLED_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'timed_out', 'skipped', 'missed']

@@ -7,7 +7,7 @@
 import type {
   ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, StartRunResult, Store, TaskState
 } from './store.js'
-import { compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES } from './history.js'
+import { compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
 
 interface Lease { owner: string, expiresAt: number }
 interface TaskRow { firstSeen: number, lastOccurrence?: number, retry?: PendingRetry }
@@ -104,7 +104,7 @@ export function memoryStore (): Store {
       }
       const abandoned = current === undefined
         ? undefined
-        : abandon(current.owner, lease.nowMs, 'lease expired: the process running it stopped renewing it')
+        : abandon(current.owner, lease.nowMs, TAKEOVER_REASON)
       leases.set(lease.key, { owner: run.id, expiresAt: lease.nowMs + lease.ttlMs })
       write(run, historyLimit)
       leaseTokens += 1

@@ -48,7 +48,7 @@ import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import { InvalidOptionError } from '../errors.js'
 import { RUN_COLUMNS, RUN_FIELDS, requireDriver, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
-import { pageOfRuns, SETTLED_STATUSES } from './history.js'
+import { pageOfRuns, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, TaskState } from './store.js'
 
 export interface PostgresStoreOptions {
@@ -81,7 +81,6 @@ const SCHEMA_VERSION = 2
 const MAX_IDENTIFIER_LENGTH = 63
 /** `init` may wait behind another process migrating the schema: it gets this many timeouts. */
 const INIT_TIMEOUTS = 3
-const TAKEOVER_REASON = 'lease expired: the process running it stopped renewing it'
 const SETTLED = SETTLED_STATUSES.map((status) => `'${status}'`).join(', ')
 const RUN_INSERT_COLUMNS = 'id, task, scheduled_for, trigger, started_at, finished_at, duration_ms, status, error, stack, attempt, forced, instance'
 /** The 13 run fields as typed parameters $1..$13, in RUN_FIELDS order. */

@@ -42,7 +42,7 @@
 import type { Redis } from 'ioredis'
 import { InvalidOptionError, storeUnavailable } from '../errors.js'
 import { RUN_FIELDS, requireDriver, runFromStored, runToStored, withStoreErrors, type StoredRun } from './driver.js'
-import { pageOfRuns, SETTLED_STATUSES } from './history.js'
+import { pageOfRuns, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskRetry, TaskState } from './store.js'
 
 export interface RedisStoreOptions {
@@ -65,9 +65,6 @@ export const DEFAULT_REDIS_TIMEOUT_MS = 5000
 
 /** The key layout this code writes; v1 (no schema key) needs no change to be read. */
 const SCHEMA_VERSION = 2
-
-/** The error of a run abandoned because another start found its lease expired (as the memory store says it). */
-const TAKEOVER_REASON = 'lease expired: the process running it stopped renewing it'
 
 /** Options of a client the store creates: fail fast while Redis is down, reconnect in the background. */
 function ownClientOptions (timeout: number) {

@@ -41,7 +41,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { InvalidOptionError, storeUnavailable } from '../errors.js'
 import { RUN_COLUMNS, runFromStored, withStoreErrors, type StoredRun } from './driver.js'
-import { overlapRecord, pageOfRuns, SETTLED_STATUSES } from './history.js'
+import { overlapRecord, pageOfRuns, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
 import type { ClusterState, PendingRetry, RunRecord, StartRunResult, Store, TaskRetry, TaskState } from './store.js'
 
 export interface SqliteStoreOptions {
@@ -65,7 +65,6 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5000
 const SYNC_BUSY_WAIT_MS = 10
 const FIRST_BACKOFF_MS = 5
 const MAX_BACKOFF_MS = 100
-const TAKEOVER_REASON = 'lease expired: the process running it stopped renewing it'
 const SETTLED_LIST = SETTLED_STATUSES.map((status) => `'${status}'`).join(', ')
 
 const SCHEMA = `
