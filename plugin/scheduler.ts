@@ -25,6 +25,7 @@ import {
   isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun,
   type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
 } from './runner.js'
+import { TAKEOVER_REASON } from './stores/history.js'
 import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskState } from './stores/store.js'
 import { describeThrown } from './thrown.js'
 import type {
@@ -41,7 +42,7 @@ const SUMMARY_RUNS = 20
 /** What an idle tick's `settled` resolves to: shared, since most ticks run nothing. */
 const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
 const NOTHING_UNAVAILABLE: TickResult['unavailable'] = Object.freeze([]) as unknown as TickResult['unavailable']
-const ABANDON_REASON = 'lease expired: the process running it stopped renewing it (crashed, frozen or cut off from the store)'
+const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the store)`
 const FAILED_STATUSES = new Set(['failed', 'timed_out', 'abandoned'])
 
 export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance'> {
