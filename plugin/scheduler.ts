@@ -140,17 +140,16 @@ export class Scheduler implements SchedulerApi {
   }
 
   async tick (arg?: Date | TickOptions): Promise<TickResult> {
-    // A copy: requestOf() replaces a request builder with what it built.
-    const options: TickOptions = arg instanceof Date ? { now: arg } : { ...arg }
+    const given: TickOptions = arg instanceof Date ? { now: arg } : arg ?? {}
     if (this.#closed) throw new ClosedError()
     const clockMs = this.#config.clock()
-    const nowMs = options.now?.getTime() ?? clockMs
+    const nowMs = given.now?.getTime() ?? clockMs
     this.#lastTickMs = clockMs
     if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
-    const named = options.tasks === undefined ? undefined : this.#lookup(options.tasks)
+    const named = given.tasks === undefined ? undefined : this.#lookup(given.tasks)
 
     let candidates: ResolvedTask[]
-    if (options.force === true) {
+    if (given.force === true) {
       candidates = (named ?? [...this.#tasks.values()]).filter(t => t.enabled)
     } else if (named === undefined) {
       if (this.#queue.peek() > nowMs) return this.#collect(nowMs, [], NOTHING_UNAVAILABLE)
@@ -159,6 +158,9 @@ export class Scheduler implements SchedulerApi {
       candidates = named.filter(t => t.enabled && !t.schedule.manual)
     }
     if (candidates.length === 0) return this.#collect(nowMs, [], NOTHING_UNAVAILABLE)
+    // Copied only once something is due (not on the idle path): requestOf() replaces a request
+    // builder with what it built, and the caller's object stays as it was.
+    const options: TickOptions = { ...given }
 
     try {
       await this.#prepareStore(nowMs)
