@@ -29,34 +29,47 @@ export interface FaultyStore {
 
 const never = new Promise<never>(() => {})
 
+/** Calls the store's method `method` with `args`. */
+export type StoreCall = (...args: unknown[]) => Promise<unknown>
+
+/**
+ * A store whose every method goes through `around(method, call, args)`, where `call` reaches
+ * the store `inner()` returns at that moment (so a test can swap it for an empty one).
+ * `kind` and `durable` are the inner store's unless given.
+ */
+export function interceptStore (inner: () => Store, around: (method: string, call: StoreCall, args: unknown[]) => Promise<unknown>, identity: { kind?: string, durable?: boolean } = {}): Store {
+  const wrapped = Object.create(null) as Record<string, unknown>
+  for (const method of STORE_METHODS) {
+    const call: StoreCall = (...args) => { const store = inner(); return (store[method] as StoreCall).apply(store, args) }
+    wrapped[method] = (...args: unknown[]) => around(method, call, args)
+  }
+  Object.defineProperties(wrapped, {
+    kind: { get: () => identity.kind ?? inner().kind },
+    durable: { get: () => identity.durable ?? inner().durable }
+  })
+  return wrapped as unknown as Store
+}
+
 export function faultyStore (inner: Store): FaultyStore {
   let armed: { at: number, mode: FaultMode } | undefined
   let counting = false
   let hit: string | undefined
   const calls: string[] = []
-  const wrapped = Object.create(null) as Record<string, unknown>
-  for (const method of STORE_METHODS) {
-    const call = (inner[method] as (...args: unknown[]) => Promise<unknown>).bind(inner)
-    wrapped[method] = (...args: unknown[]) => {
-      if (!counting || method === 'close' || method === 'init') return call(...args)
-      const index = calls.length
-      calls.push(method)
-      if (armed === undefined || index !== armed.at) return call(...args)
-      hit = method
-      switch (armed.mode) {
-        case 'error-before': return Promise.reject(new Error(`injected fault before ${method}`))
-        case 'error-after': return call(...args).then(() => { throw new Error(`injected fault after ${method}`) })
-        case 'hang-before': return never
-        case 'hang-after': return call(...args).then(() => never)
-      }
+  const store = interceptStore(() => inner, (method, call, args) => {
+    if (!counting || method === 'close' || method === 'init') return call(...args)
+    const index = calls.length
+    calls.push(method)
+    if (armed === undefined || index !== armed.at) return call(...args)
+    hit = method
+    switch (armed.mode) {
+      case 'error-before': return Promise.reject(new Error(`injected fault before ${method}`))
+      case 'error-after': return call(...args).then(() => { throw new Error(`injected fault after ${method}`) })
+      case 'hang-before': return never
+      case 'hang-after': return call(...args).then(() => never)
     }
-  }
-  Object.defineProperties(wrapped, {
-    kind: { get: () => inner.kind },
-    durable: { get: () => inner.durable }
   })
   return {
-    store: wrapped as unknown as Store,
+    store,
     arm (at, mode) { armed = { at, mode }; counting = true; calls.length = 0; hit = undefined },
     count () { armed = undefined; counting = true; calls.length = 0 },
     heal () { armed = undefined; counting = false },

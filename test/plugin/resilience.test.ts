@@ -6,7 +6,8 @@
  */
 import t from 'tap'
 import { memoryStore } from '../../plugin/stores/memory.js'
-import { STORE_METHODS, type Store } from '../../plugin/stores/store.js'
+import type { Store } from '../../plugin/stores/store.js'
+import { interceptStore } from '../helpers/faulty-store.js'
 import { RunAbortedError } from '../../plugin/runner.js'
 import { defineTask } from '../../tasks/task.js'
 import type { TaskContext } from '../../tasks/types.js'
@@ -17,16 +18,11 @@ import { MAX_MESSAGE_LENGTH } from '../../plugin/thrown.js'
 function switchableStore () {
   let inner = memoryStore()
   let down = false
-  const store = Object.create(null) as Record<string, unknown>
-  for (const method of STORE_METHODS) {
-    store[method] = (...args: unknown[]) => {
-      if (down && method !== 'close') return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6379'))
-      return (inner[method] as (...a: unknown[]) => Promise<unknown>).apply(inner, args)
-    }
-  }
-  Object.defineProperties(store, { kind: { value: 'switchable' }, durable: { value: true } })
+  const store = interceptStore(() => inner, (method, call, args) => down && method !== 'close'
+    ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6379'))
+    : call(...args), { kind: 'switchable', durable: true })
   return {
-    store: store as unknown as Store,
+    store,
     setDown (value: boolean) { down = value },
     /** The store restarts empty (Redis without persistence, truncated tables). */
     wipe () { inner = memoryStore() },
@@ -205,19 +201,15 @@ t.test('store state lost (restarted empty): no occurrence runs twice, tasks are 
 t.test('a store failing for some due tasks: they did not start, are named (503), and run at the next tick', async t => {
   const inner = memoryStore()
   let failFor: string | undefined = 'b'
-  const store = Object.create(null) as Record<string, unknown>
-  for (const method of STORE_METHODS) {
-    store[method] = (...args: unknown[]) => {
-      if (method === 'startRun' && (args[0] as { run: { task: string } }).run.task === failFor) return Promise.reject(new Error('connection reset'))
-      return (inner[method] as (...a: unknown[]) => Promise<unknown>).apply(inner, args)
-    }
-  }
-  Object.defineProperties(store, { kind: { value: 'memory' }, durable: { value: false } })
+  const store = interceptStore(() => inner, (method, call, args) =>
+    method === 'startRun' && (args[0] as { run: { task: string } }).run.task === failFor
+      ? Promise.reject(new Error('connection reset'))
+      : call(...args))
   const ran: string[] = []
   const task = (name: string) => defineTask({ name, runEvery: '5 minutes', handle () { ran.push(name) } })
   const token = 'x'.repeat(20)
   const clock = testClock(at('2026-05-11 09:59'))
-  const app = await buildApp({ store: store as unknown as Store, clock, tasks: [task('a'), task('b')], routes: true, auth: { tokens: [token] } })
+  const app = await buildApp({ store, clock, tasks: [task('a'), task('b')], routes: true, auth: { tokens: [token] } })
   t.teardown(() => app.close())
   const trigger = () => app.inject({ method: 'POST', url: '/_schedule/run', headers: { authorization: `Bearer ${token}` } })
   t.equal((await trigger()).statusCode, 200, 'nothing due yet')
