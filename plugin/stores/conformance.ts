@@ -288,6 +288,21 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       assert.deepEqual(ids((await store.listRuns({ task: ['report'] })).runs), ['skip', 'done-6', 'done-5'], 'startRun prunes too (a running row counts, is never removed)')
     }),
 
+    c('history is pruned around a record older than the kept window', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      for (let i = 1; i <= 3; i++) await finished(store, sampleRun(`done-${i}`, 'report', 10 + i), 3)
+      const late = await store.startRun({ run: sampleRun('late-missed', 'report', 0, 'missed'), claim: 'none', historyLimit: 3 })
+      assert.equal(late.outcome, 'recorded')
+      assert.deepEqual(ids((await store.listRuns({ task: ['report'] })).runs), ['done-3', 'done-2', 'done-1'],
+        'a settled record that ranks past the limit is not kept, and pushes no newer record out')
+      await store.startRun({ run: sampleRun('late-running', 'report', 1, 'running'), claim: 'none', historyLimit: 3 })
+      assert.deepEqual(ids((await store.listRuns({ task: ['report'] })).runs), ['done-3', 'done-2', 'done-1', 'late-running'],
+        'a running record is kept wherever it ranks')
+      await store.startRun({ run: sampleRun('mid-missed', 'report', 12, 'missed'), claim: 'none', historyLimit: 3 })
+      assert.deepEqual(ids((await store.listRuns({ task: ['report'] })).runs), ['done-3', 'mid-missed', 'done-2', 'late-running'],
+        'a record ranking inside the window is kept and the oldest settled record goes')
+    }),
+
     c('listRuns: newest first, filters, paging', async (store) => {
       const statuses: RunStatus[] = ['succeeded', 'failed', 'skipped']
       for (let i = 0; i < 12; i++) await finished(store, sampleRun(`a-${String(i).padStart(2, '0')}`, i % 2 === 0 ? 'even' : 'odd', i, statuses[i % 3]))
