@@ -139,6 +139,21 @@ export class Scheduler implements SchedulerApi {
     return this.#storeReady
   }
 
+  /**
+   * The trigger's fast path for a plain ping (no task named, not forced, no `now`): when
+   * nothing is due, does what such a `tick()` does (the tick is recorded, the heartbeat
+   * kept) and returns the tick's `now`, synchronously; otherwise returns undefined and
+   * changes nothing, and the caller calls `tick()`. Not part of `app.scheduler`'s type.
+   */
+  idleTick (): string | undefined {
+    if (this.#closed) return undefined
+    const clockMs = this.#config.clock()
+    if (!(this.#queue.peek() > clockMs)) return undefined
+    this.#lastTickMs = clockMs
+    if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
+    return this.#isoOf(clockMs)
+  }
+
   async tick (arg?: Date | TickOptions): Promise<TickResult> {
     const given: TickOptions = arg instanceof Date ? { now: arg } : arg ?? {}
     if (this.#closed) throw new ClosedError()

@@ -139,13 +139,41 @@ export function matchesToken (candidate: string, { slots, scratch }: TokenSlots)
   return matched
 }
 
-const BEARER = /^\s*bearer\s+(\S+)\s*$/i
+/** Whitespace exactly as a regular expression's `\s` (and `String.prototype.trim`) sees it. */
+function isSpace (code: number): boolean {
+  if (code < 0xa0) return code === 32 || (code >= 9 && code <= 13)
+  return code === 0xa0 || code === 0x1680 || (code >= 0x2000 && code <= 0x200a) || code === 0x2028 ||
+    code === 0x2029 || code === 0x202f || code === 0x205f || code === 0x3000 || code === 0xfeff
+}
 
-/** The token of an `Authorization: Bearer <token>` header; '' when the header is present but not a bearer token. */
-function bearerToken (header: string | undefined): string | undefined {
-  if (header === undefined || header.trim() === '') return undefined
-  const match = BEARER.exec(header)
-  return match === null ? '' : match[1]
+/** 'bearer' in any case, as character codes. */
+const BEARER = [98, 101, 97, 114, 101, 114]
+
+/**
+ * The token of an `Authorization: Bearer <token>` header (scheme in any case, spaces around
+ * allowed); '' when the header is present but not a bearer token; undefined when absent or
+ * blank. Scanned by hand, not with a regular expression: no match array or trimmed copy per
+ * request, only the token itself.
+ */
+export function bearerToken (header: string | undefined): string | undefined {
+  if (header === undefined) return undefined
+  let i = 0
+  const end = header.length
+  while (i < end && isSpace(header.charCodeAt(i))) i++
+  if (i === end) return undefined
+  for (const code of BEARER) {
+    // `| 32` folds A-Z onto a-z and leaves a-z as they are.
+    if (i === end || (header.charCodeAt(i) | 32) !== code) return ''
+    i++
+  }
+  const afterScheme = i
+  while (i < end && isSpace(header.charCodeAt(i))) i++
+  if (i === afterScheme || i === end) return ''
+  const start = i
+  while (i < end && !isSpace(header.charCodeAt(i))) i++
+  const token = header.slice(start, i)
+  while (i < end && isSpace(header.charCodeAt(i))) i++
+  return i === end ? token : ''
 }
 
 function queryToken (request: FastifyRequest): unknown {

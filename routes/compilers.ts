@@ -47,7 +47,8 @@ export function describeProblem (schema: TSchema, errors: readonly SchemaError[]
     : `${part}.${field} ${wrong.message ?? 'is invalid'}`
 }
 
-function isEmptyObject (value: unknown): boolean {
+/** A plain object with no own enumerable key (what an absent query string parses to). */
+export function isEmptyObject (value: unknown): boolean {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
   // The first key, if any, ends the loop: no array of keys is built on the hot path.
   // eslint-disable-next-line no-unreachable-loop

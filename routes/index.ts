@@ -27,7 +27,8 @@ import { triggerRoutes } from './trigger.js'
 import { uiRoute } from './ui.js'
 
 export interface ScheduleRoutesOptions {
-  scheduler: SchedulerApi
+  /** The plugin's scheduler; `idleTick` (the trigger's fast path for an idle ping) is optional. */
+  scheduler: SchedulerApi & { idleTick?: () => string | undefined }
   /** From `resolveAuth()`, called by the plugin at registration. */
   auth: ResolvedAuth
   allowGetTrigger: boolean

@@ -8,7 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RunOutcome, TickOptions, TickResult } from '../plugin/types.js'
-import { compileSerializer, sendSerialized } from './compilers.js'
+import { compileSerializer, isEmptyObject, sendSerialized } from './compilers.js'
 import { errorBody, InvalidInputError } from './errors.js'
 import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
 import { parseFlag, splitList } from './input.js'
@@ -23,6 +23,8 @@ const SKIPPED = new Set<RunOutcome['status']>(['skipped', 'missed'])
 
 /** Body fields win over query fields of the same name. */
 export function triggerOptions (body: TriggerInput | undefined, query: TriggerInput): { tick: TickOptions, wait: boolean } {
+  // A pinger's request: no body, no query. Its options are the defaults, built without parsing.
+  if ((body === undefined || body === null) && isEmptyObject(query)) return { tick: { force: false, trigger: 'http' }, wait: true }
   const named = body?.task ?? query.task
   const tasks = named === undefined ? undefined : splitList(named)
   if (tasks !== undefined && tasks.length === 0) throw new InvalidInputError('task names no task: give a name, several comma-separated, or leave it out to run every due task')
@@ -80,6 +82,14 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
   const idleAnswer = idleAnswerWriter()
   return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
     const { tick, wait } = triggerOptions(request.body, request.query)
+    if (tick.tasks === undefined && tick.force !== true && opts.scheduler.idleTick !== undefined) {
+      // A plain ping with nothing due, answered without a tick's promise.
+      const now = opts.scheduler.idleTick()
+      if (now !== undefined) {
+        request.log.debug('fastify-scheduler: tick answered, nothing was due')
+        return sendSerialized(reply, wait ? 200 : 202, idleAnswer(now))
+      }
+    }
     // Built only when a run starts: most ticks run nothing.
     tick.request = () => requestInfo(request)
     const result = await opts.scheduler.tick(tick)

@@ -4,7 +4,7 @@
  */
 import t, { type Test } from 'tap'
 import type { FastifyBaseLogger } from 'fastify'
-import { matchesToken, resolveAuth, type ResolvedAuth } from '../../routes/auth.js'
+import { bearerToken, matchesToken, resolveAuth, type ResolvedAuth } from '../../routes/auth.js'
 import type { AuthOption } from '../../plugin/types.js'
 
 const TOKEN_A = 'token-a-0123456789abcdef'
@@ -132,4 +132,35 @@ t.test('matchesToken: padding, cut-off and non-ASCII candidates never match a to
     `${TOKEN_A.slice(0, -1)}${String.fromCharCode(TOKEN_A.charCodeAt(TOKEN_A.length - 1) + 0x100)}` // same low byte
   ]
   for (const wrong of lookalikes) t.notOk(matchesToken(wrong, auth.tokens), JSON.stringify(wrong))
+})
+
+t.test('bearerToken reads the header as /^\\s*bearer\\s+(\\S+)\\s*$/i would', async t => {
+  // The regular expression the hand-written scanner replaced, as the reference.
+  const reference = (header: string | undefined): string | undefined => {
+    if (header === undefined || header.trim() === '') return undefined
+    const match = /^\s*bearer\s+(\S+)\s*$/i.exec(header)
+    return match === null ? '' : match[1]
+  }
+  const cases = [
+    undefined, '', '   ', '\t', 'Bearer abc', 'bearer abc', 'BEARER abc', 'BeArEr abc', '  Bearer   abc  ', '\tBearer\tabc\t',
+    'Bearer', 'Bearer ', 'Bearerabc', 'Bearer a b', 'Basic abc', 'Bear abc', 'Bearer\u00a0abc', 'Bearer abc\u00a0',
+    'bearer x', 'Bearer  x\r\n', 'Token abc', 'Bearer\vabc\f', '  b', 'Bearer \u00e9t\u00e9', 'bearer[abc',
+    '\ufeffBearer abc', 'Bearer\u2028abc\u3000', 'Bearer \u1680abc', 'Bearer abc\u2000\u200a', 'Bearer a\u202fb'
+  ]
+  // Names in printable ASCII: a U+2028 in a test name would break the TAP stream.
+  const named = (header: string | undefined) => String(JSON.stringify(header)).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  for (const header of cases) t.equal(bearerToken(header), reference(header), named(header))
+  // And on random headers built from the characters that matter.
+  const alphabet = ['B', 'b', 'e', 'E', 'a', 'r', 'R', ' ', '\t', 'x', '1', '\u00a0', '-', '\u2028', '\ufeff', '\u00e9']
+  let seed = 42
+  const random = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+  let disagreements = 0
+  for (let i = 0; i < 20_000; i++) {
+    const prefix = random(2) === 0 ? ' '.repeat(random(3)) + ['Bearer', 'bearer', 'BEARER', 'Bearr'][random(4)] : ''
+    let header = prefix
+    const length = random(12)
+    for (let j = 0; j < length; j++) header += alphabet[random(alphabet.length)]
+    if (bearerToken(header) !== reference(header)) disagreements++
+  }
+  t.equal(disagreements, 0, '20,000 random headers: same answer as the regular expression')
 })

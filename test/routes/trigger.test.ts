@@ -312,3 +312,28 @@ t.test('the idle answer, written ahead of time, is what the answer schema serial
     t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
   }
 })
+
+t.test('an idle plain ping takes the fast path and still counts as a tick', async t => {
+  const { app, clock, runs } = await buildRoutesApp()
+  t.teardown(() => app.close())
+  // The plugin's scheduler has it; app.scheduler's public type does not.
+  const scheduler = app.scheduler as typeof app.scheduler & { idleTick: () => string | undefined }
+  await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  t.same(Object.fromEntries(runs), { a: 1, b: 1 }, 'the first ping ran the due tasks (not idle)')
+  clock.set(START + 20_000)
+  t.equal(scheduler.idleTick(), new Date(START + 20_000).toISOString(), 'nothing due: the tick\'s now')
+  clock.set(START + 30_000)
+  const idle = await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  t.equal(idle.statusCode, 200)
+  t.equal(idle.json().now, new Date(START + 30_000).toISOString())
+  t.same(app.scheduler.lastTickAt, new Date(START + 30_000), 'the idle ping is recorded as the last tick')
+  clock.set(START + MINUTE)
+  t.equal(scheduler.idleTick(), undefined, 'something due: no fast path, nothing changed')
+  t.same(app.scheduler.lastTickAt, new Date(START + 30_000), 'idleTick left the last tick alone')
+  const due = await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  t.match(due.json(), { summary: '2 ran, 0 failed, 0 running, 0 skipped' }, 'the trigger fell back to tick()')
+  const forced = await app.inject({ method: 'POST', url: '/_schedule/run?task=a&force=true', headers: AUTH })
+  t.match(forced.json(), { summary: '1 ran, 0 failed, 0 running, 0 skipped' }, 'a forced ping never takes the idle path')
+  await app.close()
+  t.equal(scheduler.idleTick(), undefined, 'closed: no fast path (tick() reports the closed scheduler)')
+})
