@@ -11,8 +11,13 @@
  * - unauthorizedVsBare404: the trigger without credentials (401) against a bare app's 404.
  *
  * A first request (and a warm-up round) does the store round trip of the first tick, so
- * measured ticks have nothing due. Each figure's detail also gives the servers' CPU time
- * per request (µs), which a busy machine disturbs less than requests/s.
+ * measured ticks have nothing due. Every server, ours and bare alike, runs a full garbage
+ * collection after its boot and again after the first tick, before any load: without it a
+ * process whose boot allocated a lot (1,000 tasks; or a bare app given the same allocation)
+ * lands in a slower V8 state in a third to a half of the runs, where Node's own `process.nextTick` object literal goes through the runtime on
+ * every call, for the life of the process (docs/RELIABILITY.md, "Settling the heap"). Each
+ * figure's detail also gives the servers' CPU time per request (µs), which a busy machine
+ * disturbs less than requests/s.
  *
  *   npx tsx bench/http.ts [--json]
  */
@@ -43,7 +48,7 @@ interface Server { child: ChildProcess, origin: string }
 interface Target { server: Server, path: string, headers: Record<string, string>, status: number }
 
 async function startServer (args: string[]): Promise<Server> {
-  const child = fork(serverScript, args, { execArgv: [...TSX_EXEC_ARGV], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(serverScript, args, { execArgv: ['--expose-gc', ...TSX_EXEC_ARGV], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve(message.port))
     child.once('exit', code => reject(new Error(`bench server (${args.join(' ')}) exited with ${code}`)))
@@ -56,6 +61,15 @@ async function stopServer (server: Server): Promise<void> {
   const exited = new Promise(resolve => server.child.once('exit', resolve))
   server.child.kill('SIGTERM')
   await exited
+}
+
+/** A full garbage collection in the server, once its boot is over (docs/RELIABILITY.md, "Settling the heap"). */
+async function settle (server: Server): Promise<void> {
+  const answer = new Promise<void>(resolve => {
+    server.child.once('message', () => resolve())
+  })
+  server.child.send('settle')
+  await answer
 }
 
 /** CPU time (µs) the server process has used so far. */
@@ -103,7 +117,8 @@ async function compare (label: string, g: Goal, ours: Target, baseline: Target):
     bareCpuMicrosPerRequest: round(median(cpu.baseline)),
     connections: CONNECTIONS,
     rounds: ROUNDS,
-    roundSeconds: ROUND_SECONDS
+    roundSeconds: ROUND_SECONDS,
+    heapSettled: true
   })
 }
 
@@ -125,6 +140,7 @@ export async function benchHttp (): Promise<Figures> {
     const server = await startServer([side, `${temp.dir}/http-${logging}.sqlite`, token, logging])
     servers.push(server)
     if (side === 'ours') await firstTick(server, headers)
+    await settle(server)
     return server
   }
   const trigger = (server: Server): Target => ({ server, path: '/_schedule/run', headers, status: 200 })
