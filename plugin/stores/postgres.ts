@@ -17,13 +17,11 @@
  *   dies between statements. Locks are taken in one order, task row, then lease row, then
  *   run rows (each CTE reads the one before it, which fixes the order), so concurrent starters
  *   queue and never deadlock; `finishRun` follows the same order.
- * - Pruning inside a statement cannot see or delete the row the statement writes, so the
- *   rows of the task are ranked together with the new one: older rows past `historyLimit`
- *   are deleted, and a new record that would itself be pruned is not written (`finishRun`
- *   deletes the run's `running` row instead). `startRun` does it with a bound rather than a
- *   ranking: the `historyLimit`-th newest of the task's rows plus the new one (a walk of at
- *   most `historyLimit` index entries), then one index range scan deletes the settled rows
- *   older than it, usually one row.
+ * - Pruning inside a statement cannot see or delete the row the statement writes, so the new
+ *   record is counted with the task's rows: the bound is the `historyLimit`-th newest of them
+ *   all (a walk of at most `historyLimit` index entries), one index range scan deletes the
+ *   settled rows older than it (usually one row), and a new record older than the bound is
+ *   not written (`finishRun` deletes the run's `running` row instead).
  * - Rows are always reached through an index, whatever the planner believes: a prepared
  *   statement gets a generic plan, and one planned while the tables were still small or
  *   never analyzed chose a sequential scan of the runs table for a join on a run id (it cost
@@ -175,12 +173,30 @@ ALTER TABLE ${n.runs} ADD COLUMN IF NOT EXISTS attempt integer NOT NULL DEFAULT 
 `
 }
 
-/** The new run's fields ranked among the task's stored rows, newest first (what pruning keeps). */
-function rankedWithNew (n: TableNames, where: string): string {
-  return `SELECT id, status, row_number() OVER (ORDER BY started_at DESC, id DESC) AS n
-    FROM (SELECT id, started_at, status FROM ${n.runs} WHERE task = $2::text AND id <> $1::text
-          UNION ALL SELECT $1::text COLLATE "C", $5::timestamptz, '(new)') r
-    WHERE ${where}`
+/**
+ * The `historyLimit`-th newest of the task's stored rows and the new record together (`$1`
+ * its id, `$5` its start, `limit` the parameter holding the limit), when `gate` holds: rows
+ * older than it are past the limit. A walk of at most `limit` index entries, then a sort of
+ * as many rows.
+ */
+function boundSql (n: TableNames, limit: string, gate: string): string {
+  return `SELECT started_at, id FROM (
+    (SELECT started_at, id FROM ${n.runs} WHERE task = $2::text AND id <> $1::text ORDER BY started_at DESC, id DESC LIMIT ${limit})
+    UNION ALL SELECT $5::timestamptz, $1::text COLLATE "C"
+  ) r WHERE ${gate}
+  ORDER BY started_at DESC, id DESC OFFSET GREATEST(${limit} - 1, 0) LIMIT 1`
+}
+
+/** True when the new record ranks within the limit: no bound, or the bound is not newer than it. */
+function keptSql (limit: string): string {
+  return `${limit} > 0 AND NOT EXISTS (SELECT 1 FROM bound b WHERE (b.started_at, b.id) > ($5::timestamptz, $1::text COLLATE "C"))`
+}
+
+/** The task's settled rows older than the bound, other than the new record's: what pruning deletes. */
+function prunedSql (n: TableNames): string {
+  return `DELETE FROM ${n.runs} WHERE task = $2::text AND id <> $1::text AND status <> 'running'
+    AND (started_at, id) < (SELECT started_at, id FROM bound)
+  RETURNING 1`
 }
 
 /** Statements longer than this are prepared (named) per connection. */
@@ -235,11 +251,7 @@ WITH state AS (
 ), outcome AS (
   SELECT $15::text IS NOT NULL AND (SELECT owner FROM lease) IS DISTINCT FROM $1::text AS skipped FROM go
 ), bound AS (
-  SELECT started_at, id FROM (
-    (SELECT started_at, id FROM ${n.runs} WHERE task = $2::text AND id <> $1::text ORDER BY started_at DESC, id DESC LIMIT $19::int)
-    UNION ALL SELECT $5::timestamptz, $1::text COLLATE "C"
-  ) r WHERE EXISTS (SELECT 1 FROM go)
-  ORDER BY started_at DESC, id DESC OFFSET GREATEST($19::int - 1, 0) LIMIT 1
+  ${boundSql(n, '$19::int', 'EXISTS (SELECT 1 FROM go)')}
 ), written AS (
   INSERT INTO ${n.runs} (${RUN_INSERT_COLUMNS})
   SELECT $1::text, $2::text, $3::timestamptz, $4::text, $5::timestamptz,
@@ -249,14 +261,11 @@ WITH state AS (
     CASE WHEN skipped THEN 'overlap' ELSE $9::text END,
     $10::text, $11::int, $12::boolean, $13::text
   FROM outcome
-  WHERE ($8::text = 'running' AND NOT skipped)
-    OR ($19::int > 0 AND NOT EXISTS (SELECT 1 FROM bound b WHERE (b.started_at, b.id) > ($5::timestamptz, $1::text COLLATE "C")))
+  WHERE ($8::text = 'running' AND NOT skipped) OR (${keptSql('$19::int')})
   ON CONFLICT (id) DO NOTHING
   RETURNING 1
 ), pruned AS (
-  DELETE FROM ${n.runs} WHERE task = $2::text AND id <> $1::text AND status <> 'running' AND EXISTS (SELECT 1 FROM go)
-    AND (started_at, id) < (SELECT started_at, id FROM bound)
-  RETURNING 1
+  ${prunedSql(n)}
 )
 SELECT (SELECT first_seen FROM state) AS first_seen, EXISTS (SELECT 1 FROM go) AS go,
   (SELECT owner FROM lease) AS owner, (SELECT token FROM lease) AS token, (SELECT id FROM abandoned) AS abandoned,
@@ -277,11 +286,17 @@ WITH retry AS (
 ), released AS (
   DELETE FROM ${n.leases} WHERE key = $14::text AND owner = $1::text AND (SELECT count(*) FROM retry) >= 0
   RETURNING 1
-), ranked AS (
-  ${rankedWithNew(n, `NOT EXISTS (SELECT 1 FROM ${n.runs} WHERE id = $1::text AND status IN (${SETTLED})) AND (SELECT count(*) FROM released) >= 0`)}
+), open AS (
+  -- Nothing to do once a settled record is stored; counting the release orders the locks.
+  SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM ${n.runs} WHERE id = $1::text AND status IN (${SETTLED}))
+    AND (SELECT count(*) FROM released) >= 0
+), bound AS (
+  ${boundSql(n, '$15::int', 'EXISTS (SELECT 1 FROM open)')}
+), keep AS (
+  SELECT ${keptSql('$15::int')} AS kept FROM open
 ), written AS (
   INSERT INTO ${n.runs} AS r (${RUN_INSERT_COLUMNS})
-  SELECT ${RUN_PARAMS} FROM ranked WHERE ranked.id = $1::text AND ranked.n <= $15::int
+  SELECT ${RUN_PARAMS} FROM keep WHERE kept
   ON CONFLICT (id) DO UPDATE SET task = EXCLUDED.task, scheduled_for = EXCLUDED.scheduled_for,
     trigger = EXCLUDED.trigger, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
     duration_ms = EXCLUDED.duration_ms, status = EXCLUDED.status, error = EXCLUDED.error, stack = EXCLUDED.stack,
@@ -289,12 +304,10 @@ WITH retry AS (
   WHERE r.status NOT IN (${SETTLED})
   RETURNING 1
 ), dropped AS (
-  DELETE FROM ${n.runs} WHERE id = $1::text AND status NOT IN (${SETTLED})
-    AND EXISTS (SELECT 1 FROM ranked WHERE ranked.id = $1::text AND ranked.n > $15::int)
+  DELETE FROM ${n.runs} WHERE id = $1::text AND status NOT IN (${SETTLED}) AND EXISTS (SELECT 1 FROM keep WHERE NOT kept)
   RETURNING 1
 ), pruned AS (
-  DELETE FROM ${n.runs} WHERE id IN (SELECT id FROM ranked WHERE n > $15::int AND status NOT IN ('running', '(new)'))
-  RETURNING 1
+  ${prunedSql(n)}
 )
 SELECT (SELECT count(*) FROM retry) AS retry, (SELECT count(*) FROM released) AS released,
   (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM dropped) AS dropped, (SELECT count(*) FROM pruned) AS pruned`
