@@ -80,24 +80,22 @@ function idleAnswerWriter (): (now: string) => string {
  */
 function triggerHandler (opts: ScheduleRoutesOptions) {
   const idleAnswer = idleAnswerWriter()
+  const answerIdle = (request: FastifyRequest, reply: FastifyReply, now: string, wait: boolean): FastifyReply => {
+    request.log.debug('fastify-scheduler: tick answered, nothing was due')
+    return sendSerialized(reply, wait ? 200 : 202, idleAnswer(now))
+  }
   return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
     const { tick, wait } = triggerOptions(request.body, request.query)
     if (tick.tasks === undefined && tick.force !== true && opts.scheduler.idleTick !== undefined) {
       // A plain ping with nothing due, answered without a tick's promise.
       const now = opts.scheduler.idleTick()
-      if (now !== undefined) {
-        request.log.debug('fastify-scheduler: tick answered, nothing was due')
-        return sendSerialized(reply, wait ? 200 : 202, idleAnswer(now))
-      }
+      if (now !== undefined) return answerIdle(request, reply, now, wait)
     }
     // Built only when a run starts: most ticks run nothing.
     tick.request = () => requestInfo(request)
     const result = await opts.scheduler.tick(tick)
     // Idle: nothing started, nothing to report, no task kept from starting by the store.
-    if (result.runs.length === 0 && result.unavailable.length === 0) {
-      request.log.debug('fastify-scheduler: tick answered, nothing was due')
-      return sendSerialized(reply, wait ? 200 : 202, idleAnswer(result.now))
-    }
+    if (result.runs.length === 0 && result.unavailable.length === 0) return answerIdle(request, reply, result.now, wait)
     let outcomes = result.runs
     let finished = !outcomes.some(outcome => outcome.status === 'started')
     if (wait && !finished) {
