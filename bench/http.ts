@@ -63,22 +63,23 @@ async function stopServer (server: Server): Promise<void> {
   await exited
 }
 
+/** Send `message` to the server and wait for its one answer. */
+async function ask<T> (server: Server, message: string): Promise<T> {
+  const answer = new Promise<T>(resolve => {
+    server.child.once('message', (reply: T) => resolve(reply))
+  })
+  server.child.send(message)
+  return await answer
+}
+
 /** A full garbage collection in the server, once its boot is over (docs/RELIABILITY.md, "Settling the heap"). */
 async function settle (server: Server): Promise<void> {
-  const answer = new Promise<void>(resolve => {
-    server.child.once('message', () => resolve())
-  })
-  server.child.send('settle')
-  await answer
+  await ask<{ settled: true }>(server, 'settle')
 }
 
 /** CPU time (µs) the server process has used so far. */
 async function cpuMicros (server: Server): Promise<number> {
-  const answer = new Promise<number>(resolve => {
-    server.child.once('message', (message: { cpuMicros: number }) => resolve(message.cpuMicros))
-  })
-  server.child.send('cpu')
-  return await answer
+  return (await ask<{ cpuMicros: number }>(server, 'cpu')).cpuMicros
 }
 
 interface Round { requestsPerSecond: number, cpuMicrosPerRequest: number }
