@@ -90,7 +90,7 @@ export class Scheduler implements SchedulerApi {
   #lastBeatMs = -Infinity
   #beating: Promise<void> | undefined
   #cluster: { at: number, state?: ClusterState, error?: string } | undefined
-  #clusterRead: Promise<void> | undefined
+  #clusterRead: Promise<unknown> | undefined
   /** Why the last tick could not use the store, until a later call succeeds. */
   #storeFault: string | undefined
 
@@ -356,24 +356,27 @@ export class Scheduler implements SchedulerApi {
   #beat (clockMs: number): void {
     if (this.#beating !== undefined) return
     this.#lastBeatMs = clockMs
-    this.#beating = this.ensureStore()
-      .then(() => this.store.heartbeat({ at: new Date(clockMs), instance: INSTANCE }))
+    this.#beating = this.#readCluster({ at: new Date(clockMs), instance: INSTANCE })
       .then(state => {
-        this.#cluster = { at: this.#config.clock(), state }
-        for (const retry of state.retries) this.#noteRetry(retry.task, retry)
-      }, (err: unknown) => {
-        this.#cluster = { at: this.#config.clock(), error: (err as Error).message }
+        for (const retry of state?.retries ?? []) this.#noteRetry(retry.task, retry)
       })
       .finally(() => { this.#beating = undefined })
     this.#track(this.#beating)
   }
 
-  async #readCluster (): Promise<void> {
+  /**
+   * Read the cluster state into the cache (recording `tick` first when given), or cache why
+   * the store could not be read; never rejects. Returns the state read, if any.
+   */
+  async #readCluster (tick?: { at: Date, instance: string }): Promise<ClusterState | undefined> {
     try {
       await this.ensureStore()
-      this.#cluster = { at: this.#config.clock(), state: await this.store.heartbeat() }
+      const state = await this.store.heartbeat(tick)
+      this.#cluster = { at: this.#config.clock(), state }
+      return state
     } catch (err) {
       this.#cluster = { at: this.#config.clock(), error: (err as Error).message }
+      return undefined
     }
   }
 
