@@ -11,14 +11,12 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import fastifyScheduler from '../../plugin/index.js'
-import { postgresStore } from '../../plugin/stores/postgres.js'
-import { redisStore } from '../../plugin/stores/redis.js'
 import { sqliteStore } from '../../plugin/stores/sqlite.js'
-import type { Store } from '../../plugin/stores/store.js'
 import { postgresService, redisService } from '../helpers/services.js'
 import { defineTask } from '../../tasks/task.js'
 import { at } from '../helpers/app.js'
 import { untrackedEnv } from '../helpers/child-env.js'
+import { storeOf, type StoreKind } from '../helpers/store-of.js'
 
 const crasher = fileURLToPath(new URL('../fixtures/crash/crasher.ts', import.meta.url))
 
@@ -86,7 +84,8 @@ const ticker = fileURLToPath(new URL('../fixtures/crash/ticker.ts', import.meta.
 const ROUNDS = 4
 const TASKS = ['a', 'b', 'c']
 
-async function killRounds (t: Test, kind: string, location: string, namespace: string, open: () => Store): Promise<void> {
+async function killRounds (t: Test, kind: StoreKind, location: string, namespace: string): Promise<void> {
+  const open = () => storeOf(kind, location, namespace)
   let next = at('2026-05-11 10:00').getTime()
   const store = open()
   await store.init()
@@ -147,17 +146,17 @@ t.test('SIGKILL at random moments of ticks: SQLite', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'fastify-scheduler-kill-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'state.sqlite')
-  await killRounds(t, 'sqlite', path, '', () => sqliteStore({ path }))
+  await killRounds(t, 'sqlite', path, '')
 })
 
 t.test('SIGKILL at random moments of ticks: Redis', async t => {
   const service = await redisService(t)
   if (service === undefined) return
-  await killRounds(t, 'redis', service.url, service.prefix, () => redisStore({ url: service.url, prefix: service.prefix }))
+  await killRounds(t, 'redis', service.url, service.prefix)
 })
 
 t.test('SIGKILL at random moments of ticks: PostgreSQL', async t => {
   const service = await postgresService(t)
   if (service === undefined) return
-  await killRounds(t, 'postgres', service.connectionString, service.schema, () => postgresStore({ connectionString: service.connectionString, schema: service.schema }))
+  await killRounds(t, 'postgres', service.connectionString, service.schema)
 })
