@@ -12,10 +12,11 @@
  * the `running` record in one step.
  *
  * Time: occurrences are UTC instants computed by the scheduler from the tick's `now`.
- * Leases take `nowMs` from the scheduler's clock (default `Date.now`), so replicas are
- * assumed to have synchronised clocks (NTP), as the tick's `now` already assumes. No store
- * reads its own clock for lease decisions: that keeps behaviour identical across
- * implementations and lets tests move time without sleeping.
+ * Leases take `nowMs` from the scheduler, which reads it in the store's time: its own clock
+ * corrected by the offset it measures against `time()` (network stores), and it refuses to
+ * claim anything while that offset exceeds `maxClockSkew`. No store reads its own clock for
+ * lease decisions: that keeps behaviour identical across implementations and lets tests
+ * move time without sleeping. See `docs/ARCHITECTURE.md#time`.
  */
 import type { RunTrigger } from '../../tasks/types.js'
 
@@ -152,6 +153,12 @@ export interface ClusterState {
   lastTick?: Date
   /** Every pending retry, of every task. */
   retries: TaskRetry[]
+  /**
+   * The store's fencing counter: the largest lease token handed out so far (0 before the
+   * first). It never goes down in a store that kept its state; a process that sees it smaller
+   * than a token it was given knows the store went back in time (see `rebase`).
+   */
+  fence: number
 }
 
 /** Given to `init`: where a store may say something at boot (e.g. "Redis keeps nothing on disk"). */
@@ -197,8 +204,16 @@ export interface Store {
    * Write a run's final record (status other than `running`) by id, unless the stored record
    * already has a final status other than `abandoned` (so a late retry of the same write
    * changes nothing, and a finished run's record replaces an `abandoned` mark). In the same
-   * step: release `leaseKey` if the run holds it, set `retry` as the task's pending retry,
-   * and prune the task's history. Idempotent.
+   * step: release `leaseKey` if the run holds it, and prune the task's history.
+   *
+   * Fenced to the newest attempt (a result may land long after the run ended, see
+   * `docs/ARCHITECTURE.md#late-results`). For a run that is not forced, and only while the
+   * task's `lastOccurrence` is `run.scheduledFor`:
+   * - `retry` becomes the task's pending retry only if `run.attempt` is the newest attempt
+   *   claimed for that occurrence (a late `failed` never re-arms a retry that already ran);
+   * - a `succeeded` run clears a pending retry of that occurrence (a late success cancels a
+   *   retry that has not started).
+   * Otherwise `retry` is ignored. Idempotent.
    */
   finishRun (run: RunRecord, options: FinishRunOptions): Promise<void>
 
@@ -209,14 +224,37 @@ export interface Store {
    */
   abandonExpired (nowMs: number, reason: string): Promise<RunRecord[]>
 
-  /** Set the task's pending retry (replacing any). */
-  scheduleRetry (task: string, retry: PendingRetry): Promise<void>
+  /**
+   * The retry of a run that `abandonExpired` marked `abandoned`, fenced like `finishRun`'s:
+   * one step that sets `retry` as the task's pending retry only if the stored record
+   * `run.id` is still `abandoned` (no late result replaced it), the run is not forced, the
+   * task's `lastOccurrence` is `run.scheduledFor` and `run.attempt` is the newest attempt
+   * claimed for it. True when the retry was set.
+   */
+  retryAbandoned (run: RunRecord, retry: PendingRetry): Promise<boolean>
 
   /**
    * Read the cluster state; with `tick`, first record that a tick happened at `tick.at`
    * (the stored last tick only moves forward).
    */
   heartbeat (tick?: { at: Date, instance: string }): Promise<ClusterState>
+
+  /**
+   * The store went back in time (a failover to a lagging replica, a restore from an old
+   * snapshot, a replaced file): the caller saw a fencing token larger than the store's
+   * counter. One step: every named task is first seen at `firstSeen` (rows created when
+   * missing; `lastOccurrence` kept), every pending retry of those tasks is dropped, and the
+   * fencing counter is raised to at least `fence`, so no token is ever handed out twice.
+   * Returns the task states, as `ensureTasks` does.
+   */
+  rebase (names: readonly string[], firstSeen: Date, fence: number): Promise<Map<string, TaskState>>
+
+  /**
+   * The store's own clock (ms since the epoch), for network stores whose clock is the clock
+   * of record (Redis `TIME`, PostgreSQL `clock_timestamp()`). Stores that share the host's
+   * clock (memory, SQLite) leave it out; the scheduler then measures no skew.
+   */
+  time? (): Promise<number>
 
   /** Run history, newest first. */
   listRuns (query: HistoryQuery): Promise<HistoryPage>
@@ -227,7 +265,7 @@ export interface Store {
 /** Every method a store must have, checked when the plugin is registered. */
 export const STORE_METHODS = [
   'init', 'close', 'ensureTasks', 'startRun', 'renewLease', 'releaseLease', 'finishRun',
-  'abandonExpired', 'scheduleRetry', 'heartbeat', 'listRuns', 'recentRuns'
+  'abandonExpired', 'retryAbandoned', 'heartbeat', 'rebase', 'listRuns', 'recentRuns'
 ] as const satisfies ReadonlyArray<keyof Store>
 
 /** Why a value is not a store (`undefined` when it is one): names every missing method. */
