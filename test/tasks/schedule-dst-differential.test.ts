@@ -355,7 +355,7 @@ const ZONES: ReadonlyArray<readonly [string, readonly number[]]> = [
   ['Pacific/Chatham', [2025, 2026]]
 ]
 
-const RUNS_PER_ZONE = 25
+const RUNS_PER_ZONE = 30
 
 /** Instants with random seconds: within 30 hours of the change, half of them within 5 minutes. */
 const probeOffsets = fc.array(fc.oneof(
