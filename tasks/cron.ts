@@ -5,9 +5,9 @@
  *
  * Why our own and not croner: croner decides how a pattern meets DST by its own rule
  * (single-value minute and hour = fixed time), which disagrees with ours (an hour field over
- * all 24 hours = elapsed time, anything else = wall clock; docs/ARCHITECTURE.md#dst-and-schedules); it also accepts
- * seconds, years, L, W, # and ?, which we reject, and it calls Intl several times per search,
- * about 30–50 µs per nextRun. Tests use croner as the oracle away from DST days.
+ * all 24 hours = elapsed time, anything else = wall clock; docs/ARCHITECTURE.md#dst-and-schedules);
+ * it also accepts seconds, years, L, W, # and ?, which we reject, and it calls Intl several
+ * times per search, about 30–50 µs per nextRun. Tests use croner as the oracle away from DST days.
  *
  * Semantics follow Vixie cron (cronie): names JAN–DEC and SUN–SAT, 0 and 7 are Sunday,
  * nicknames @hourly … @yearly. `a/n` is refused (crons disagree on it; write `a-max/n`).
