@@ -1,5 +1,5 @@
 /**
- * The scheduler behind `app.scheduler` (SPEC §4, §7, §10).
+ * The scheduler behind `app.scheduler` (docs/ARCHITECTURE.md#the-tick-path).
  *
  * Every enabled, scheduled task sits in a DueQueue keyed by the first instant it could be
  * due (its next occurrence, or its pending retry). A tick pops what is due; for each such
@@ -34,7 +34,7 @@ import type {
 } from './types.js'
 
 const MINUTE = 60_000
-/** A process records the cluster's last tick at most this often (SPEC §10: cheaply). */
+/** A process records the cluster's last tick at most this often (docs/ARCHITECTURE.md#the-tick-path: the cluster heartbeat). */
 export const HEARTBEAT_EVERY_MS = 5000
 /** Health reads the cluster state through a cache this old at most. */
 export const HEALTH_CACHE_MS = 5000
