@@ -81,8 +81,19 @@ interface QueuedWrite<S, B> {
 interface Opened<S> {
   db: Database.Database
   sql: S
-  /** Device and inode of the file at open; undefined for `:memory:`. */
-  identity?: { dev: number, ino: number }
+  /** Device and inode of the database file, its WAL and its shared memory at open; undefined for `:memory:`. */
+  identity?: FileIdentity[]
+}
+
+interface FileIdentity { path: string, dev: number, ino: number }
+
+/**
+ * The files a connection in WAL mode uses: the database, its `-wal` and its `-shm`. A
+ * connection whose `-wal` or `-shm` was deleted under it no longer shares commits or locks
+ * with a process that opens the path anew, so each of the three is checked.
+ */
+function filesOf (file: string): string[] {
+  return [file, `${file}-wal`, `${file}-shm`]
 }
 
 /** SQLITE_BUSY, SQLITE_LOCKED and their extended codes: another connection holds a lock. */
@@ -204,16 +215,19 @@ export class SqliteConnection<S, B> {
     return new Error(`the database file ${this.#file} is locked by another process (still locked after ${this.#busyTimeout} ms)`, { cause })
   }
 
-  /** True when the path no longer names the file that is open (deleted, or another file moved there). */
+  /** True when a path no longer names the file that is open (deleted, or another file moved there). */
   #replaced (opened: Opened<S>): boolean {
     if (opened.identity === undefined) return false
-    let now
-    try {
-      now = statSync(this.#file, { throwIfNoEntry: false })
-    } catch {
-      return false // cannot tell (e.g. a directory no longer searchable): the open file is all there is
+    for (const { path, dev, ino } of opened.identity) {
+      let now
+      try {
+        now = statSync(path, { throwIfNoEntry: false })
+      } catch {
+        continue // cannot tell (e.g. a directory no longer searchable): the open file is all there is
+      }
+      if (now === undefined || now.dev !== dev || now.ino !== ino) return true
     }
-    return now === undefined || now.dev !== opened.identity.dev || now.ino !== opened.identity.ino
+    return false
   }
 
   /** The open file, reopened first when its path names another file now. */
@@ -249,12 +263,17 @@ export class SqliteConnection<S, B> {
       return opening
     })
     try {
-      const identity = file === ':memory:' ? undefined : statSync(file)
       await this.#whileLocked(() => db.pragma('journal_mode = WAL'))
       db.pragma('synchronous = NORMAL')
       await this.#whileLocked(() => this.#setup.migrate(db))
       const sql = this.#timed(() => this.#setup.prepare(db))
-      this.#opened = identity === undefined ? { db, sql } : { db, sql, identity: { dev: identity.dev, ino: identity.ino } }
+      if (file === ':memory:') {
+        this.#opened = { db, sql }
+      } else {
+        // In WAL mode the connection has all three open by now.
+        const identity = filesOf(file).map((path) => ({ path, ...statSync(path) })).map(({ path, dev, ino }) => ({ path, dev, ino }))
+        this.#opened = { db, sql, identity }
+      }
     } catch (err) {
       db.close()
       throw err
