@@ -5,11 +5,13 @@
  * rules all have one: `7 minutes` is `*\/7 * * * *`, `3 days` at 17:00 is `0 17 3-31/3 * *`),
  * so one engine serves attributes and cron alike and the listing can show the cron form.
  *
- * Daylight saving: a pattern whose hour field allows the hours of `*` or `*\/N` (minute and
- * hour schedules, however the field is spelled) follows elapsed time — an instant is an occurrence when its local time matches,
- * so a repeated hour runs twice and a skipped hour owes nothing. Any other pattern (days,
- * months, `runAt`, `twiceDaily`, cron with fixed hours) follows the wall clock — each matching
- * local time runs once, at its first pass, or at the end of the gap when it does not exist.
+ * Daylight saving: minute and hour schedules follow elapsed time — an instant is an
+ * occurrence when its local time matches, so a repeated hour runs twice and a skipped hour
+ * owes nothing. They are `runEvery: 'N minutes' | 'N hours'`, `runEveryHour`,
+ * `runEveryMinute`, and cron whose hour field allows all 24 hours (however it is spelled).
+ * Any other schedule (days, months, `runAt`, `twiceDaily`, cron with a smaller set of hours,
+ * `*\/N` included) follows the wall clock — each matching local time runs once, at its first
+ * pass, or at the end of the gap when it does not exist (docs/ARCHITECTURE.md#dst-and-schedules).
  */
 import { cronPattern, CronSyntaxError, type CronPattern } from './cron.js'
 import { describeValue } from './duration.js'
@@ -43,6 +45,8 @@ const UNIT_NAMES = new Map<string, Unit>([
 interface Plan {
   pattern: CronPattern
   description: string
+  /** Follows elapsed time whatever the hour field covers (`runEvery: 'N hours'`); else decided by the pattern. */
+  elapsed?: boolean
 }
 
 interface TimeOfDay {
@@ -78,7 +82,7 @@ export function compileSchedule (def: ScheduleDefinition, options: CompileSchedu
   }
   const plan = planSchedule(def, fail, warn)
   if (plan === undefined) return new ManualSchedule(timezone)
-  return new PatternSchedule(plan.pattern, zoneFor(timezone), plan.description, timezone)
+  return new PatternSchedule(plan.pattern, zoneFor(timezone), plan.description, timezone, plan.elapsed ?? plan.pattern.everyHour)
 }
 
 function resolveTimezone (timezone: unknown, fail: (message: string) => Error): string {
@@ -203,7 +207,7 @@ function everyMinutes (n: number): Plan {
 function everyHours (n: number): Plan {
   return n === 1
     ? { pattern: cronPattern('0 * * * *'), description: 'every hour' }
-    : { pattern: cronPattern(`0 */${n} * * *`), description: `every ${n} hours` }
+    : { pattern: cronPattern(`0 */${n} * * *`), description: `every ${n} hours`, elapsed: true }
 }
 
 function everyDays (n: number, at: TimeOfDay = MIDNIGHT): Plan {
@@ -255,27 +259,29 @@ class PatternSchedule implements Schedule {
     private readonly pattern: CronPattern,
     private readonly zone: Zone,
     private readonly description: string,
-    readonly timezone: string
+    readonly timezone: string,
+    /** Elapsed time (true) or the wall clock (false). */
+    private readonly elapsed: boolean
   ) {
     this.cron = pattern.expression
   }
 
   matches (date: Date): boolean {
     const minute = floorMinute(toTime(date))
-    if (this.pattern.everyHour) return this.pattern.matches(minute + this.zone.offsetAt(minute))
+    if (this.elapsed) return this.pattern.matches(minute + this.zone.offsetAt(minute))
     return previousWallClock(this.pattern, this.zone, minute) === minute
   }
 
   next (after: Date): Date | undefined {
     const time = toTime(after)
-    return toDate(this.pattern.everyHour
+    return toDate(this.elapsed
       ? nextElapsed(this.pattern, this.zone, time)
       : nextWallClock(this.pattern, this.zone, time))
   }
 
   previous (atOrBefore: Date): Date | undefined {
     const time = toTime(atOrBefore)
-    return toDate(this.pattern.everyHour
+    return toDate(this.elapsed
       ? previousElapsed(this.pattern, this.zone, time)
       : previousWallClock(this.pattern, this.zone, time))
   }

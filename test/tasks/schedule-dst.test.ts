@@ -37,6 +37,14 @@ t.test('America/New_York', async (t) => {
     t.same(occurrencesBetween(t, { cron: '0,30 1 * * *' }, 'America/New_York', '2026-11-01T04:00:00Z', '2026-11-01T08:00:00Z'),
       [iso('2026-11-01T01:00', '-04:00'), iso('2026-11-01T01:30', '-04:00')])
   })
+  t.test('runEvery N hours follows elapsed time, whatever hours it lists', async (t) => {
+    // Santiago's 2026 spring gap is at midnight (00:00 -04 → 01:00 -03): 00:00 does not exist,
+    // so nothing is owed for it; the wall-clock rule would run it at 01:00.
+    t.same(occurrencesBetween(t, { runEvery: '3 hours' }, 'America/Santiago', '2026-09-06T02:00:00Z', '2026-09-06T07:00:00Z'),
+      [iso('2026-09-06T03:00', '-03:00')])
+    t.same(occurrencesBetween(t, { cron: '0 */3 * * *' }, 'America/Santiago', '2026-09-06T02:00:00Z', '2026-09-06T07:00:00Z'),
+      [iso('2026-09-06T01:00', '-03:00'), iso('2026-09-06T03:00', '-03:00')], 'cron with a step over hours lists fixed hours: wall clock')
+  })
   t.test('cron over all hours follows elapsed time', async (t) => {
     t.same(occurrencesBetween(t, { cron: '30 * * * *' }, 'America/New_York', '2026-03-08T06:00:00Z', '2026-03-08T08:00:00Z'),
       [iso('2026-03-08T01:30', '-05:00'), iso('2026-03-08T03:30', '-04:00')])
