@@ -25,7 +25,7 @@ export { memoryStore } from './plugin/stores/memory.js'
  * await app.register(fastifyScheduler, { store: sqliteStore(options) })
  * ```
  */
-export { sqliteStore, type SqliteStoreOptions } from './plugin/stores/sqlite.js'
+export { sqliteStore, type SqliteStoreOptions } from './plugin/stores/sqlite/index.js'
 // Typed without ioredis and pg (optional peers): see plugin/network-stores.ts.
 export { redisStore, postgresStore } from './plugin/network-stores.js'
 export type {

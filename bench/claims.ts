@@ -22,7 +22,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { postgresStore } from '../plugin/stores/postgres.js'
 import { redisStore } from '../plugin/stores/redis.js'
-import { sqliteStore } from '../plugin/stores/sqlite.js'
+import { sqliteStore } from '../plugin/stores/sqlite/index.js'
 import { runToStored } from '../plugin/stores/driver.js'
 import type { RunRecord, Store } from '../plugin/stores/store.js'
 import {

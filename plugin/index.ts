@@ -15,7 +15,7 @@ import { DuplicateTaskError, TooLateError } from './errors.js'
 import { resolveOptions } from './options.js'
 import { Scheduler } from './scheduler.js'
 import { guardStore } from './stores/guard.js'
-import { sqliteStore } from './stores/sqlite.js'
+import { sqliteStore } from './stores/sqlite/index.js'
 import type { SchedulerApi, SchedulerOptions, TaskInput } from './types.js'
 
 declare module 'fastify' {

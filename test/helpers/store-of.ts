@@ -5,7 +5,7 @@
  */
 import { postgresStore } from '../../plugin/stores/postgres.js'
 import { redisStore } from '../../plugin/stores/redis.js'
-import { sqliteStore } from '../../plugin/stores/sqlite.js'
+import { sqliteStore } from '../../plugin/stores/sqlite/index.js'
 import type { Store } from '../../plugin/stores/store.js'
 
 export type StoreKind = 'sqlite' | 'redis' | 'postgres'
