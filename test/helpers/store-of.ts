@@ -4,7 +4,7 @@
  * key prefix, PostgreSQL schema; unused for SQLite). Parent tests open the same store with it.
  */
 import { postgresStore } from '../../plugin/stores/postgres.js'
-import { redisStore } from '../../plugin/stores/redis.js'
+import { redisStore } from '../../plugin/stores/redis/index.js'
 import { sqliteStore } from '../../plugin/stores/sqlite.js'
 import type { Store } from '../../plugin/stores/store.js'
 

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { setTimeout as delay } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { redisStore, REDIS_NOT_PERSISTENT } from '../../plugin/stores/redis.js'
+import { redisStore, REDIS_NOT_PERSISTENT } from '../../plugin/stores/redis/index.js'
 import type { RunRecord, StartRunRequest } from '../../plugin/stores/store.js'
 import {
   deleteRedisKeys, freePort, needs, probeRedis, redisService, redisUrl, uniqueRedisPrefix
