@@ -73,6 +73,8 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     historyLimit: opts.historyLimit,
     closeGraceMs: opts.closeGraceMs,
     expectTickEveryMs: opts.expectTickEveryMs,
+    maxClockSkewMs: opts.maxClockSkewMs,
+    lateResultGraceMs: opts.lateResultGraceMs,
     retries: opts.retries,
     addTask: (task: TaskInput) => {
       if (ready) throw new TooLateError('app.scheduler.add()')

@@ -33,6 +33,8 @@ const OptionsSchema = Type.Object({
   clock: Type.Optional(Type.Unknown()),
   retries: Type.Optional(Type.Unknown()), // checked by readRetries
   storeTimeout: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
+  maxClockSkew: Type.Optional(Type.Unknown()), // a duration or false: checked below
+  lateResultGrace: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   ui: Type.Optional(Type.Boolean()),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
@@ -63,6 +65,10 @@ export interface ResolvedOptions {
   clock: () => number
   retries: { attempts: number, delayMs: number } | undefined
   storeTimeoutMs: number
+  /** Refuse to claim beyond this offset from the store's clock; false: never measured. */
+  maxClockSkewMs: number | false
+  /** An abandoned run's retry waits at least this long for a late result. */
+  lateResultGraceMs: number
   /** Serve the dashboard page at `<prefix>/ui` (only where routes are on). */
   ui: boolean
 }
@@ -112,6 +118,8 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
   if (opts.timezone !== undefined) checkTimezone(opts.timezone)
   const leaseMs = duration(opts.leaseTime, 'leaseTime', 60_000)
   if (leaseMs < 100) fail('leaseTime: must be at least 100 ms')
+  const maxClockSkewMs = opts.maxClockSkew === false ? false : duration(opts.maxClockSkew, 'maxClockSkew', 30_000)
+  if (maxClockSkewMs !== false && maxClockSkewMs < 1000) fail('maxClockSkew: must be at least 1 second (a round trip to the store is part of the measurement), or false to turn the check off')
   const dir = opts.dir === undefined ? resolve('tasks') : opts.dir === false ? false : resolve(opts.dir)
   return {
     dir,
@@ -131,6 +139,8 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     clock: opts.clock ?? Date.now,
     retries: readRetries(opts.retries, 'retries', fail) || undefined,
     storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000),
+    maxClockSkewMs,
+    lateResultGraceMs: duration(opts.lateResultGrace, 'lateResultGrace', 5 * leaseMs),
     ui: opts.ui ?? true
   }
 }

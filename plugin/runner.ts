@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { ResolvedTask, RunTrigger, TaskContext, TaskRequestInfo } from '../tasks/types.js'
+import type { FinalRecords } from './final-records.js'
 import { callBounded, HOOK_TIMEOUT_MS, pingHeartbeat, type RunHooks } from './hooks.js'
 import type { PendingRetry, RunRecord, StartClaim, Store } from './stores/store.js'
 import { describeThrown, loggableError } from './thrown.js'
@@ -27,8 +28,24 @@ export interface RunnerDeps {
   hooks: RunHooks
   /** A retry was set for a task: the scheduler wakes at its time. */
   onRetry: (task: string, retry: PendingRetry) => void
-  /** Work that outlives the run's outcome (final-record retries, hooks): close waits for it. */
+  /** Work that outlives the run's outcome (hooks): close waits for it. */
   track: (work: Promise<unknown>) => void
+  /** Writes final records, keeping those the store could not take until it can. */
+  finals: FinalRecords
+  /** The fencing tokens this process has seen: a store that goes back in time is caught here. */
+  fence: FenceWatch
+}
+
+/**
+ * What the runner asks of the scheduler about fencing tokens (see
+ * `docs/ARCHITECTURE.md#a-store-that-goes-back-in-time`): `seen()` is the largest token seen
+ * so far, read before a start is sent; `accept(token, seenBefore)` records a token the store
+ * handed out and returns false when it is not larger than what was seen before the call — the
+ * store went back in time.
+ */
+export interface FenceWatch {
+  seen: () => number
+  accept: (token: number, seenBefore: number) => boolean
 }
 
 export interface RunRequest {
@@ -80,12 +97,16 @@ export function retryPolicy (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTa
   return task.retries ?? deps.retries
 }
 
-/** The retry owed after a run of `attempt` ended badly at `endedMs`, if the policy allows one. Forced runs are not retried. */
-export function retryAfter (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTask, run: Pick<RunRecord, 'scheduledFor' | 'attempt' | 'forced'>, endedMs: number): PendingRetry | undefined {
+/**
+ * The retry owed after a run of `attempt` ended badly at `endedMs`, if the policy allows one:
+ * `delay` later, and no sooner than `graceMs` (an abandoned run's late result may still land).
+ * Forced runs are not retried.
+ */
+export function retryAfter (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTask, run: Pick<RunRecord, 'scheduledFor' | 'attempt' | 'forced'>, endedMs: number, graceMs = 0): PendingRetry | undefined {
   const policy = retryPolicy(deps, task)
   if (policy === undefined || run.forced || run.attempt >= policy.attempts) return undefined
-  // Seconds never matter (SPEC §3): the retry is due in the minute `delay` after the failure.
-  const at = endedMs + policy.delayMs
+  // Seconds never matter (docs/ARCHITECTURE.md#retries): the retry is due in the minute `delay` after the failure.
+  const at = endedMs + Math.max(policy.delayMs, graceMs)
   return { of: run.scheduledFor, attempt: run.attempt + 1, at: new Date(at - (((at % 60_000) + 60_000) % 60_000)) }
 }
 
@@ -112,10 +133,20 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
     forced: req.forced,
     instance: deps.instance
   }
+  const seenBefore = deps.fence.seen()
   const result = await deps.store.startRun({ run: record, claim: req.claim, lease: { key, ttlMs: deps.leaseMs, nowMs }, historyLimit: deps.historyLimit })
   const scheduledFor = req.scheduledFor.toISOString()
   switch (result.outcome) {
     case 'started':
+      if (!deps.fence.accept(result.leaseToken, seenBefore)) {
+        // The store handed out a token it had handed out before: its state is older than what
+        // this process saw, and this occurrence may have run already. It does not run; the
+        // record says why, and the caller rebases the store and decides again.
+        const error = `not run: the store went back in time (lease token ${result.leaseToken}, this process had seen ${seenBefore})`
+        deps.log.error({ task: task.name, runId, scheduledFor: req.scheduledFor }, error)
+        await deps.finals.write({ ...record, status: 'skipped', finishedAt: record.startedAt, durationMs: 0, error }, { leaseKey: key, historyLimit: deps.historyLimit }, deps.log)
+        return 'stale'
+      }
       if (result.abandoned !== undefined) {
         deps.log.warn({ task: task.name, runId: result.abandoned }, 'run abandoned: its lease expired while it was running')
       }
@@ -153,36 +184,6 @@ export async function recordMissed (deps: RunnerDeps, task: ResolvedTask, occurr
   if (result.outcome !== 'recorded') return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
   deps.log.warn({ task: task.name, scheduledFor: occurrence }, `occurrence missed: ${reason}`)
   return { task: task.name, status: 'missed', runId: run.id, reason, scheduledFor }
-}
-
-/** Backoff of the final record's retries while the store is down: 1 s, 2 s, 4 s … 30 s, for about 5 minutes. */
-const FINAL_WRITE_DELAYS_MS = [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000]
-
-/**
- * Write a final record; if the store fails, keep trying in the background with backoff
- * (bounded) so a run that finished during an outage is not left `running` (and then
- * `abandoned`). Resolves after the first attempt, with whether it was written.
- */
-async function writeFinal (deps: RunnerDeps, final: RunRecord, key: string | undefined, retry: PendingRetry | undefined, log: FastifyBaseLogger): Promise<boolean> {
-  const options = { historyLimit: deps.historyLimit, ...(key !== undefined ? { leaseKey: key } : {}), ...(retry !== undefined ? { retry } : {}) }
-  try {
-    await deps.store.finishRun(final, options)
-    return true
-  } catch (err) {
-    log.error({ err }, 'could not record the end of the run; retrying in the background')
-  }
-  deps.track((async () => {
-    for (const delay of FINAL_WRITE_DELAYS_MS) {
-      await new Promise(resolve => setTimeout(resolve, delay).unref())
-      try {
-        await deps.store.finishRun(final, options)
-        log.info({ status: final.status }, 'recorded the end of the run after the store came back')
-        return
-      } catch {}
-    }
-    log.error({ status: final.status }, 'gave up recording the end of the run: the store stayed unreachable; the run will be recorded abandoned')
-  })())
-  return false
 }
 
 function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: string, leaseToken: number): ActiveRun {
@@ -227,7 +228,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
       final.error = `succeeded after ${leaseLost}`
     }
     const retry = status === 'succeeded' ? undefined : retryAfter(deps, task, final, req.tickMs + durationMs)
-    await writeFinal(deps, final, releaseLease ? key : undefined, retry, log)
+    await deps.finals.write(final, { historyLimit: deps.historyLimit, ...(releaseLease ? { leaseKey: key } : {}), ...(retry !== undefined ? { retry } : {}) }, log)
     if (retry !== undefined) deps.onRetry(task.name, retry)
     if (status === 'succeeded') log.info({ durationMs }, 'task finished')
     else log.error({ durationMs, err: loggableError(thrown), ...(retry !== undefined ? { retryAt: retry.at } : {}) }, status === 'timed_out' ? 'task timed out' : 'task failed')

@@ -20,6 +20,7 @@ import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
 import { ClosedError, UnknownTaskError, storeUnavailable } from './errors.js'
 import { DueQueue } from './due-queue.js'
+import { FinalRecords } from './final-records.js'
 import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
 import {
   isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun,
@@ -45,9 +46,13 @@ const NOTHING_UNAVAILABLE: TickResult['unavailable'] = Object.freeze([]) as unkn
 const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the store)`
 const FAILED_STATUSES = new Set(['failed', 'timed_out', 'abandoned'])
 
-export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance'> {
+export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance' | 'finals' | 'fence'> {
   closeGraceMs: number
   expectTickEveryMs: number
+  /** Refuse to claim while this process's clock is further than this from the store's (`false`: never measured). */
+  maxClockSkewMs: number | false
+  /** How long after reaping an abandoned run its retry may start: a late result can still land meanwhile. */
+  lateResultGraceMs: number
   /** Called by `add()`; throws once the app is ready. */
   addTask: (task: TaskInput) => void
 }
@@ -93,16 +98,40 @@ export class Scheduler implements SchedulerApi {
   #clusterRead: Promise<unknown> | undefined
   /** Why the last tick could not use the store, until a later call succeeds. */
   #storeFault: string | undefined
+  readonly #finals: FinalRecords
+  /** The store's clock minus this process's, as last measured (0 for stores sharing the host clock). */
+  #offsetMs = 0
+  /** Why this process claims nothing: its clock is too far from the store's. */
+  #skew: string | undefined
+  /** The largest fencing token this process has seen (from starts and heartbeats). */
+  #fence = 0
+  /**
+   * Set when the store went back in time: before the next claim the store is rebased with
+   * this fence, every task first seen at `firstSeenMs` (the tick that noticed it).
+   */
+  #rebaseTo: { fence: number, firstSeenMs: number } | undefined
+  /** The `now` of the latest tick (the schedule's time line, which tests drive). */
+  #tickNowMs = -Infinity
+  /** Why health is 503 after the store went back in time, until the next clean tick. */
+  #wentBack: { reason: string } | undefined
 
   constructor (config: SchedulerConfig) {
     this.#config = config
     this.store = config.store
+    this.#finals = new FinalRecords(config.store)
     this.#deps = {
       ...config,
+      // Leases, records and health read the store's time (docs/ARCHITECTURE.md#time).
+      clock: () => this.#now(),
       instance: INSTANCE,
       hooks: this.#hooks,
       onRetry: (task, retry) => this.#noteRetry(task, retry),
-      track: work => this.#track(work)
+      track: work => this.#track(work),
+      finals: this.#finals,
+      fence: {
+        seen: () => this.#fence,
+        accept: (token, seenBefore) => this.#acceptToken(token, seenBefore)
+      }
     }
   }
 
@@ -130,9 +159,9 @@ export class Scheduler implements SchedulerApi {
     }
   }
 
-  /** Initialise the store once; a failure is retried by the next call. */
+  /** Initialise the store and measure its clock once; a failure is retried by the next call. */
   ensureStore (): Promise<void> {
-    this.#storeReady ??= this.store.init({ log: this.#config.log }).catch((err: unknown) => {
+    this.#storeReady ??= this.store.init({ log: this.#config.log }).then(() => this.#measureClock()).catch((err: unknown) => {
       this.#storeReady = undefined
       throw storeUnavailable(err)
     })
@@ -146,9 +175,10 @@ export class Scheduler implements SchedulerApi {
    * changes nothing, and the caller calls `tick()`. Not part of `app.scheduler`'s type.
    */
   idleTick (): string | undefined {
-    if (this.#closed) return undefined
-    const clockMs = this.#config.clock()
+    if (this.#closed || this.#skew !== undefined) return undefined
+    const clockMs = this.#now()
     if (!(this.#queue.peek() > clockMs)) return undefined
+    this.#tickNowMs = clockMs
     this.#lastTickMs = clockMs
     if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
     return this.#isoOf(clockMs)
@@ -157,11 +187,19 @@ export class Scheduler implements SchedulerApi {
   async tick (arg?: Date | TickOptions): Promise<TickResult> {
     const given: TickOptions = arg instanceof Date ? { now: arg } : arg ?? {}
     if (this.#closed) throw new ClosedError()
-    const clockMs = this.#config.clock()
+    const clockMs = this.#now()
     const nowMs = given.now?.getTime() ?? clockMs
-    this.#lastTickMs = clockMs
-    if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
+    this.#tickNowMs = nowMs
     const named = given.tasks === undefined ? undefined : this.#lookup(given.tasks)
+    // Only a tick that evaluates the whole schedule counts for health: a scoped or forced
+    // trigger runs some tasks and says nothing about the pinger (docs/ARCHITECTURE.md#health).
+    const whole = named === undefined && given.force !== true
+    if (whole) {
+      this.#lastTickMs = clockMs
+      if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
+    }
+    this.#refuseIfSkewed()
+    const wentBack = this.#wentBack
 
     let candidates: ResolvedTask[]
     if (given.force === true) {
@@ -179,6 +217,7 @@ export class Scheduler implements SchedulerApi {
 
     try {
       await this.#prepareStore(nowMs)
+      this.#refuseIfSkewed()
     } catch (err) {
       // Nothing was started: put the tasks back so the next tick retries them.
       if (options.force !== true) for (const task of candidates) this.#queue.set(task.name, -Infinity)
@@ -210,6 +249,8 @@ export class Scheduler implements SchedulerApi {
       }
     } else {
       this.#storeFault = undefined
+      // A clean whole tick after the store was rebased: health stops reporting the regression.
+      if (whole && wentBack !== undefined && this.#wentBack === wentBack && this.#rebaseTo === undefined) this.#wentBack = undefined
     }
     return this.#collect(nowMs, results, unavailable)
   }
@@ -219,7 +260,7 @@ export class Scheduler implements SchedulerApi {
       tasks: [name], force: options.force === true, trigger: 'manual', ...(options.now !== undefined ? { now: options.now } : {})
     })
     const outcomes = await result.settled
-    const now = new Date(floorToMinute(options.now?.getTime() ?? this.#config.clock())).toISOString()
+    const now = new Date(floorToMinute(options.now?.getTime() ?? this.#now())).toISOString()
     if (outcomes[0] !== undefined) return outcomes[0]
     const unavailable = result.unavailable[0]
     if (unavailable !== undefined) throw storeUnavailable(new Error(unavailable.error))
@@ -228,13 +269,14 @@ export class Scheduler implements SchedulerApi {
 
   async list (arg?: Date | ListOptions): Promise<SchedulerListing> {
     const options: ListOptions = arg instanceof Date ? { now: arg } : arg ?? {}
-    const nowMs = options.now?.getTime() ?? this.#config.clock()
+    const nowMs = options.now?.getTime() ?? this.#now()
     const upcoming = Math.max(1, Math.floor(options.upcoming ?? 1))
     const recentCount = Math.max(0, Math.floor(options.recent ?? 0))
     await this.ensureStore()
     const names = this.taskNames
     let recent: Map<string, RunRecord[]>
     let cluster: ClusterState
+    const fenceBefore = this.#fence
     try {
       await this.#reapAbandoned()
       ;[recent, cluster] = await Promise.all([
@@ -244,7 +286,8 @@ export class Scheduler implements SchedulerApi {
     } catch (err) {
       throw storeUnavailable(err)
     }
-    this.#cluster = { at: this.#config.clock(), state: cluster }
+    this.#noteFence(cluster.fence, fenceBefore)
+    this.#cluster = { at: this.#now(), state: cluster }
     const tasks: TaskListing[] = [...this.#tasks.values()].map(task => {
       const runs = recent.get(task.name) ?? []
       const upcomingRuns: string[] = []
@@ -303,7 +346,7 @@ export class Scheduler implements SchedulerApi {
    * store cannot be read, or when the last tick could not reach the store.
    */
   async health (): Promise<HealthReport> {
-    const clockMs = this.#config.clock()
+    const clockMs = this.#now()
     if (this.#cluster === undefined || clockMs - this.#cluster.at >= HEALTH_CACHE_MS) {
       this.#clusterRead ??= this.#readCluster().finally(() => { this.#clusterRead = undefined })
       await this.#clusterRead
@@ -312,6 +355,8 @@ export class Scheduler implements SchedulerApi {
     const lastTick = latest(cluster.state?.lastTick, this.lastTickAt)
     const lastTickIso = lastTick?.toISOString() ?? null
     if (cluster.error !== undefined) return { healthy: false, status: 'store unreachable', lastTick: lastTickIso, reason: 'the store cannot be reached' }
+    if (this.#skew !== undefined) return { healthy: false, status: 'clock skew', lastTick: lastTickIso, reason: `${this.#skew}: no task is claimed` }
+    if (this.#wentBack !== undefined) return { healthy: false, status: 'store went back in time', lastTick: lastTickIso, reason: this.#wentBack.reason }
     if (this.#storeFault !== undefined) return { healthy: false, status: 'store unreachable', lastTick: lastTickIso, reason: 'the last tick could not reach the store' }
     const every = `expected every ${Math.round(this.#config.expectTickEveryMs / 1000)} s`
     if (lastTick === undefined) return { healthy: false, status: 'no tick yet', lastTick: null, reason: `no tick has reached any replica yet (${every})` }
@@ -331,12 +376,13 @@ export class Scheduler implements SchedulerApi {
     this.#closed = true
     const runs = [...this.#running.values()]
     for (const run of runs) run.controller.abort(new RunAbortedError('shutdown', 'the app is closing'))
-    const pending = [...runs.map(run => run.settled), ...this.#background]
-    if (pending.length === 0) return
+    // Final records still waiting for the store get one more try within the grace period.
+    const pending = [...runs.map(run => run.settled), ...this.#background, this.#finals.flush()]
     let timer: NodeJS.Timeout | undefined
     const grace = new Promise<void>(resolve => { timer = setTimeout(resolve, this.#config.closeGraceMs) })
     await Promise.race([Promise.allSettled(pending), grace])
     clearTimeout(timer)
+    this.#finals.close()
   }
 
   #lookup (names: readonly string[]): ResolvedTask[] {
@@ -356,8 +402,11 @@ export class Scheduler implements SchedulerApi {
   #beat (clockMs: number): void {
     if (this.#beating !== undefined) return
     this.#lastBeatMs = clockMs
-    this.#beating = this.#readCluster({ at: new Date(clockMs), instance: INSTANCE })
-      .then(state => {
+    this.#beating = Promise.all([
+      this.#readCluster({ at: new Date(clockMs), instance: INSTANCE }),
+      this.#measureClock().catch((err: unknown) => this.#config.log.warn({ err }, 'could not read the store\'s clock'))
+    ])
+      .then(([state]) => {
         for (const retry of state?.retries ?? []) this.#noteRetry(retry.task, retry)
       })
       .finally(() => { this.#beating = undefined })
@@ -371,13 +420,82 @@ export class Scheduler implements SchedulerApi {
   async #readCluster (tick?: { at: Date, instance: string }): Promise<ClusterState | undefined> {
     try {
       await this.ensureStore()
+      const fenceBefore = this.#fence
       const state = await this.store.heartbeat(tick)
-      this.#cluster = { at: this.#config.clock(), state }
+      this.#noteFence(state.fence, fenceBefore)
+      this.#cluster = { at: this.#now(), state }
       return state
     } catch (err) {
-      this.#cluster = { at: this.#config.clock(), error: (err as Error).message }
+      this.#cluster = { at: this.#now(), error: (err as Error).message }
       return undefined
     }
+  }
+
+  /** Now, in the store's time: this process's clock corrected by the measured offset. */
+  #now (): number {
+    return this.#config.clock() + this.#offsetMs
+  }
+
+  /**
+   * Measure the offset of the store's clock (network stores have `time()`), halfway through
+   * the round trip. Beyond `maxClockSkew` this process claims nothing until a later
+   * measurement is back within it (docs/ARCHITECTURE.md#time).
+   */
+  async #measureClock (): Promise<void> {
+    const max = this.#config.maxClockSkewMs
+    if (max === false || this.store.time === undefined) return
+    const before = this.#config.clock()
+    const storeMs = await this.store.time()
+    const after = this.#config.clock()
+    this.#offsetMs = Math.round(storeMs - (before + after) / 2)
+    const aheadS = Math.round(-this.#offsetMs / 1000)
+    const skew = Math.abs(this.#offsetMs) > max
+      ? `clock skew ${aheadS >= 0 ? '+' : ''}${aheadS} s against the store (maxClockSkew ${max / 1000} s)`
+      : undefined
+    if (skew !== undefined && skew !== this.#skew) {
+      this.#config.log.error({ offsetMs: this.#offsetMs }, `fastify-scheduler: ${skew}: this process claims nothing until its clock is corrected (NTP)`)
+    } else if (skew === undefined && this.#skew !== undefined) {
+      this.#config.log.info({ offsetMs: this.#offsetMs }, 'fastify-scheduler: the clock is back within maxClockSkew of the store\'s')
+    }
+    this.#skew = skew
+  }
+
+  #refuseIfSkewed (): void {
+    if (this.#skew !== undefined) throw storeUnavailable(new Error(`${this.#skew}; no task was claimed`))
+  }
+
+  /** A start's token: false (and the regression handled) when the store handed out one not larger than seen before. */
+  #acceptToken (token: number, seenBefore: number): boolean {
+    if (token <= seenBefore) {
+      this.#wentBackInTime(`the store handed out lease token ${token}, not larger than ${seenBefore} seen before`)
+      return false
+    }
+    if (token > this.#fence) this.#fence = token
+    return true
+  }
+
+  /** The store's fencing counter, read by a heartbeat: smaller than a token seen before the read means it went back in time. */
+  #noteFence (fence: number, seenBefore: number): void {
+    if (fence < seenBefore) this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
+    else if (fence > this.#fence) this.#fence = fence
+  }
+
+  /**
+   * The store lost writes it had acknowledged (a failover to a lagging replica, a restore, a
+   * replaced file): treated as state loss. Before the next claim the store is rebased — every
+   * task first seen now, pending retries dropped, the fencing counter raised above every token
+   * seen — and health says so until a clean tick (docs/ARCHITECTURE.md#a-store-that-goes-back-in-time).
+   */
+  #wentBackInTime (why: string): void {
+    if (this.#rebaseTo === undefined) {
+      this.#config.log.error(`fastify-scheduler: the store went back in time (${why}); treating it as state loss: every task is first seen now`)
+    }
+    this.#rebaseTo = {
+      fence: Math.max(this.#rebaseTo?.fence ?? 0, this.#fence),
+      firstSeenMs: Math.min(this.#rebaseTo?.firstSeenMs ?? Infinity, floorToMinute(this.#tickNowMs))
+    }
+    this.#wentBack = { reason: `the store went back in time: ${why}` }
+    this.#statesLoaded = undefined
   }
 
   /** A pending retry: keep it in the task's state and wake the queue at its time. */
@@ -392,14 +510,21 @@ export class Scheduler implements SchedulerApi {
   /** Init the store, load task states (first tick only) and reap expired leases. */
   async #prepareStore (nowMs: number): Promise<void> {
     await this.ensureStore()
+    // Results that landed while the store was away are written before anything is claimed.
+    await this.#finals.flush()
     await this.#loadStates(nowMs)
     await this.#reapAbandoned(nowMs)
   }
 
   /** Register every task with the store once, with the first tick's minute as firstSeen. */
   #loadStates (nowMs: number): Promise<void> {
-    this.#statesLoaded ??= this.store.ensureTasks(this.taskNames, new Date(floorToMinute(nowMs))).then(states => {
+    const rebaseTo = this.#rebaseTo
+    this.#statesLoaded ??= (rebaseTo === undefined
+      ? this.store.ensureTasks(this.taskNames, new Date(floorToMinute(nowMs)))
+      : this.store.rebase(this.taskNames, new Date(Math.min(rebaseTo.firstSeenMs, floorToMinute(nowMs))), rebaseTo.fence)
+    ).then(states => {
       this.#states = states
+      if (rebaseTo !== undefined && this.#rebaseTo === rebaseTo) this.#rebaseTo = undefined
     }, (err: unknown) => {
       this.#statesLoaded = undefined
       throw err
@@ -418,19 +543,23 @@ export class Scheduler implements SchedulerApi {
     return this.#loadStates(nowMs)
   }
 
-  /** Mark runs whose lease expired `abandoned` (one store step), and owe their retries (from `tickMs`, the schedule's time line). */
-  async #reapAbandoned (tickMs = this.#config.clock()): Promise<void> {
-    const abandoned = await this.store.abandonExpired(this.#config.clock(), ABANDON_REASON)
+  /**
+   * Mark runs whose lease expired `abandoned` (one store step), and arm their retries (from
+   * `tickMs`, the schedule's time line) no sooner than `lateResultGrace` from now: the run
+   * may have finished in a process cut off from the store, whose result can still land and
+   * then cancels the retry (docs/ARCHITECTURE.md#late-results).
+   */
+  async #reapAbandoned (tickMs = this.#now()): Promise<void> {
+    const abandoned = await this.store.abandonExpired(this.#now(), ABANDON_REASON)
     for (const run of abandoned) {
       this.#config.log.warn({ task: run.task, runId: run.id, scheduledFor: run.scheduledFor }, 'run abandoned: its lease expired while it was running')
       // One of ours whose lease expired (a blocked event loop): it must not go on believing it holds it.
       this.#running.get(run.id)?.controller.abort(new RunAbortedError('lease lost', `task "${run.task}": lease lost: it expired and was reaped`))
       const task = this.#tasks.get(run.task)
-      const retry = task === undefined ? undefined : retryAfter(this.#deps, task, run, tickMs)
+      const retry = task === undefined ? undefined : retryAfter(this.#deps, task, run, tickMs, this.#config.lateResultGraceMs)
       if (retry === undefined) continue
       try {
-        await this.store.scheduleRetry(run.task, retry)
-        this.#noteRetry(run.task, retry)
+        if (await this.store.retryAbandoned(run, retry)) this.#noteRetry(run.task, retry)
       } catch (err) {
         this.#config.log.error({ task: run.task, runId: run.id, err }, 'could not schedule the retry of an abandoned run')
       }

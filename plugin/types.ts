@@ -118,7 +118,7 @@ export interface ListOptions {
 /** What `/health` answers (`healthy` decides 200 or 503). */
 export interface HealthReport {
   healthy: boolean
-  status: 'ok' | 'stale' | 'no tick yet' | 'store unreachable'
+  status: 'ok' | 'stale' | 'no tick yet' | 'store unreachable' | 'clock skew' | 'store went back in time'
   /** ISO instant of the cluster's last tick, null if none. */
   lastTick: string | null
   /** One line for humans; names no task. */
@@ -208,6 +208,20 @@ export interface SchedulerOptions {
   retries?: RetryOptions | false
   /** How long any store call may take before it counts as failed (503). Default `'5 seconds'`. */
   storeTimeout?: Duration
+  /**
+   * The store's clock is the clock of record (Redis `TIME`, PostgreSQL `now()`): each process
+   * measures its offset at boot and with its heartbeat, reads lease times in store time, and
+   * claims nothing (503, health 503) while the offset exceeds this. Default `'30 seconds'`;
+   * `false` turns the measurement off (tests that fake time with `clock` against a real
+   * Redis or PostgreSQL). Stores sharing the host clock (memory, SQLite) are never skewed.
+   */
+  maxClockSkew?: Duration | false
+  /**
+   * How long the retry of an abandoned run waits at least, so that the run's own result —
+   * delayed by a partition or a blocked event loop — can still land and cancel it. Default 5 ×
+   * `leaseTime`. A process cut off for longer can see its occurrence run twice (at least once).
+   */
+  lateResultGrace?: Duration
   /** Serve the dashboard page at `<prefix>/ui` (it carries no data; it reads the routes with the operator's credentials). Default true; ignored when `routes` is false. */
   ui?: boolean
 }

@@ -179,7 +179,7 @@ export const HistoryAnswer = Type.Object({
 })
 
 export const HealthAnswer = Type.Object({
-  status: stringEnum(['ok', 'stale', 'no tick yet', 'store unreachable'] as const),
+  status: stringEnum(['ok', 'stale', 'no tick yet', 'store unreachable', 'clock skew', 'store went back in time'] as const),
   lastTick: Type.Union([Instant, Type.Null()], { description: 'the cluster\'s last tick (any replica\'s)' }),
   reason: Type.String({ description: 'one line for humans; names no task' })
 }, { description: 'ok when any replica ticked within expectTickEvery and the store answers' })

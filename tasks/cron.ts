@@ -4,10 +4,10 @@
  * DST are not handled here: schedule.ts maps wall times to instants.
  *
  * Why our own and not croner: croner decides how a pattern meets DST by its own rule
- * (single-value minute and hour = fixed time), which disagrees with SPEC §3 (hours of an
- * "every N hours" schedule = elapsed time, anything else = wall clock); it also accepts
- * seconds, years, L, W, # and ?, which we reject, and it calls Intl several times per search,
- * about 30–50 µs per nextRun. Tests use croner as the oracle away from DST days.
+ * (single-value minute and hour = fixed time), which disagrees with ours (an hour field over
+ * all 24 hours = elapsed time, anything else = wall clock; docs/ARCHITECTURE.md#dst-and-schedules);
+ * it also accepts seconds, years, L, W, # and ?, which we reject, and it calls Intl several
+ * times per search, about 30–50 µs per nextRun. Tests use croner as the oracle away from DST days.
  *
  * Semantics follow Vixie cron (cronie): names JAN–DEC and SUN–SAT, 0 and 7 are Sunday,
  * nicknames @hourly … @yearly. `a/n` is refused (crons disagree on it; write `a-max/n`).
@@ -59,9 +59,11 @@ export class CronSyntaxError extends Error {}
 export class CronPattern {
   readonly expression: string
   /**
-   * True when the hour field allows exactly the hours of an "every N hours" schedule (every
-   * hour whose hour % N == 0, N 1–23): the pattern follows elapsed time (SPEC §3). Decided by
-   * the set of hours, not the text, so `0-23`, `00-23` and `0,1-23` all behave like `*`.
+   * True when the hour field allows all 24 hours: the pattern follows elapsed time
+   * (docs/ARCHITECTURE.md#dst-and-schedules). Decided by the set of hours, not the text, so
+   * `0-23`, `00-23` and `0,1-23` all behave like `*`. Any smaller set is a list of fixed
+   * hours and follows the wall clock, `*\/N` included: `0,23` is the set of `*\/23`, and a
+   * listed hour inside a spring-forward gap (midnight in Santiago) is owed at the gap's end.
    */
   readonly everyHour: boolean
   /** Bit d set = day-of-month d allowed (1–31); months bit 1–12; weekdays bit 0–6. */
@@ -93,7 +95,7 @@ export class CronPattern {
     this.dayMask = toMask(days)
     this.monthMask = toMask(months)
     this.weekdayMask = toMask(weekdays.slice(0, 7))
-    this.everyHour = isEveryNHours(hours)
+    this.everyHour = hours.every(Boolean)
     this.daysAnd = parts[2].startsWith('*') || parts[4].startsWith('*')
     this.allDays = days.slice(1).every(Boolean) && weekdays.slice(0, 7).every(Boolean)
     this.tables = Int8Array.from([
@@ -217,17 +219,6 @@ function toMask (allowed: readonly boolean[]): number {
   let mask = 0
   allowed.forEach((on, i) => { if (on) mask |= 1 << i })
   return mask
-}
-
-/**
- * True when `hours` is the set `*\/N` gives for some N from 1 to 23 (SPEC §3's `N hours`).
- * `*\/24` and `*\/N` above 23 allow hour 0 only: a fixed hour, like `0`.
- */
-function isEveryNHours (hours: readonly boolean[]): boolean {
-  for (let n = 1; n <= 23; n++) {
-    if (hours.every((allowed, hour) => allowed === (hour % n === 0))) return true
-  }
-  return false
 }
 
 /** Days in a month (0-based), by the proleptic Gregorian calendar. */

@@ -5,8 +5,8 @@
  * rules all have one: `7 minutes` is `*\/7 * * * *`, `3 days` at 17:00 is `0 17 3-31/3 * *`),
  * so one engine serves attributes and cron alike and the listing can show the cron form.
  *
- * Daylight saving: a pattern whose hour field allows the hours of `*` or `*\/N` (minute and
- * hour schedules, however the field is spelled) follows elapsed time — an instant is an occurrence when its local time matches,
+ * Daylight saving: a pattern whose hour field allows all 24 hours (minute and hour
+ * schedules, however the field is spelled) follows elapsed time — an instant is an occurrence when its local time matches,
  * so a repeated hour runs twice and a skipped hour owes nothing. Any other pattern (days,
  * months, `runAt`, `twiceDaily`, cron with fixed hours) follows the wall clock — each matching
  * local time runs once, at its first pass, or at the end of the gap when it does not exist.

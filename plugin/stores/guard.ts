@@ -15,7 +15,9 @@ const LIFECYCLE_MIN_MS = 15_000
 /** The store, with every method bounded in time and every failure coded. */
 export function guardStore (store: Store, timeoutMs: number): Store {
   const guarded = Object.create(null) as Record<string, unknown>
-  for (const method of STORE_METHODS) {
+  // `time()` is optional: guarded only where the store has its own clock.
+  const methods = typeof store.time === 'function' ? [...STORE_METHODS, 'time' as const] : STORE_METHODS
+  for (const method of methods) {
     const call = (store[method] as (...args: unknown[]) => Promise<unknown>).bind(store)
     // Opening and closing may create tables or drain a connection: a longer bound, still a bound.
     const limit = method === 'init' || method === 'close' ? Math.max(3 * timeoutMs, LIFECYCLE_MIN_MS) : timeoutMs

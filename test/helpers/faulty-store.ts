@@ -39,7 +39,9 @@ export type StoreCall = (...args: unknown[]) => Promise<unknown>
  */
 export function interceptStore (inner: () => Store, around: (method: string, call: StoreCall, args: unknown[]) => Promise<unknown>, identity: { kind?: string, durable?: boolean } = {}): Store {
   const wrapped = Object.create(null) as Record<string, unknown>
-  for (const method of STORE_METHODS) {
+  // `time()` is optional: wrapped only where the store has its own clock.
+  const methods = typeof inner().time === 'function' ? [...STORE_METHODS, 'time' as const] : STORE_METHODS
+  for (const method of methods) {
     const call: StoreCall = (...args) => { const store = inner(); return (store[method] as StoreCall).apply(store, args) }
     wrapped[method] = (...args: unknown[]) => around(method, call, args)
   }

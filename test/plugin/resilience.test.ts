@@ -193,9 +193,18 @@ t.test('store state lost (restarted empty): no occurrence runs twice, tasks are 
   t.same(ran, ['2026-05-10T17:00:00.000Z'], 'yesterday\'s daily task did not run again')
   const state = (await switchable.inner.ensureTasks(['daily'], new Date(0))).get('daily')
   t.same(state?.firstSeen, at('2026-05-11 09:00'), 'first seen again now')
+  // A's first start after the restart gets lease token 1 again, which it was handed yesterday:
+  // the store went back in time, so what it claims may have run already. Not run; recorded.
   await (await a.scheduler.tick(at('2026-05-11 17:02'))).settled
   await (await b.scheduler.tick(at('2026-05-11 17:02'))).settled
-  t.same(ran, ['2026-05-10T17:00:00.000Z', '2026-05-11T17:00:00.000Z'], 'the next occurrence runs once')
+  t.same(ran, ['2026-05-10T17:00:00.000Z'], 'the occurrence claimed with a token seen before did not run')
+  const [record] = (await switchable.inner.listRuns({ task: ['daily'] })).runs
+  t.match(record, { status: 'skipped', scheduledFor: at('2026-05-11 17:00'), error: /store went back in time \(lease token 1, this process had seen 1\)/ }, 'the record says why')
+  t.match(await a.scheduler.health(), { healthy: false, status: 'store went back in time' }, 'health says so until a clean tick')
+  await (await a.scheduler.tick(at('2026-05-12 17:00'))).settled
+  await (await b.scheduler.tick(at('2026-05-12 17:00'))).settled
+  t.same(ran, ['2026-05-10T17:00:00.000Z', '2026-05-12T17:00:00.000Z'], 'the next occurrence runs once')
+  t.match(await a.scheduler.health(), { status: 'ok' }, 'the clean tick cleared it')
 })
 
 t.test('a store failing for some due tasks: they did not start, are named (503), and run at the next tick', async t => {
