@@ -20,7 +20,7 @@
 import Database from 'better-sqlite3'
 import { Redis } from 'ioredis'
 import pg from 'pg'
-import { postgresStore } from '../plugin/stores/postgres.js'
+import { postgresStore } from '../plugin/stores/postgres/index.js'
 import { redisStore } from '../plugin/stores/redis.js'
 import { sqliteStore } from '../plugin/stores/sqlite.js'
 import { runToStored } from '../plugin/stores/driver.js'
