@@ -79,6 +79,15 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       assert.equal(typeof store.durable, 'boolean')
     }),
 
+    c('time(): when the store has its own clock, it reads it', async (store) => {
+      if (store.time === undefined) return
+      const before = Date.now()
+      const storeNow = await store.time()
+      assert.ok(Number.isInteger(storeNow), 'whole milliseconds')
+      // The test runs beside the server: the two clocks agree within a generous bound.
+      assert.ok(Math.abs(storeNow - before) < 60_000, `the store's clock (${new Date(storeNow).toISOString()}) is the epoch in ms`)
+    }),
+
     c('task state: firstSeen is set once', async (store) => {
       const may11 = new Date(T0)
       const may12 = new Date(T0 + 24 * 60 * MINUTE)
@@ -190,7 +199,7 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       const retry = { of, attempt: 2, at: new Date(T0 + 6 * MINUTE) }
       await store.finishRun(sampleRun('a1', 'report', 1, 'failed', { error: 'boom' }), { leaseKey: 'report', historyLimit: 100, retry })
       assert.deepEqual((await store.ensureTasks(['report'], new Date(0))).get('report')?.retry, retry, 'finishRun set the retry')
-      assert.deepEqual(await store.heartbeat(), { retries: [{ task: 'report', ...retry }] }, 'the cluster state lists it')
+      assert.deepEqual((await store.heartbeat()).retries, [{ task: 'report', ...retry }], 'the cluster state lists it')
 
       const attempt2 = (id: string, attempt = 2) => sampleRun(id, 'report', 1, 'running', { attempt, startedAt: new Date(T0 + 6 * MINUTE) })
       assert.deepEqual(await start(store, attempt2('wrong', 3), 'retry'), { outcome: 'claimed' }, 'another attempt number is not pending')
@@ -198,7 +207,8 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       assert.equal(results.filter((r) => r.outcome === 'started').length, 1, 'of 20 concurrent retry claims one wins')
       assert.equal((await store.ensureTasks(['report'], new Date(0))).get('report')?.retry, undefined, 'no longer pending')
 
-      await store.scheduleRetry('other', { of: new Date(T0), attempt: 2, at: new Date(T0 + MINUTE) })
+      assert.equal((await start(store, sampleRun('o0', 'other', 0, 'running'))).outcome, 'started')
+      await store.finishRun(sampleRun('o0', 'other', 0, 'failed'), { leaseKey: 'other', historyLimit: 100, retry: { of: new Date(T0), attempt: 2, at: new Date(T0 + MINUTE) } })
       assert.equal((await store.heartbeat()).retries.length, 1)
       assert.equal((await start(store, sampleRun('o', 'other', 3, 'running'))).outcome, 'started')
       assert.deepEqual((await store.heartbeat()).retries, [], 'claiming a newer occurrence clears the pending retry')
@@ -269,7 +279,7 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
     }),
 
     c('heartbeat: the last tick only moves forward', async (store) => {
-      assert.deepEqual(await store.heartbeat(), { retries: [] }, 'no tick yet')
+      assert.deepEqual(await store.heartbeat(), { retries: [], fence: 0 }, 'no tick yet, no token handed out')
       assert.deepEqual((await store.heartbeat({ at: new Date(T0 + MINUTE), instance: 'a:1' })).lastTick, new Date(T0 + MINUTE))
       assert.deepEqual((await store.heartbeat({ at: new Date(T0), instance: 'b:2' })).lastTick, new Date(T0 + MINUTE), 'an older tick does not move it back')
       assert.deepEqual((await store.heartbeat()).lastTick, new Date(T0 + MINUTE), 'read without writing')
@@ -341,6 +351,95 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       assert.deepEqual(ids(recent.get('report')!), ['report-4', 'report-3', 'report-2'])
       assert.deepEqual(recent.get('cleanup'), [sampleRun('cleanup-1', 'cleanup', 5, 'failed', { error: 'disk full', attempt: 2, forced: true, instance: 'h:9' })])
       assert.deepEqual(await store.recentRuns([], 3), new Map())
+    }),
+
+    c('late results: a late failure never re-arms a retry that already ran', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const of = new Date(T0 + MINUTE)
+      await start(store, sampleRun('a1', 'report', 1, 'running'))
+      // The run's process is cut off: its lease expires, the reaper marks it and arms attempt 2.
+      const [abandoned] = await store.abandonExpired(T0 + MINUTE + TTL, 'lease expired')
+      const retry2 = { of, attempt: 2, at: new Date(T0 + 20 * MINUTE) }
+      assert.equal(await store.retryAbandoned(abandoned!, retry2), true, 'the reaper arms the retry of the abandoned run')
+      const attempt2 = sampleRun('a2', 'report', 1, 'running', { attempt: 2, startedAt: new Date(T0 + 20 * MINUTE) })
+      assert.equal((await start(store, attempt2, 'retry')).outcome, 'started', 'attempt 2 claimed')
+      await store.finishRun({ ...attempt2, status: 'succeeded', finishedAt: new Date(T0 + 21 * MINUTE), durationMs: MINUTE }, { leaseKey: 'report', historyLimit: 100 })
+      // Attempt 1's failure lands now, asking for attempt 2 again.
+      await store.finishRun(sampleRun('a1', 'report', 1, 'failed', { error: 'boom' }), { leaseKey: 'report', historyLimit: 100, retry: retry2 })
+      assert.deepEqual((await store.heartbeat()).retries, [], 'the late failure armed nothing')
+      assert.deepEqual(await start(store, { ...attempt2, id: 'a2-again' }, 'retry'), { outcome: 'claimed' }, 'attempt 2 cannot be claimed again')
+      assert.equal((await statusOf(store, 'a1'))?.status, 'failed', 'the late record still replaces the abandoned mark')
+      assert.equal(await store.retryAbandoned(abandoned!, retry2), false, 'nor can the reaper re-arm it: the mark is gone')
+    }),
+
+    c('late results: a late success cancels the pending retry; the reaper cannot re-arm it', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const of = new Date(T0 + MINUTE)
+      await start(store, sampleRun('a1', 'report', 1, 'running'))
+      const [abandoned] = await store.abandonExpired(T0 + MINUTE + TTL, 'lease expired')
+      const retry2 = { of, attempt: 2, at: new Date(T0 + 20 * MINUTE) }
+      assert.equal(await store.retryAbandoned(abandoned!, retry2), true)
+      await store.finishRun(sampleRun('a1', 'report', 1, 'succeeded'), { leaseKey: 'report', historyLimit: 100 })
+      assert.deepEqual((await store.heartbeat()).retries, [], 'the success cancelled attempt 2 before it started')
+      assert.equal((await start(store, sampleRun('a2', 'report', 1, 'running', { attempt: 2 }), 'retry')).outcome, 'claimed', 'nothing to claim')
+      assert.equal((await statusOf(store, 'a1'))?.status, 'succeeded')
+      assert.equal(await store.retryAbandoned(abandoned!, retry2), false, 'the record is no longer abandoned: no retry')
+
+      // Another occurrence: the reaper comes after the late success landed.
+      await start(store, sampleRun('b1', 'report', 30, 'running'))
+      const [orphan] = await store.abandonExpired(T0 + 30 * MINUTE + TTL, 'lease expired')
+      await store.finishRun(sampleRun('b1', 'report', 30, 'succeeded'), { leaseKey: 'report', historyLimit: 100 })
+      assert.equal(await store.retryAbandoned(orphan!, { of: new Date(T0 + 30 * MINUTE), attempt: 2, at: new Date(T0 + 40 * MINUTE) }), false)
+      assert.deepEqual((await store.heartbeat()).retries, [])
+    }),
+
+    c('late results: fenced to the newest attempt and the last occurrence', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const of = new Date(T0 + MINUTE)
+      await start(store, sampleRun('a1', 'report', 1, 'running'))
+      const retry2 = { of, attempt: 2, at: new Date(T0 + 5 * MINUTE) }
+      await store.finishRun(sampleRun('a1', 'report', 1, 'failed'), { leaseKey: 'report', historyLimit: 100, retry: retry2 })
+      assert.deepEqual((await store.heartbeat()).retries, [{ task: 'report', ...retry2 }], 'the newest attempt sets its retry')
+      await store.finishRun(sampleRun('a1', 'report', 1, 'failed'), { leaseKey: 'report', historyLimit: 100, retry: retry2 })
+      assert.equal((await store.heartbeat()).retries.length, 1, 'the same write again changes nothing')
+
+      // A newer occurrence is claimed; a late result of the older one changes no retry.
+      await start(store, sampleRun('n1', 'report', 10, 'running'), 'occurrence', T0 + 10 * MINUTE + TTL + 1)
+      await store.finishRun(sampleRun('old', 'report', 1, 'failed', { attempt: 1 }), { historyLimit: 100, retry: retry2 })
+      assert.deepEqual((await store.heartbeat()).retries, [], 'a retry of a superseded occurrence is ignored')
+
+      // Forced runs stand outside the fence: they neither set nor cancel a retry.
+      await store.finishRun(sampleRun('n1', 'report', 10, 'failed'), { leaseKey: 'report', historyLimit: 100, retry: { of: new Date(T0 + 10 * MINUTE), attempt: 2, at: new Date(T0 + 15 * MINUTE) } })
+      assert.equal((await store.heartbeat()).retries.length, 1)
+      await store.finishRun(sampleRun('forced', 'report', 10, 'succeeded', { forced: true }), { historyLimit: 100 })
+      assert.equal((await store.heartbeat()).retries.length, 1, 'a forced run never cancels a retry')
+      await store.finishRun(sampleRun('forced-f', 'report', 10, 'failed', { forced: true }), { historyLimit: 100, retry: { of: new Date(T0 + 10 * MINUTE), attempt: 9, at: new Date(T0) } })
+      assert.equal((await store.heartbeat()).retries[0]?.attempt, 2, 'nor sets one')
+      assert.equal(await store.retryAbandoned(sampleRun('ghost', 'nobody', 1, 'abandoned'), retry2), false, 'no task row: no retry')
+    }),
+
+    c('fence: the counter is the largest token handed out; rebase raises it and restarts the tasks', async (store) => {
+      await store.ensureTasks(['report', 'cleanup'], new Date(T0))
+      const first = await start(store, sampleRun('a', 'report', 1, 'running'))
+      const second = await start(store, sampleRun('b', 'cleanup', 1, 'running'))
+      assert.ok(first.outcome === 'started' && second.outcome === 'started')
+      assert.equal((await store.heartbeat()).fence, second.leaseToken, 'the fence is the newest token')
+      await store.finishRun(sampleRun('b', 'cleanup', 1, 'failed'), { leaseKey: 'cleanup', historyLimit: 100, retry: { of: new Date(T0 + MINUTE), attempt: 2, at: new Date(T0 + 2 * MINUTE) } })
+
+      const seen = second.leaseToken + 1000
+      const now = new Date(T0 + 60 * MINUTE)
+      const states = await store.rebase(['report', 'cleanup', 'digest'], now, seen)
+      assert.deepEqual(states.get('report'), { firstSeen: now, lastOccurrence: new Date(T0 + MINUTE) }, 'first seen now, lastOccurrence kept')
+      assert.deepEqual(states.get('cleanup'), { firstSeen: now, lastOccurrence: new Date(T0 + MINUTE) }, 'its pending retry dropped')
+      assert.deepEqual(states.get('digest'), { firstSeen: now }, 'a missing row is created')
+      assert.deepEqual((await store.heartbeat()).retries, [])
+      assert.ok((await store.heartbeat()).fence >= seen, 'the counter was raised to the token seen')
+      const next = await start(store, sampleRun('c', 'report', 61, 'running'))
+      assert.ok(next.outcome === 'started' && next.leaseToken > seen, 'no token is ever handed out twice')
+      assert.equal((await start(store, sampleRun('d', 'digest', 30, 'running'))).outcome, 'stale', 'occurrences before the new firstSeen are not owed')
+      const again = await store.rebase(['report'], now, 1)
+      assert.ok((await store.heartbeat()).fence >= seen + 1, 'a smaller fence never lowers the counter')
+      assert.equal(again.size, 1)
     }),
 
     c('records: unset optional fields come back absent, long texts intact', async (store) => {

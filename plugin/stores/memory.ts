@@ -10,7 +10,8 @@ import type {
 import { compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
 
 interface Lease { owner: string, expiresAt: number }
-interface TaskRow { firstSeen: number, lastOccurrence?: number, retry?: PendingRetry }
+/** `attempt`: the newest attempt claimed of `lastOccurrence` (the fence of late results). */
+interface TaskRow { firstSeen: number, lastOccurrence?: number, attempt?: number, retry?: PendingRetry }
 
 /** Copy a record so callers never share (and mutate) what the store holds. */
 function copyRun (run: RunRecord): RunRecord {
@@ -43,6 +44,32 @@ export function memoryStore (): Store {
     prune(run.task, historyLimit)
   }
 
+  /**
+   * The fence of late results (see `docs/ARCHITECTURE.md#late-results`): the task row when
+   * `run` is a scheduled run of the task's last claimed occurrence, else undefined.
+   */
+  function ofLastOccurrence (run: RunRecord): TaskRow | undefined {
+    const row = tasks.get(run.task)
+    return row === undefined || run.forced || row.lastOccurrence !== run.scheduledFor.getTime() ? undefined : row
+  }
+
+  /** True when `run` is the newest attempt claimed of its occurrence (an unknown attempt, from an older store, passes). */
+  function isNewestAttempt (row: TaskRow, run: RunRecord): boolean {
+    return (row.attempt ?? run.attempt) === run.attempt
+  }
+
+  function statesOf (names: readonly string[]): Map<string, TaskState> {
+    const states = new Map<string, TaskState>()
+    for (const name of names) {
+      const row = tasks.get(name)!
+      const state: TaskState = { firstSeen: new Date(row.firstSeen) }
+      if (row.lastOccurrence !== undefined) state.lastOccurrence = new Date(row.lastOccurrence)
+      if (row.retry !== undefined) state.retry = copyRetry(row.retry)
+      states.set(name, state)
+    }
+    return states
+  }
+
   function abandon (runId: string, nowMs: number, reason: string): RunRecord | undefined {
     const run = runs.get(runId)
     if (run === undefined || run.status !== 'running') return undefined
@@ -61,19 +88,24 @@ export function memoryStore (): Store {
     async close () {},
 
     async ensureTasks (names, firstSeen) {
-      const states = new Map<string, TaskState>()
       for (const name of names) {
-        let row = tasks.get(name)
-        if (row === undefined) {
-          row = { firstSeen: firstSeen.getTime() }
-          tasks.set(name, row)
-        }
-        const state: TaskState = { firstSeen: new Date(row.firstSeen) }
-        if (row.lastOccurrence !== undefined) state.lastOccurrence = new Date(row.lastOccurrence)
-        if (row.retry !== undefined) state.retry = copyRetry(row.retry)
-        states.set(name, state)
+        if (!tasks.has(name)) tasks.set(name, { firstSeen: firstSeen.getTime() })
       }
-      return states
+      return statesOf(names)
+    },
+
+    async rebase (names, firstSeen, fence) {
+      for (const name of names) {
+        const row = tasks.get(name)
+        if (row === undefined) {
+          tasks.set(name, { firstSeen: firstSeen.getTime() })
+        } else {
+          row.firstSeen = firstSeen.getTime()
+          delete row.retry
+        }
+      }
+      leaseTokens = Math.max(leaseTokens, fence)
+      return statesOf(names)
     },
 
     async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
@@ -90,8 +122,10 @@ export function memoryStore (): Store {
       // The claim is made whatever happens next: an occurrence skipped for overlap is spent.
       if (claim === 'occurrence') {
         row!.lastOccurrence = at
+        row!.attempt = 1
         delete row!.retry
       } else if (claim === 'retry') {
+        row!.attempt = run.attempt
         delete row!.retry
       }
       if (lease === undefined) {
@@ -131,10 +165,11 @@ export function memoryStore (): Store {
       const stored = runs.get(run.id)
       if (stored === undefined || !SETTLED_STATUSES.includes(stored.status)) write(run, historyLimit)
       if (leaseKey !== undefined && leases.get(leaseKey)?.owner === run.id) leases.delete(leaseKey)
-      if (retry !== undefined) {
-        const row = tasks.get(run.task)
-        if (row !== undefined) row.retry = copyRetry(retry)
-      }
+      const row = ofLastOccurrence(run)
+      if (row === undefined) return
+      if (retry !== undefined && isNewestAttempt(row, run)) row.retry = copyRetry(retry)
+      // A late success cancels a retry of its occurrence that has not started.
+      if (run.status === 'succeeded' && row.retry?.of.getTime() === run.scheduledFor.getTime()) delete row.retry
     },
 
     async abandonExpired (nowMs, reason) {
@@ -148,15 +183,17 @@ export function memoryStore (): Store {
       return changed
     },
 
-    async scheduleRetry (task, retry) {
-      const row = tasks.get(task)
-      if (row !== undefined) row.retry = copyRetry(retry)
+    async retryAbandoned (run, retry) {
+      const row = ofLastOccurrence(run)
+      if (row === undefined || !isNewestAttempt(row, run) || runs.get(run.id)?.status !== 'abandoned') return false
+      row.retry = copyRetry(retry)
+      return true
     },
 
     async heartbeat (tick): Promise<ClusterState> {
       if (tick !== undefined) lastTick = Math.max(lastTick ?? -Infinity, tick.at.getTime())
       const retries = [...tasks].flatMap(([task, row]) => row.retry === undefined ? [] : [{ task, ...copyRetry(row.retry) }])
-      return lastTick === undefined ? { retries } : { lastTick: new Date(lastTick), retries }
+      return lastTick === undefined ? { retries, fence: leaseTokens } : { lastTick: new Date(lastTick), retries, fence: leaseTokens }
     },
 
     async listRuns (query: HistoryQuery): Promise<HistoryPage> {

@@ -66,8 +66,10 @@ export async function expectEveryCallUnavailable (t: Test, store: Store, message
     ['releaseLease', () => store.releaseLease('report', 'r')],
     ['finishRun', () => store.finishRun(sampleRun('r', 'report', 0), { leaseKey: 'report', historyLimit: 10 })],
     ['abandonExpired', () => store.abandonExpired(T0, 'x')],
-    ['scheduleRetry', () => store.scheduleRetry('report', { of: new Date(T0), attempt: 2, at: new Date(T0) })],
+    ['retryAbandoned', () => store.retryAbandoned(sampleRun('r', 'report', 0, 'abandoned'), { of: new Date(T0), attempt: 2, at: new Date(T0) })],
     ['heartbeat', () => store.heartbeat({ at: new Date(T0), instance: 'x:1' })],
+    ['rebase', () => store.rebase(['report'], new Date(T0), 1)],
+    ...(store.time === undefined ? [] : [['time', () => store.time!()] as [string, () => Promise<unknown>]]),
     ['listRuns', () => store.listRuns({})],
     ['recentRuns', () => store.recentRuns(['report'], 5)]
   ]
