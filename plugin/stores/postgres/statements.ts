@@ -181,9 +181,10 @@ SELECT (SELECT first_seen FROM state) AS first_seen, EXISTS (SELECT 1 FROM go) A
 export function finishRunSql (n: TableNames): string {
   const current = 'last_occurrence = $3::timestamptz'
   const arm = `${current} AND $16::timestamptz IS NOT NULL AND COALESCE(last_attempt, $11::int) = $11::int`
-  const cancel = `${current} AND $8::text = 'succeeded' AND retry_of = $3::timestamptz`
+  // A success cancels the retry of its occurrence, also one it arms itself (as the reference store does).
+  const cancel = `${current} AND $8::text = 'succeeded' AND (CASE WHEN ${arm} THEN $16::timestamptz ELSE retry_of END) = $3::timestamptz`
   const column = (name: string, value: string) =>
-    `${name} = CASE WHEN ${arm} THEN ${value} WHEN ${cancel} THEN NULL ELSE ${name} END`
+    `${name} = CASE WHEN ${cancel} THEN NULL WHEN ${arm} THEN ${value} ELSE ${name} END`
   return `
 WITH retry AS (
   UPDATE ${n.tasks} SET ${column('retry_of', '$16::timestamptz')}, ${column('retry_attempt', '$17::int')},
