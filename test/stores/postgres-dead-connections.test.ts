@@ -79,30 +79,29 @@ async function keepCalling (store: Store, rounds: number): Promise<string[]> {
   return failures
 }
 
-t.test('black-holed, then healed: coded errors within the timeout, then the next call succeeds and none meets a dead connection', skip, async (t) => {
+/**
+ * Black-hole the store's host, expect coded errors, then `recover` (heal or repoint): the next
+ * call succeeds, and 30 rounds after it no call fails.
+ */
+async function silenceThenRecover (t: Test, recovered: string, recover: (proxy: TcpProxy) => void): Promise<void> {
   const setup = await proxiedStore(t)
   if (setup === undefined) return
   const { proxy, store } = setup
   proxy.blackhole()
   await expectSilenceCoded(t, store)
-  proxy.heal()
+  const silent = proxy.connections
+  recover(proxy)
   const next = await timed(() => store.heartbeat())
-  t.equal(next.code, undefined, `healed: the next call succeeds (${Math.round(next.ms)} ms)`)
+  t.equal(next.code, undefined, `${recovered}: the next call succeeds (${Math.round(next.ms)} ms)`)
   const failures = await keepCalling(store, 30)
-  t.same(failures, [], `healed: ${30 * POOL_SIZE} calls after, none failed`)
+  t.same(failures, [], `${recovered}: ${30 * POOL_SIZE} calls after, none failed (${silent} connections were black-holed)`)
+}
+
+t.test('black-holed, then healed: coded errors within the timeout, then the next call succeeds and none meets a dead connection', skip, async (t) => {
+  await silenceThenRecover(t, 'healed', (proxy) => proxy.heal())
 })
 
 t.test('black-holed, then repointed to another host: the next call succeeds and no later call meets a connection to the old one', skip, async (t) => {
-  const setup = await proxiedStore(t)
-  if (setup === undefined) return
-  const { proxy, store } = setup
-  proxy.blackhole()
-  await expectSilenceCoded(t, store)
-  const stranded = proxy.connections
   // The same server stands in for the new host: the connections to the old one stay silent for ever.
-  proxy.repoint(sharedServer())
-  const next = await timed(() => store.heartbeat())
-  t.equal(next.code, undefined, `repointed: the next call succeeds (${Math.round(next.ms)} ms)`)
-  const failures = await keepCalling(store, 30)
-  t.same(failures, [], `repointed: ${30 * POOL_SIZE} calls after, none met one of the ${stranded} connections left on the silent host`)
+  await silenceThenRecover(t, 'repointed', (proxy) => proxy.repoint(sharedServer()))
 })

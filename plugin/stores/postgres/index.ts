@@ -150,7 +150,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     durable: true,
 
     async init (context) {
-      useLog(context?.log)
+      if (context !== undefined) useLog(context.log)
       initialized ??= withClient(async (query) => {
         const { unknown } = await migrate(query, n, rawSchema)
         if (unknown.length > 0) {
