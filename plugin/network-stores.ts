@@ -7,7 +7,7 @@
  * drivers' own types; an ioredis `Redis` or `Cluster` and a pg `Pool` satisfy them
  * (test/types/stores.tst.ts checks that against the real drivers).
  */
-import { postgresStore as postgresStoreOnPg, type PostgresStoreOptions as PgStoreOptions } from './stores/postgres.js'
+import { postgresStore as postgresStoreOnPg, type PostgresStoreOptions as PgStoreOptions } from './stores/postgres/index.js'
 import { redisStore as redisStoreOnIoredis, type RedisStoreOptions as IoredisStoreOptions } from './stores/redis/index.js'
 import type { Store } from './stores/store.js'
 
@@ -73,9 +73,13 @@ export interface PostgresStoreOptions {
   schema?: string
   /** Prefix of the table names, default `fastify_scheduler_`. */
   tablePrefix?: string
-  /** How long one store call may take (waiting for a connection included), in ms; default 5000. */
-  timeout?: number
-  /** Prepare the long statements once per connection (default true); false behind PgBouncer's transaction mode before 1.21. */
+  /** How long one store call may take (waiting for a connection included): ms or a duration string (`'5 seconds'`); default 5000. */
+  timeout?: number | string
+  /**
+   * Prepare the long statements once per connection (default true); false behind PgBouncer's
+   * transaction mode before 1.21 (left true there, the store falls back to unnamed statements
+   * at the first lost one and warns once).
+   */
   prepare?: boolean
 }
 

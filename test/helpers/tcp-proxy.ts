@@ -1,60 +1,117 @@
 /**
- * A userspace TCP proxy for fault tests: clients connect to it, it connects to the current
- * upstream and forwards both ways. It can black-hole an upstream (stop forwarding both ways
- * but keep every socket open: no RST, no FIN, as a host that vanished from the network),
- * heal it, and repoint new connections to another upstream (a DNS name moved to a new host;
- * connections already open stay with the old one). The teardown of `t` closes everything.
+ * A userspace TCP proxy for network faults that send no reset: `blackhole()` stops
+ * forwarding both ways but keeps every socket open (the client sees silence, as when a
+ * host vanishes behind a firewall that drops packets), `heal()` forwards again (what was
+ * held is delivered, as TCP retransmission would), and `repoint(upstream)` sends new
+ * connections to another upstream while the old ones stay as they are (a DNS name moved
+ * to a new host; the old host stays black-holed). Only sockets this proxy opened are touched.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import type { Test } from 'tap'
 
-export interface TcpProxy {
-  /** The port clients connect to. */
-  port: number
-  /** Stop forwarding to and from the current upstream, keeping the sockets open. */
-  blackhole: () => void
-  /** Forward again, for every upstream. */
-  heal: () => void
-  /** New connections go to `port` from now on (connections already open keep their upstream). */
-  repoint: (port: number) => void
-  /** Connections accepted so far. */
-  accepted: () => number
+export interface Upstream { host: string, port: number }
+
+interface Pair { client: Socket, upstream: Socket, held: boolean }
+
+export class TcpProxy {
+  /** The port the proxy listens on (127.0.0.1), once `listen()` resolved. */
+  port = 0
+  #upstream: Upstream
+  #holding = false
+  #accepted = 0
+  readonly #pairs = new Set<Pair>()
+  readonly #server: Server
+
+  constructor ({ upstream }: { upstream: Upstream }) {
+    this.#upstream = upstream
+    this.#server = createServer((client) => this.#accept(client))
+  }
+
+  /** How many connections the proxy has accepted so far. */
+  get accepted (): number {
+    return this.#accepted
+  }
+
+  /** How many connections the proxy has open now. */
+  get connections (): number {
+    return this.#pairs.size
+  }
+
+  async listen (): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject)
+      this.#server.listen(0, '127.0.0.1', () => resolve())
+    })
+    this.port = (this.#server.address() as { port: number }).port
+  }
+
+  /** Stop forwarding, both ways, on every connection and on new ones; nothing is closed. */
+  blackhole (): void {
+    this.#holding = true
+    for (const pair of this.#pairs) this.#hold(pair)
+  }
+
+  /** Forward again on every connection, held data included. */
+  heal (): void {
+    this.#holding = false
+    for (const pair of this.#pairs) this.#release(pair)
+  }
+
+  /** New connections go to `upstream` and are forwarded; existing ones stay as they are. */
+  repoint (upstream: Upstream): void {
+    this.#upstream = upstream
+    this.#holding = false
+  }
+
+  /** Destroy every connection and stop listening. Idempotent. */
+  async close (): Promise<void> {
+    for (const pair of this.#pairs) {
+      pair.client.destroy()
+      pair.upstream.destroy()
+    }
+    this.#pairs.clear()
+    if (!this.#server.listening) return
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+
+  #accept (client: Socket): void {
+    this.#accepted++
+    const upstream = connect(this.#upstream.port, this.#upstream.host)
+    const pair: Pair = { client, upstream, held: false }
+    this.#pairs.add(pair)
+    const drop = () => {
+      client.destroy()
+      upstream.destroy()
+      this.#pairs.delete(pair)
+    }
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      // By hand rather than pipe(): pipe() resumes a paused source on drain, which would leak through a black hole.
+      from.on('data', (chunk) => to.write(chunk))
+      from.on('end', () => to.end())
+      from.on('error', drop)
+      from.on('close', drop)
+    }
+    if (this.#holding) this.#hold(pair)
+  }
+
+  #hold (pair: Pair): void {
+    pair.held = true
+    pair.client.pause()
+    pair.upstream.pause()
+  }
+
+  #release (pair: Pair): void {
+    if (!pair.held) return
+    pair.held = false
+    pair.client.resume()
+    pair.upstream.resume()
+  }
 }
 
-/** Start a proxy on a free port in front of `127.0.0.1:upstreamPort`. */
+/** A listening proxy in front of `127.0.0.1:upstreamPort`, closed when `t` ends. */
 export async function tcpProxy (t: Test, upstreamPort: number): Promise<TcpProxy> {
-  let upstream = upstreamPort
-  let accepted = 0
-  const holed = new Set<number>()
-  const sockets = new Set<Socket>()
-  const track = (socket: Socket): void => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    // A peer going away is part of the tests; an error on one side closes the other.
-    socket.on('error', () => {})
-  }
-  const server: Server = createServer((client) => {
-    accepted++
-    const target = upstream
-    const server = connect(target, '127.0.0.1')
-    track(client)
-    track(server)
-    // Data in a black hole is dropped, not buffered: it never arrives, as on a dead route.
-    client.on('data', (chunk) => { if (!holed.has(target)) server.write(chunk) })
-    server.on('data', (chunk) => { if (!holed.has(target)) client.write(chunk) })
-    client.on('close', () => server.destroy())
-    server.on('close', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  return {
-    port: (server.address() as { port: number }).port,
-    blackhole: () => { holed.add(upstream) },
-    heal: () => { holed.clear() },
-    repoint: (port) => { upstream = port },
-    accepted: () => accepted
-  }
+  const proxy = new TcpProxy({ upstream: { host: '127.0.0.1', port: upstreamPort } })
+  await proxy.listen()
+  t.teardown(() => proxy.close())
+  return proxy
 }
