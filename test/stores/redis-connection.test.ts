@@ -17,8 +17,8 @@ import { ownRedis, whyNoRedisServer } from './redis-server.js'
 const canStartRedis = needs(whyNoRedisServer())
 const NO_PERSISTENCE = ['--save', '', '--appendonly', 'no']
 const TIMEOUT = 500
-/** How soon after the fault ends a call must succeed: the timeout, one reconnect delay (<= 2 s), and slack for a loaded machine. */
-const RECOVERY_BOUND = TIMEOUT + 2000 + 3000
+/** How soon after the fault ends a call must succeed: the timeout, one reconnect delay (<= 2 s), and slack for a loaded machine (not ~900 s). */
+const RECOVERY_BOUND = TIMEOUT + 2000 + 7500
 
 t.test('a black-holed host: calls fail within the timeout, and once healed the next call succeeds', canStartRedis, async (t) => {
   const server = await ownRedis(t, NO_PERSISTENCE)
@@ -33,7 +33,7 @@ t.test('a black-holed host: calls fail within the timeout, and once healed the n
     const started = performance.now()
     await t.rejects(store.heartbeat(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' }, `call ${i + 1} while black-holed: the coded error`)
     const took = performance.now() - started
-    t.ok(took < TIMEOUT + 1500, `call ${i + 1} failed after ${Math.round(took)} ms (timeout ${TIMEOUT})`)
+    t.ok(took < TIMEOUT + 3000, `call ${i + 1} failed after ${Math.round(took)} ms (timeout ${TIMEOUT})`)
   }
   const connectionsBefore = proxy.accepted
 
@@ -61,7 +61,7 @@ t.test('a black-holed host whose name is repointed: the next call after the time
   const started = performance.now()
   await t.rejects(store.ensureTasks(['report'], new Date(T0)), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' },
     'the call in flight on the dead connection fails with the coded error')
-  t.ok(performance.now() - started < TIMEOUT + 1500, 'within the timeout')
+  t.ok(performance.now() - started < TIMEOUT + 3000, 'within the timeout')
 
   const states = await eventually(() => store.ensureTasks(['report'], new Date(T0 + 60_000)), RECOVERY_BOUND)
   const recovered = performance.now() - started

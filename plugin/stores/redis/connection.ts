@@ -59,7 +59,7 @@ function durationOption (value: unknown, name: string, fallback: number): number
 export interface WaitOption { replicas: number, timeoutMs: number }
 
 /** `waitReplicas` / `waitTimeout` read and checked; undefined when no acknowledgement is asked. */
-export function waitOption (options: RedisStoreOptions, commandTimeoutMs: number | undefined): WaitOption | undefined {
+function waitOption (options: RedisStoreOptions, commandTimeoutMs: number | undefined): WaitOption | undefined {
   const { waitReplicas } = options
   if (waitReplicas === undefined) {
     if (options.waitTimeout !== undefined) throw new InvalidOptionError('redisStore: waitTimeout needs waitReplicas (the number of replicas to wait for)')
@@ -127,6 +127,8 @@ function ownClientOptions (timeout: number) {
     // black-holed: no RST, so the kernel would keep the socket for ~15 minutes): destroy it
     // and reconnect, so that a healed or repointed host is used at the next call.
     socketTimeout: timeout,
+    // An idle connection is probed sooner than ioredis's 30 s (the kernel's probe count and
+    // interval decide when it gives up; socketTimeout is what bounds a call).
     keepAlive: Math.min(timeout, 10_000),
     retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000)
   }
@@ -148,6 +150,8 @@ export interface ResolvedClient {
   owned: boolean
   /** The command timeout of a client the store created (undefined for the user's). */
   timeoutMs: number | undefined
+  /** The replica acknowledgement asked for (`waitReplicas`), if any. */
+  wait: WaitOption | undefined
   /** Why a call failed, said plainly (ioredis says "Stream isn't writeable and enableOfflineQueue options is false"). */
   explain: (err: unknown) => unknown
   /** Why our own client cannot take commands right now, if it cannot: then calls fail at once. */
@@ -171,12 +175,14 @@ export function resolveClient (options: RedisStoreOptions, prefix: string): Reso
       throw new InvalidOptionError('redisStore: timeout applies to the client the store creates from url; set commandTimeout on your own client')
     }
     checkClusterPrefix(options.client, prefix)
-    return { client: options.client, owned: false, timeoutMs: undefined, explain: (err) => err, notConnected: () => undefined }
+    const wait = waitOption(options, undefined)
+    return { client: options.client, owned: false, timeoutMs: undefined, wait, explain: (err) => err, notConnected: () => undefined }
   }
   if (typeof options.url !== 'string' || options.url === '') {
     throw new InvalidOptionError('redisStore: pass client (an ioredis instance) or url (e.g. "redis://127.0.0.1:6379")')
   }
   const timeout = durationOption(options.timeout, 'timeout', DEFAULT_REDIS_TIMEOUT_MS)
+  const wait = waitOption(options, timeout)
   const where = describeUrl(options.url)
   const ioredis = requireDriver<typeof import('ioredis')>('ioredis', 'redisStore')
   const client = new ioredis.Redis(options.url, ownClientOptions(timeout))
@@ -189,6 +195,7 @@ export function resolveClient (options: RedisStoreOptions, prefix: string): Reso
     client,
     owned: true,
     timeoutMs: timeout,
+    wait,
     explain (err) {
       if (err instanceof ioredis.ReplyError || !(err instanceof Error) || isCoded(err)) return err
       const reason = GENERIC_CONNECTION_ERROR.test(err.message) ? lastError : err.message

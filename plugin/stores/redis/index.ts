@@ -34,7 +34,7 @@ import { pageOfRuns, TAKEOVER_REASON } from '../history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskRetry, TaskState } from '../store.js'
 import {
   DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS, endClient, notAcknowledged, persistence, REDIS_NOT_PERSISTENT,
-  resolveClient, waitOption, type Client, type RedisStoreOptions
+  resolveClient, type Client, type RedisStoreOptions
 } from './connection.js'
 import { SCRIPTS, type ScriptName } from './scripts.js'
 
@@ -85,8 +85,7 @@ function retryFromField (value: string): PendingRetry {
 export function redisStore (options: RedisStoreOptions): Store {
   const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX
   if (typeof prefix !== 'string') throw new InvalidOptionError('redisStore: prefix must be a string')
-  const { client, owned, timeoutMs, explain, notConnected } = resolveClient(options, prefix)
-  const wait = waitOption(options, timeoutMs)
+  const { client, owned, timeoutMs, wait, explain, notConnected } = resolveClient(options, prefix)
   for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(name, definition)
   const redis = client as ScriptedClient
 
@@ -122,15 +121,12 @@ export function redisStore (options: RedisStoreOptions): Store {
   async function claiming (name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
     if (wait === undefined) return await call(() => redis[name](...args))
     return await call(async () => {
-      const pipeline = redis.pipeline() as unknown as Record<ScriptName, (...a: Array<string | number>) => unknown> & {
-        wait: (replicas: number, timeout: number) => unknown
-        exec: () => Promise<Array<[Error | null, unknown]> | null>
-      }
-      pipeline[name](...args)
-      pipeline.wait(wait.replicas, wait.timeoutMs)
-      const replies = await pipeline.exec()
+      const pipeline = redis.pipeline()
+      // A pipeline carries the client's defined commands; its typings do not know them.
+      void (pipeline as unknown as ScriptedClient)[name](...args)
+      const replies = await pipeline.wait(wait.replicas, wait.timeoutMs).exec()
       if (replies === null) throw new Error('the pipeline was discarded')
-      const [[scriptError, reply], [waitError, acknowledged]] = replies as [[Error | null, unknown], [Error | null, unknown]]
+      const [[scriptError, reply], [waitError, acknowledged]] = replies as Array<[Error | null, unknown]> as [[Error | null, unknown], [Error | null, unknown]]
       if (scriptError !== null) throw scriptError
       if (waitError !== null) throw waitError
       if (Number(acknowledged) < wait.replicas) throw notAcknowledged(wait, Number(acknowledged))
