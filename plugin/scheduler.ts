@@ -113,7 +113,7 @@ export class Scheduler implements SchedulerApi {
   /** The `now` of the latest tick (the schedule's time line, which tests drive). */
   #tickNowMs = -Infinity
   /** Why health is 503 after the store went back in time, until the next clean tick. */
-  #wentBack: { reason: string } | undefined
+  #wentBack: { reason: string, fence: number, atMs: number } | undefined
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -286,7 +286,7 @@ export class Scheduler implements SchedulerApi {
     } catch (err) {
       throw storeUnavailable(err)
     }
-    this.#noteFence(cluster.fence, fenceBefore)
+    this.#noteCluster(cluster, fenceBefore)
     this.#cluster = { at: this.#now(), state: cluster }
     const tasks: TaskListing[] = [...this.#tasks.values()].map(task => {
       const runs = recent.get(task.name) ?? []
@@ -422,7 +422,7 @@ export class Scheduler implements SchedulerApi {
       await this.ensureStore()
       const fenceBefore = this.#fence
       const state = await this.store.heartbeat(tick)
-      this.#noteFence(state.fence, fenceBefore)
+      this.#noteCluster(state, fenceBefore)
       this.#cluster = { at: this.#now(), state }
       return state
     } catch (err) {
@@ -474,10 +474,24 @@ export class Scheduler implements SchedulerApi {
     return true
   }
 
-  /** The store's fencing counter, read by a heartbeat: smaller than a token seen before the read means it went back in time. */
-  #noteFence (fence: number, seenBefore: number): void {
-    if (fence < seenBefore) this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
-    else if (fence > this.#fence) this.#fence = fence
+  /**
+   * The cluster state read by a heartbeat: a fencing counter smaller than a token seen before
+   * the read means the store went back in time. Once the counter is back at or past what this
+   * process had seen when it noticed, and a replica ticked the whole schedule since, the store
+   * was rebased (by this replica or another): health stops reporting it, and a pending rebase
+   * of ours, which would only move firstSeen again, is dropped.
+   */
+  #noteCluster ({ fence, lastTick }: ClusterState, seenBefore: number): void {
+    if (fence < seenBefore) {
+      this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
+      return
+    }
+    if (fence > this.#fence) this.#fence = fence
+    const wentBack = this.#wentBack
+    if (wentBack !== undefined && fence >= wentBack.fence && lastTick !== undefined && lastTick.getTime() > wentBack.atMs) {
+      this.#wentBack = undefined
+      this.#rebaseTo = undefined
+    }
   }
 
   /**
@@ -494,7 +508,7 @@ export class Scheduler implements SchedulerApi {
       fence: Math.max(this.#rebaseTo?.fence ?? 0, this.#fence),
       firstSeenMs: Math.min(this.#rebaseTo?.firstSeenMs ?? Infinity, floorToMinute(this.#tickNowMs))
     }
-    this.#wentBack = { reason: `the store went back in time: ${why}` }
+    this.#wentBack = { reason: `the store went back in time: ${why}`, fence: this.#rebaseTo.fence, atMs: this.#now() }
     this.#statesLoaded = undefined
   }
 
@@ -537,10 +551,13 @@ export class Scheduler implements SchedulerApi {
    * process saw newer state): reload it. Tasks whose state vanished are first seen now, so
    * no occurrence before this minute is run again.
    */
-  #reloadStates (nowMs: number): Promise<void> {
+  async #reloadStates (nowMs: number): Promise<void> {
     this.#config.log.warn('fastify-scheduler: the store\'s task state changed under this process (data lost or reset?); reloading it — tasks whose state vanished are first seen now')
     this.#statesLoaded = undefined
-    return this.#loadStates(nowMs)
+    await this.#loadStates(nowMs)
+    // A store that lost its task rows lost its fencing counter too: raise it above every token
+    // this process saw, so the next start is not mistaken for (or turned into) a token handed out twice.
+    if (this.#fence > 0) await this.store.rebase([], new Date(floorToMinute(nowMs)), this.#fence)
   }
 
   /**

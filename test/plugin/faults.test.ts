@@ -54,7 +54,7 @@ async function scenario (open: () => Store, storeTimeout: Duration, inject: (f: 
   const clock = testClock(START)
   const app = Fastify({ logger: false })
   await app.register(fastifyScheduler, {
-    dir: false, routes: false, timezone: 'UTC', store: faulty.store, clock, tasks: tasks(), leaseTime: '1 minute', storeTimeout, closeGracePeriod: '5 seconds'
+    dir: false, routes: false, timezone: 'UTC', store: faulty.store, clock, maxClockSkew: false, tasks: tasks(), leaseTime: '1 minute', storeTimeout, closeGracePeriod: '5 seconds'
   })
   await app.ready()
   const ticks: TickLog[] = []
