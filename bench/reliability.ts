@@ -40,7 +40,8 @@ const FILES = {
 const LEDGER_FILES = [
   'test/plugin/late-results.test.ts',
   'test/plugin/time.test.ts',
-  'test/plugin/time-network.test.ts'
+  'test/plugin/time-network.test.ts',
+  'test/plugin/late-results-network.test.ts'
 ] as const
 
 /** One (sub)test of the TAP stream: its result, comments and children. */
