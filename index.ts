@@ -59,7 +59,7 @@ export type {
  */
 export { STORE_METHODS, whyNotAStore } from './plugin/stores/store.js'
 export { compareRunsNewestFirst, pageOfRuns, pruneVictims, overlapRecord, SETTLED_STATUSES } from './plugin/stores/history.js'
-export { storeUnavailable } from './plugin/errors.js'
+export { storeUnavailable } from './core/errors.js'
 /**
  * `app.scheduler`, the plugin's options and what ticks answer.
  *
@@ -95,7 +95,20 @@ export type {
   TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, Schedule, ScheduleDefinition,
   CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, FastifyInstance
 } from './tasks/types.js'
+/**
+ * Every coded error (`FST_SCHEDULER_*`): the ones the plugin, `app.scheduler` and the stores
+ * throw, and the ones the /_schedule routes answer with. Compare by class.
+ *
+ * @example
+ * ```ts
+ * await app.scheduler.run('prune').catch(err => {
+ *   if (err instanceof StoreUnavailableError) return app.log.warn(err.message)
+ *   throw err
+ * })
+ * ```
+ */
 export {
-  InvalidOptionError, MissingAuthError, DuplicateTaskError, UnknownTaskError, StoreUnavailableError
-} from './plugin/errors.js'
-export { InvalidTaskError, InvalidScheduleError } from './tasks/errors.js'
+  InvalidOptionError, MissingAuthError, DuplicateTaskError, InvalidTaskError, InvalidScheduleError, TooLateError,
+  UnknownTaskError, StoreUnavailableError, ClosedError,
+  InvalidInputError, UnsupportedBodyError, UnauthorizedError, MethodNotAllowedError, NotFoundError, BadRequestError, InternalError
+} from './core/errors.js'

@@ -12,6 +12,7 @@ import { extname, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { StoreUnavailableError } from '../core/errors.js'
 import { CliError, EXIT } from './common.js'
 import { guardListen, type ListenGuard } from './listen-guard.js'
 
@@ -253,9 +254,8 @@ async function bootApp (mod: Exports, shown: string, options: LoadAppOptions, un
   } catch (err) {
     await app?.close().catch(() => {})
     if (err instanceof CliError || err instanceof ListenedError) throw err
-    const code = (err as { code?: string }).code
-    const exitCode = code === 'FST_SCHEDULER_STORE_UNAVAILABLE' ? EXIT.store : EXIT.app
-    const reason = ((err as Error).message ?? String(err)).replace(/^fastify-scheduler: /, '')
+    const exitCode = err instanceof StoreUnavailableError ? EXIT.store : EXIT.app
+    const reason = (err as Error).message ?? String(err)
     throw new CliError(`${shown}: the app failed to boot: ${reason}`, exitCode, { cause: err })
   }
 

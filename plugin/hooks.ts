@@ -5,10 +5,10 @@
  * changes the run's outcome.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { InvalidOptionError } from './errors.js'
+import { InvalidOptionError } from '../core/errors.js'
 import type { RunRecord } from './stores/store.js'
 import { loggableError } from './thrown.js'
-import { suggest } from '../tasks/suggest.js'
+import { suggest } from '../core/suggest.js'
 
 /** The scheduler's hooks: `onRunStart` once a run's `running` record is written, `onRunEnd` once its final record is. */
 export type RunHookName = 'onRunStart' | 'onRunEnd'

@@ -9,7 +9,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RunOutcome, TickOptions, TickResult } from '../plugin/types.js'
 import { compileSerializer, isEmptyObject, sendSerialized } from './compilers.js'
-import { errorBody, InvalidInputError } from './errors.js'
+import { InvalidInputError, MethodNotAllowedError } from '../core/errors.js'
+import { errorAnswer } from './errors.js'
 import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
 import { parseFlag, splitList } from './input.js'
 import { requestInfo } from './request-info.js'
@@ -113,7 +114,7 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
 
 function methodNotAllowed (allow: string, hint: string) {
   return async function refuseMethod (request: FastifyRequest, reply: FastifyReply) {
-    return reply.code(405).header('allow', allow).send(errorBody(405, 'FST_SCHEDULER_METHOD_NOT_ALLOWED', `${request.method} does not trigger a tick: ${hint}`))
+    return reply.code(405).header('allow', allow).send(errorAnswer(new MethodNotAllowedError(`${request.method} does not trigger a tick: ${hint}`)))
   }
 }
 

@@ -5,9 +5,9 @@
 import { basename, extname } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { describeValue, MAX_TIMER_MS, parseDuration } from './duration.js'
-import { InvalidTaskError } from './errors.js'
+import { InvalidTaskError } from '../core/errors.js'
 import { SCHEDULE_KEYS, TASK_KEYS, compileSchedule } from './schedule.js'
-import { editDistance, normalizeName, suggest } from './suggest.js'
+import { editDistance, normalizeName, suggest } from '../core/suggest.js'
 import { Task, isDefinedTask } from './task.js'
 import type { ResolvedTask, ScheduleDefinition, TaskContext } from './types.js'
 

@@ -13,8 +13,8 @@
  */
 import { cronPattern, CronSyntaxError, type CronPattern } from './cron.js'
 import { describeValue } from './duration.js'
-import { InvalidScheduleError } from './errors.js'
-import { suggest } from './suggest.js'
+import { InvalidScheduleError } from '../core/errors.js'
+import { suggest } from '../core/suggest.js'
 import type { CompileScheduleOptions, Schedule, ScheduleDefinition } from './types.js'
 import { DAY, HOUR, MINUTE, canonicalZoneName, floorMinute, localZoneName, zoneFor, type Zone } from './zone.js'
 
