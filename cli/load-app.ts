@@ -12,6 +12,7 @@ import { extname, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { withDeadline } from '../core/deadline.js'
 import { StoreUnavailableError } from '../core/errors.js'
 import { CliError, EXIT } from './common.js'
 import { guardListen, type ListenGuard } from './listen-guard.js'
@@ -182,10 +183,7 @@ class ListenedError extends Error {}
 /** Close instances the app module created for itself, without waiting on one that hangs. */
 async function closeQuietly (instances: readonly FastifyInstance[]): Promise<void> {
   if (instances.length === 0) return
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<void>(resolve => { timer = setTimeout(resolve, 2000).unref() })
-  await Promise.race([Promise.allSettled(instances.map(async instance => await instance.close())), timeout])
-  clearTimeout(timer)
+  await withDeadline(Promise.allSettled(instances.map(async instance => await instance.close())), 2000, { unref: true })
 }
 
 /**

@@ -9,6 +9,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RunOutcome, TickOptions, TickResult } from '../plugin/types.js'
 import { compileSerializer, isEmptyObject, sendSerialized } from './compilers.js'
+import { withDeadline } from '../core/deadline.js'
 import { InvalidInputError, MethodNotAllowedError } from '../core/errors.js'
 import { errorAnswer } from './errors.js'
 import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
@@ -37,16 +38,7 @@ export function triggerOptions (body: TriggerInput | undefined, query: TriggerIn
 
 /** The settled outcomes, or undefined when `ms` passed first. The timer never holds the process. */
 async function settledWithin (settled: Promise<RunOutcome[]>, ms: number): Promise<RunOutcome[] | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<undefined>(resolve => {
-    timer = setTimeout(resolve, ms, undefined)
-    timer.unref()
-  })
-  try {
-    return await Promise.race([settled, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
+  return await withDeadline(settled, ms, { unref: true, onTimeout: () => undefined })
 }
 
 /** Sort outcomes into the answer. */

@@ -16,7 +16,8 @@ import { describeValue } from './duration.js'
 import { InvalidScheduleError } from '../core/errors.js'
 import { suggest } from '../core/suggest.js'
 import type { CompileScheduleOptions, Schedule, ScheduleDefinition } from './types.js'
-import { DAY, HOUR, MINUTE, canonicalZoneName, floorMinute, localZoneName, zoneFor, type Zone } from './zone.js'
+import { DAY, HOUR, MINUTE, floorToMinute } from '../core/time.js'
+import { canonicalZoneName, localZoneName, zoneFor, type Zone } from './zone.js'
 
 /** The schedule attributes, in the order error messages list them. */
 export const SCHEDULE_KEYS = ['runEvery', 'runAt', 'runEveryHour', 'runEveryMinute', 'twiceDaily', 'cron'] as const
@@ -261,7 +262,7 @@ class PatternSchedule implements Schedule {
   }
 
   matches (date: Date): boolean {
-    const minute = floorMinute(toTime(date))
+    const minute = floorToMinute(toTime(date))
     if (this.pattern.everyHour) return this.pattern.matches(minute + this.zone.offsetAt(minute))
     return previousWallClock(this.pattern, this.zone, minute) === minute
   }
@@ -296,7 +297,7 @@ const OFFSET_WINDOW = DAY + 12 * HOUR
  * if a transition comes first, the search starts again from it.
  */
 function nextElapsed (pattern: CronPattern, zone: Zone, after: number): number | undefined {
-  let from = floorMinute(after) + MINUTE
+  let from = floorToMinute(after) + MINUTE
   for (let step = 0; step < MAX_STEPS; step++) {
     const offset = zone.offsetAt(from)
     const wall = pattern.nextAtOrAfter(from + offset)
@@ -311,7 +312,7 @@ function nextElapsed (pattern: CronPattern, zone: Zone, after: number): number |
 
 /** Elapsed time: the last whole minute at or before `atOrBefore` whose local time matches. */
 function previousElapsed (pattern: CronPattern, zone: Zone, atOrBefore: number): number | undefined {
-  let to = floorMinute(atOrBefore)
+  let to = floorToMinute(atOrBefore)
   for (let step = 0; step < MAX_STEPS; step++) {
     const offset = zone.offsetAt(to)
     const wall = pattern.prevAtOrBefore(to + offset)
@@ -330,7 +331,7 @@ function previousElapsed (pattern: CronPattern, zone: Zone, atOrBefore: number):
  * time at or after the earliest one that could map after `after`.
  */
 function nextWallClock (pattern: CronPattern, zone: Zone, after: number): number | undefined {
-  const from = floorMinute(after) + MINUTE
+  const from = floorToMinute(after) + MINUTE
   // The offset before `from` counts too: if `from` is the end of a gap, the gap's times map to it.
   let wall = pattern.nextAtOrAfter(from + Math.min(zone.offsetAt(from - MINUTE), zone.offsetAt(from + OFFSET_WINDOW)))
   for (let step = 0; step < MAX_STEPS && wall !== undefined; step++) {
@@ -343,7 +344,7 @@ function nextWallClock (pattern: CronPattern, zone: Zone, after: number): number
 
 /** Wall clock: the latest occurrence at or before `atOrBefore` (mirror of nextWallClock). */
 function previousWallClock (pattern: CronPattern, zone: Zone, atOrBefore: number): number | undefined {
-  const to = floorMinute(atOrBefore)
+  const to = floorToMinute(atOrBefore)
   let wall = pattern.prevAtOrBefore(to + Math.max(zone.offsetAt(to), zone.offsetAt(to - OFFSET_WINDOW)))
   for (let step = 0; step < MAX_STEPS && wall !== undefined; step++) {
     const instant = zone.wallToUtc(wall)

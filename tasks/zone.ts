@@ -11,16 +11,8 @@
  * (true of every transition in the tz database since 1900). Offsets are rounded to whole
  * minutes, so local mean times with seconds (before about 1900) are approximated.
  */
+import { DAY, MINUTE } from '../core/time.js'
 import { memoizeByKey } from './memo.js'
-
-export const MINUTE = 60_000
-export const HOUR = 60 * MINUTE
-export const DAY = 24 * HOUR
-
-/** The whole minute at or before `ms`. */
-export function floorMinute (ms: number): number {
-  return Math.floor(ms / MINUTE) * MINUTE
-}
 
 const CHUNK_DAYS = 32
 const CHUNK_MS = CHUNK_DAYS * DAY

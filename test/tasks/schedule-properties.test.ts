@@ -8,7 +8,8 @@ import fc from 'fast-check'
 import { Cron } from 'croner'
 import { compileSchedule } from '../../tasks/schedule.js'
 import type { Schedule, ScheduleDefinition } from '../../tasks/types.js'
-import { DAY, MINUTE, zoneFor } from '../../tasks/zone.js'
+import { DAY, MINUTE } from '../../core/time.js'
+import { zoneFor } from '../../tasks/zone.js'
 
 const ZONES = ['UTC', 'America/New_York', 'Europe/Berlin', 'Australia/Lord_Howe', 'Asia/Kathmandu'] as const
 const zone = fc.constantFrom(...ZONES)
