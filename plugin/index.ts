@@ -89,7 +89,6 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
       allowGetTrigger: opts.allowGetTrigger,
       maxWaitMs: opts.maxWaitMs,
       expectTickEveryMs: opts.expectTickEveryMs,
-      clock: opts.clock,
       ui: opts.ui
     })
   }

@@ -5,7 +5,7 @@
  * short cache (`app.scheduler.health()`), so a flood of these unauthenticated requests costs
  * at most one store read every few seconds. No auth, and no task names.
  */
-import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
+import type { ScheduleApp, ScheduleRoutesOptions } from './types.js'
 import { healthResponses } from './schemas.js'
 
 export function healthRoute (app: ScheduleApp, opts: ScheduleRoutesOptions): void {

@@ -63,9 +63,6 @@ export const HistoryQuerySchema = Type.Object({
   token: Type.Optional(QueryToken)
 }, { additionalProperties: false })
 
-/** Query of the GET routes that take no parameters (only the optional token). */
-export const NoQuery = Type.Object({ token: Type.Optional(QueryToken) }, { additionalProperties: false })
-
 /** Query of the listing. */
 export const ListingQuery = Type.Object({
   upcoming: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'an integer from 1 to 20: next occurrences per task (default 1)' })),

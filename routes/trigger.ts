@@ -12,7 +12,7 @@ import { compileSerializer, isEmptyObject, sendSerialized } from './compilers.js
 import { withDeadline } from '../core/deadline.js'
 import { InvalidInputError, MethodNotAllowedError } from '../core/errors.js'
 import { errorAnswer } from './errors.js'
-import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
+import type { ScheduleApp, ScheduleRoutesOptions } from './types.js'
 import { parseFlag, splitList } from './input.js'
 import { requestInfo } from './request-info.js'
 import {
@@ -79,7 +79,7 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
   }
   return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
     const { tick, wait } = triggerOptions(request.body, request.query)
-    if (tick.tasks === undefined && tick.force !== true && opts.scheduler.idleTick !== undefined) {
+    if (tick.tasks === undefined && tick.force !== true) {
       // A plain ping with nothing due, answered without a tick's promise.
       const now = opts.scheduler.idleTick()
       if (now !== undefined) return answerIdle(request, reply, now, wait)

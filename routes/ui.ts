@@ -29,10 +29,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifySchema } from 'fastify'
-import type { ScheduleApp } from './index.js'
-
-/** The header every call of the page sends; cookie-based `authorize` functions should require it. */
-export const UI_HEADER = 'x-fastify-scheduler'
+import type { ScheduleApp } from './types.js'
 
 export interface DashboardPage {
   html: string
