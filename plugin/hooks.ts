@@ -1,5 +1,5 @@
 /**
- * Notifications (SPEC §10): `app.scheduler.addHook('onRunStart' | 'onRunEnd', fn)`, a task's
+ * Notifications (docs/ARCHITECTURE.md#notifications-and-the-dashboard): `app.scheduler.addHook('onRunStart' | 'onRunEnd', fn)`, a task's
  * `onSuccess` / `onFailure`, and a task's `heartbeat` URL. All of them run after the run's
  * record is written, each bounded in time; a hook that throws or hangs is logged and never
  * changes the run's outcome.

@@ -1,5 +1,5 @@
 /**
- * The Fastify plugin (SPEC §2, §6, §7): resolves options, discovers task files, decorates
+ * The Fastify plugin (docs/ARCHITECTURE.md#tasks, #the-http-routes, #options): resolves options, discovers task files, decorates
  * `app.scheduler`, registers the encapsulated `/_schedule` routes, constructs tasks when the
  * app is ready (so every decorator is visible, whatever the registration order) and, on
  * close, aborts running tasks, waits for them and closes the store.

@@ -1,5 +1,5 @@
 /**
- * Plugin options, resolved once at registration (SPEC §7). Anything wrong fails the boot
+ * Plugin options, resolved once at registration (docs/ARCHITECTURE.md#options). Anything wrong fails the boot
  * with an `FST_SCHEDULER_INVALID_OPTION` error naming the option and what is accepted;
  * nothing falls back to a default silently.
  */

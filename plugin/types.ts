@@ -112,7 +112,7 @@ export type AuthOption =
   | { tokens: string[] }
   | { authorize: (request: FastifyRequest) => boolean | Promise<boolean> }
 
-/** Options of the plugin (SPEC §7). */
+/** Options of the plugin (docs/ARCHITECTURE.md#options). */
 export interface SchedulerOptions {
   /** Tasks folder; default `tasks` beside the app (the current working directory). `false` disables discovery. */
   dir?: string | false

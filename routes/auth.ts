@@ -1,5 +1,5 @@
 /**
- * Who may call the /_schedule routes (SPEC §6): bearer tokens (from `auth.tokens` or the
+ * Who may call the /_schedule routes (docs/ARCHITECTURE.md#the-http-routes): bearer tokens (from `auth.tokens` or the
  * `SCHEDULE_TOKEN` environment variable), the app's own `authorize(request)`, or an explicit
  * `auth: false`. Resolved once at registration — a weak or missing secret fails the boot —
  * and checked by an onRequest hook on every route but health.

@@ -1,5 +1,5 @@
 /**
- * `GET <prefix>/health`: the dead-man's switch an outside monitor watches (SPEC §6, §10).
+ * `GET <prefix>/health`: the dead-man's switch an outside monitor watches (docs/ARCHITECTURE.md#the-http-routes, #notifications-and-the-dashboard).
  * Cluster-wide: 200 when any replica ticked within `expectTickEvery` and the store answers;
  * 503 otherwise, with the reason. The cluster's last tick is read from the store through a
  * short cache (`app.scheduler.health()`), so a flood of these unauthenticated requests costs

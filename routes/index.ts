@@ -1,5 +1,5 @@
 /**
- * The /_schedule routes (SPEC §6), an encapsulated plugin the scheduler plugin registers
+ * The /_schedule routes (docs/ARCHITECTURE.md#the-http-routes), an encapsulated plugin the scheduler plugin registers
  * with `{ prefix }`. Everything set here — validator, error handler, body parsers, log
  * redaction, auth — stays inside it and never changes the app's other routes.
  *

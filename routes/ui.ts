@@ -1,5 +1,5 @@
 /**
- * `GET <prefix>/ui`: the dashboard (SPEC §10, issue 10), one self-contained page.
+ * `GET <prefix>/ui`: the dashboard (docs/ARCHITECTURE.md#notifications-and-the-dashboard), one self-contained page.
  *
  * The page carries no data, so it sits outside the auth guard: what it shows, it fetches from
  * the JSON routes beside it with the operator's credentials — a bearer token the page asks

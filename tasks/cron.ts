@@ -4,7 +4,7 @@
  * DST are not handled here: schedule.ts maps wall times to instants.
  *
  * Why our own and not croner: croner decides how a pattern meets DST by its own rule
- * (single-value minute and hour = fixed time), which disagrees with SPEC §3 (hours of an
+ * (single-value minute and hour = fixed time), which disagrees with our rule, docs/ARCHITECTURE.md#dst-and-schedules (hours of an
  * "every N hours" schedule = elapsed time, anything else = wall clock); it also accepts
  * seconds, years, L, W, # and ?, which we reject, and it calls Intl several times per search,
  * about 30–50 µs per nextRun. Tests use croner as the oracle away from DST days.
@@ -60,7 +60,7 @@ export class CronPattern {
   readonly expression: string
   /**
    * True when the hour field allows exactly the hours of an "every N hours" schedule (every
-   * hour whose hour % N == 0, N 1–23): the pattern follows elapsed time (SPEC §3). Decided by
+   * hour whose hour % N == 0, N 1–23): the pattern follows elapsed time (docs/ARCHITECTURE.md#dst-and-schedules). Decided by
    * the set of hours, not the text, so `0-23`, `00-23` and `0,1-23` all behave like `*`.
    */
   readonly everyHour: boolean
@@ -220,7 +220,7 @@ function toMask (allowed: readonly boolean[]): number {
 }
 
 /**
- * True when `hours` is the set `*\/N` gives for some N from 1 to 23 (SPEC §3's `N hours`).
+ * True when `hours` is the set `*\/N` gives for some N from 1 to 23 (`N hours` in docs/ARCHITECTURE.md#dst-and-schedules).
  * `*\/24` and `*\/N` above 23 allow hour 0 only: a fixed hour, like `0`.
  */
 function isEveryNHours (hours: readonly boolean[]): boolean {

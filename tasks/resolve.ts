@@ -1,5 +1,5 @@
 /**
- * Turns what a task file exports into a validated `ResolvedTask` (SPEC §2). Every mistake
+ * Turns what a task file exports into a validated `ResolvedTask` (docs/ARCHITECTURE.md#tasks). Every mistake
  * fails the boot with an error naming the source, the property and what is accepted.
  */
 import { basename, extname } from 'node:path'

@@ -1,5 +1,5 @@
 /**
- * Schedule attributes → a compiled `Schedule` (SPEC §3).
+ * Schedule attributes → a compiled `Schedule` (docs/ARCHITECTURE.md#dst-and-schedules).
  *
  * Every attribute schedule is translated to its exact cron equivalent (the masonite modulus
  * rules all have one: `7 minutes` is `*\/7 * * * *`, `3 days` at 17:00 is `0 17 3-31/3 * *`),
@@ -22,9 +22,9 @@ import { canonicalZoneName, localZoneName, zoneFor, type Zone } from './zone.js'
 /** The schedule attributes, in the order error messages list them. */
 export const SCHEDULE_KEYS = ['runEvery', 'runAt', 'runEveryHour', 'runEveryMinute', 'twiceDaily', 'cron'] as const
 
-/** The per-task options beside the schedule (SPEC §2). */
+/** The per-task options beside the schedule (docs/ARCHITECTURE.md#tasks). */
 export const OPTION_KEYS = ['name', 'timezone', 'timeout', 'catchUp', 'allowOverlap', 'enabled', 'retries', 'heartbeat'] as const
-/** The methods a task may have beside `handle` (SPEC §10: notifications). */
+/** The methods a task may have beside `handle` (docs/ARCHITECTURE.md#notifications-and-the-dashboard). */
 export const HOOK_KEYS = ['onSuccess', 'onFailure'] as const
 /** Every property of the object form of a task. */
 export const TASK_KEYS: readonly string[] = [...SCHEDULE_KEYS, ...OPTION_KEYS, 'handle', ...HOOK_KEYS]
@@ -33,7 +33,7 @@ const UNITS = 'minute(s), hour(s), day(s), month(s)'
 const FAMILIES = 'runEvery (with an optional runAt), runAt, runEveryHour, runEveryMinute, twiceDaily, cron'
 
 type Unit = 'minute' | 'hour' | 'day' | 'month'
-/** Largest N per unit (SPEC §3). */
+/** Largest N per unit (docs/ARCHITECTURE.md#dst-and-schedules). */
 const MAX_N: Readonly<Record<Unit, number>> = { minute: 59, hour: 23, day: 31, month: 12 }
 const UNIT_NAMES = new Map<string, Unit>([
   ['minute', 'minute'], ['minutes', 'minute'], ['hour', 'hour'], ['hours', 'hour'],

@@ -1,5 +1,5 @@
 /**
- * Crash safety (SPEC §4): a process SIGKILLed during a run leaves a 'running' record and a
+ * Crash safety (docs/ARCHITECTURE.md#the-tick-path): a process SIGKILLed during a run leaves a 'running' record and a
  * lease; once the lease expires the next tick anywhere records the run 'abandoned', the
  * next occurrence runs, and nothing else is lost.
  */

@@ -1,5 +1,5 @@
 /**
- * Task discovery (SPEC §2): one fixture folder per case under test/fixtures/discovery/.
+ * Task discovery (docs/ARCHITECTURE.md#tasks): one fixture folder per case under test/fixtures/discovery/.
  * Every bad file fails the boot with an error naming the file.
  */
 import t from 'tap'

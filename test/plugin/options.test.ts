@@ -1,5 +1,5 @@
 /**
- * Plugin options (SPEC §7): resolved once at registration; anything wrong fails the boot
+ * Plugin options (docs/ARCHITECTURE.md#options): resolved once at registration; anything wrong fails the boot
  * with FST_SCHEDULER_INVALID_OPTION naming the option and what is accepted.
  */
 import t from 'tap'

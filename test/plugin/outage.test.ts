@@ -1,5 +1,5 @@
 /**
- * Store outages through the whole plugin (SPEC §5): with Redis or PostgreSQL unreachable,
+ * Store outages through the whole plugin (docs/ARCHITECTURE.md#the-fault-model): with Redis or PostgreSQL unreachable,
  * the trigger answers 503 with a clear message and nothing runs; when the store is back,
  * ticks work again without a restart. The app also boots while a network store is down.
  */

@@ -1,5 +1,5 @@
 /**
- * SPEC §2 and §4: what a run gets (TaskContext) and how it ends — failure isolation,
+ * Runs (docs/ARCHITECTURE.md#tasks, #the-tick-path): what a run gets (TaskContext) and how it ends — failure isolation,
  * timeout, overlap, abandoned leases, shutdown.
  */
 import t from 'tap'

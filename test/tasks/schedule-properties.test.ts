@@ -1,7 +1,7 @@
 /**
  * Properties of compiled schedules over random attribute schedules, random cron expressions,
  * zones (two with 30- and 45-minute quirks) and instants, DST days included; and agreement
- * with croner away from DST days (croner's DST rules differ from SPEC §3 on purpose).
+ * with croner away from DST days (croner's DST rules differ from ours, docs/ARCHITECTURE.md#dst-and-schedules, on purpose).
  */
 import t from 'tap'
 import fc from 'fast-check'
