@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import Fastify from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import type { SchedulerOptions } from '../../plugin/types.js'
 

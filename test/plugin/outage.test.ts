@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import Fastify, { type FastifyInstance } from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

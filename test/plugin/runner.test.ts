@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import Fastify from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import type { Store } from '../../plugin/stores/store.js'
 import { defineTask } from '../../tasks/task.js'
