@@ -2,7 +2,7 @@
  * The layers of fastify-scheduler (docs/ARCHITECTURE.md#the-layers): imports point down only,
  * never up and never in a circle.
  *
- *   index.ts, store.ts, testing.ts, plugin.ts   the top: may import any layer
+ *   index.ts, plugin.ts, store.ts, testing.ts   the top: may import any layer
  *   cli/      routes/, plugin/, tasks/, core/
  *   routes/   plugin/, tasks/, core/
  *   plugin/   tasks/, core/
