@@ -14,7 +14,7 @@
  */
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import { postgresStore } from '../../plugin/stores/postgres/index.js'
 import { redisStore } from '../../plugin/stores/redis/index.js'

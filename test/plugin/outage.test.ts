@@ -1,12 +1,12 @@
 /**
- * Store outages through the whole plugin (SPEC §5): with Redis or PostgreSQL unreachable,
+ * Store outages through the whole plugin (docs/ARCHITECTURE.md#the-fault-model): with Redis or PostgreSQL unreachable,
  * the trigger answers 503 with a clear message and nothing runs; when the store is back,
  * ticks work again without a restart. The app also boots while a network store is down.
  */
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import Fastify, { type FastifyInstance } from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
