@@ -18,7 +18,9 @@
  */
 import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
-import { ClosedError, UnknownTaskError, storeUnavailable } from './errors.js'
+import { ClosedError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
+import { withDeadline } from '../core/deadline.js'
+import { floorToMinute, MINUTE } from '../core/time.js'
 import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
 import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
@@ -33,7 +35,6 @@ import type {
   HealthReport, ListOptions, RunOutcome, RunSummary, SchedulerApi, SchedulerListing, TaskInput, TaskListing, TickOptions, TickResult
 } from './types.js'
 
-const MINUTE = 60_000
 /** A process records the cluster's last tick at most this often (docs/ARCHITECTURE.md#the-tick-path: the cluster heartbeat). */
 export const HEARTBEAT_EVERY_MS = 5000
 /** Health reads the cluster state through a cache this old at most. */
@@ -61,10 +62,6 @@ export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 
 function requestOf (options: TickOptions): RunRequest['request'] {
   if (typeof options.request === 'function') options.request = options.request()
   return options.request
-}
-
-function floorToMinute (ms: number): number {
-  return ms - (((ms % MINUTE) + MINUTE) % MINUTE)
 }
 
 /** This process, as run records and the listing name it. */
@@ -378,10 +375,7 @@ export class Scheduler implements SchedulerApi {
     for (const run of runs) run.controller.abort(new RunAbortedError('shutdown', 'the app is closing'))
     // Final records still waiting for the store get one more try within the grace period.
     const pending = [...runs.map(run => run.settled), ...this.#background, this.#finals.flush()]
-    let timer: NodeJS.Timeout | undefined
-    const grace = new Promise<void>(resolve => { timer = setTimeout(resolve, this.#config.closeGraceMs) })
-    await Promise.race([Promise.allSettled(pending), grace])
-    clearTimeout(timer)
+    await withDeadline(Promise.allSettled(pending), this.#config.closeGraceMs)
     this.#finals.close()
   }
 

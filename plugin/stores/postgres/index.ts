@@ -8,7 +8,7 @@
  */
 import type pg from 'pg'
 import { parseTimerDuration } from '../../../tasks/duration.js'
-import { InvalidOptionError } from '../../errors.js'
+import { InvalidOptionError } from '../../../core/errors.js'
 import { RUN_COLUMNS, RUN_FIELDS, runFromStored, runToStored, type StoredRun } from '../driver.js'
 import { pageOfRuns, TAKEOVER_REASON } from '../history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, TaskState } from '../store.js'

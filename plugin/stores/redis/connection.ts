@@ -4,9 +4,10 @@
  * passes in (a Cluster needs a hash-tag prefix), and the optional replica acknowledgement
  * (`WAIT`) after every claiming script. The fault model is `docs/ARCHITECTURE.md#the-fault-model`.
  */
+import { withDeadline } from '../../../core/deadline.js'
 import type { Cluster, Redis } from 'ioredis'
 import { parseTimerDuration } from '../../../tasks/duration.js'
-import { InvalidOptionError, storeUnavailable } from '../../errors.js'
+import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
 import { requireDriver } from '../driver.js'
 
 /** A client the store runs its scripts on: a single node or a Cluster. */
@@ -239,11 +240,5 @@ export async function persistence (client: Client, withinMs: number): Promise<{ 
     if (appendonly.length < 2 || save.length < 2) return undefined
     return { appendonly: String(appendonly[1]), save: String(save[1]) }
   }
-  let timer: NodeJS.Timeout | undefined
-  const gaveUp = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), withinMs) })
-  try {
-    return await Promise.race([read().catch(() => undefined), gaveUp])
-  } finally {
-    clearTimeout(timer)
-  }
+  return await withDeadline(() => read().catch(() => undefined), withinMs, { onTimeout: () => undefined })
 }

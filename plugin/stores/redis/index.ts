@@ -28,7 +28,7 @@
  * (docs/ARCHITECTURE.md#the-fault-model: a failover to a lagging replica).
  */
 import type { Redis } from 'ioredis'
-import { InvalidOptionError, storeUnavailable } from '../../errors.js'
+import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
 import { RUN_FIELDS, runFromStored, runToStored, withStoreErrors, type StoredRun } from '../driver.js'
 import { pageOfRuns, TAKEOVER_REASON } from '../history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskRetry, TaskState } from '../store.js'
