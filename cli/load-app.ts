@@ -107,10 +107,10 @@ export async function enableTypeScript (shown = 'the app'): Promise<void> {
 
 export interface LoadAppOptions {
   /** `--app` as given. */
-  app?: string
+  app?: string | undefined
   /** `--verbose`: log at info instead of warn. */
-  verbose?: boolean
-  cwd?: string
+  verbose?: boolean | undefined
+  cwd?: string | undefined
 }
 
 export interface LoadedApp {

@@ -8,13 +8,13 @@ import type { Store } from '../index.js'
 
 export interface ExampleAppOptions {
   /** Folder of the SQLite files. Env `EXAMPLE_DATA_DIR`; default `example-app/data`. */
-  dataDir?: string
+  dataDir?: string | undefined
   /** Where `app.mail` writes each message as an `.eml` file. Env `EXAMPLE_OUTBOX_DIR`; default `example-app/outbox`. */
-  outboxDir?: string
+  outboxDir?: string | undefined
   /** The app's database (subscribers, sessions). Env `EXAMPLE_DB_PATH`; default `<dataDir>/app.sqlite`. */
-  dbPath?: string
+  dbPath?: string | undefined
   /** The scheduler's store. Default: `sqliteStore()` at `<dataDir>/scheduler.sqlite`. */
-  store?: Store
+  store?: Store | undefined
   /** The billing service. Env `BILLING_API_URL`; default this app's own `/billing-api` on its listening address. */
   billingUrl?: string
   /** Who receives the daily digest. Env `DIGEST_TO`; default `team@example.com`. */
@@ -22,9 +22,9 @@ export interface ExampleAppOptions {
   /** Who is mailed when a task fails or times out. Env `ADMIN_EMAIL`; default `admin@example.com`. */
   adminEmail?: string
   /** Time zone of every schedule. Env `SCHEDULE_TIMEZONE`; default the process's zone. */
-  timezone?: string
+  timezone?: string | undefined
   /** Token for the /_schedule routes; default the plugin's (`SCHEDULE_TOKEN` from the environment). */
-  scheduleToken?: string
+  scheduleToken?: string | undefined
 }
 
 export interface ExampleConfig {

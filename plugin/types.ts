@@ -127,7 +127,7 @@ export interface SchedulerOptions {
   /** Register the HTTP routes (and require auth). Default true; `false` for apps that only tick from code or the CLI. */
   routes?: boolean
   /** Who may call the routes; default `SCHEDULE_TOKEN` from the environment. */
-  auth?: AuthOption
+  auth?: AuthOption | undefined
   /** Accept `?token=` (redacted from logs) for pingers that cannot send headers. Default false. */
   allowQueryToken?: boolean
   /** Also register `GET <prefix>/run` for GET-only pingers. Default false. */

@@ -15,7 +15,7 @@ export interface ResolveTaskOptions {
   /** Names the task in errors: a file path, or `options.tasks[i]`. */
   source: string
   /** The file name, for the default task name (`say_hi.ts` → `say-hi`). */
-  fileName?: string
+  fileName?: string | undefined
   /** Passed to a task class's constructor. */
   app: FastifyInstance
   /** The plugin's time zone, used when the task has none. */
@@ -32,7 +32,7 @@ interface TaskSource {
   target: Record<string, unknown>
   /** The object form owns every property; a class instance may carry its own (`app`, `db`). */
   form: 'object' | 'instance'
-  className?: string
+  className?: string | undefined
 }
 
 /** Validates a task export (class, instance or object) into what the scheduler runs. */

@@ -272,11 +272,11 @@ export interface Schedule {
  */
 export interface CompileScheduleOptions {
   /** IANA time zone; default: the process's local zone. */
-  timezone?: string
+  timezone?: string | undefined
   /** Called with a message for accepted-but-ignored input (`runAt` with a minute schedule); default `process.emitWarning`. */
-  warn?: (message: string) => void
+  warn?: ((message: string) => void) | undefined
   /** Names the source in error messages, e.g. a file path. */
-  source?: string
+  source?: string | undefined
 }
 
 /** A task after validation: what the scheduler runs. */

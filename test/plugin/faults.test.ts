@@ -46,7 +46,7 @@ const tasks = () => [
 /** The minute of each task's latest occurrence at or before minute m (the one a tick at m owes, catch-up included). */
 const owedAt = (m: number): Array<[string, number]> => [['every-minute', m], ['every-2', m - (m % 2)], ['flaky', m - (m % 5)]]
 
-interface TickLog { minute: number, result?: TickResult, rejected?: string, outcomes?: Awaited<TickResult['settled']> }
+interface TickLog { minute: number, result?: TickResult, rejected?: string | undefined, outcomes?: Awaited<TickResult['settled']> }
 
 /** Run the scenario on `store`; `inject` arms the fault after the first tick. Returns the history and what each tick said. */
 async function scenario (open: () => Store, storeTimeout: Duration, inject: (f: ReturnType<typeof faultyStore>) => void): Promise<{ runs: RunRecord[], ticks: TickLog[], hit: string | undefined, calls: number }> {

@@ -319,7 +319,7 @@ async function faultSetup (t: Test): Promise<{ cluster: ThrowawayPostgres, crash
 }
 
 /** Settle `call`, returning how it ended and how long it took. */
-async function timed (call: () => Promise<unknown>): Promise<{ ok: boolean, code?: string, ms: number, error?: unknown }> {
+async function timed (call: () => Promise<unknown>): Promise<{ ok: boolean, code?: string | undefined, ms: number, error?: unknown }> {
   const started = performance.now()
   try {
     await call()

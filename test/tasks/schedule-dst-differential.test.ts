@@ -271,7 +271,7 @@ function caseNear (change: Change): fc.Arbitrary<Case> {
   const near = fc.oneof(fc.constantFrom(...hoursAround(change)), fc.integer({ min: 0, max: 23 }))
   const minute = fc.oneof(fc.constantFrom(0, 15, 30, 45), fc.integer({ min: 0, max: 59 }))
   // runAt's type lists every HH:MM; these strings are built from valid hours and minutes.
-  const time = (hour: number, m: number): ScheduleDefinition['runAt'] => `${hour}:${String(m).padStart(2, '0')}` as ScheduleDefinition['runAt']
+  const time = (hour: number, m: number): NonNullable<ScheduleDefinition['runAt']> => `${hour}:${String(m).padStart(2, '0')}` as NonNullable<ScheduleDefinition['runAt']>
   return fc.oneof(
     { weight: 6, arbitrary: fc.tuple(minuteField, hourFieldNear(change), dayFieldsNear(change)).map(([m, h, { days, weekdays }]) => cronCase(m, h, days, weekdays)) },
     { weight: 1, arbitrary: fc.tuple(near, minute).map(([h, m]) => dailyCase({ runAt: time(h, m) }, m, [h], () => true)) },
