@@ -31,8 +31,9 @@ import {
 import { TAKEOVER_REASON } from './stores/history.js'
 import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskState } from './stores/store.js'
 import { describeThrown } from './thrown.js'
+import { healthReport, latest, taskListing } from './views.js'
 import type {
-  HealthReport, ListOptions, RunOutcome, RunSummary, SchedulerApi, SchedulerListing, TaskInput, TaskListing, TickOptions, TickResult
+  HealthReport, ListOptions, RunOutcome, SchedulerApi, SchedulerListing, TaskInput, TickOptions, TickResult
 } from './types.js'
 
 /** A process records the cluster's last tick at most this often (docs/ARCHITECTURE.md#the-tick-path: the cluster heartbeat). */
@@ -45,7 +46,6 @@ const SUMMARY_RUNS = 20
 const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
 const NOTHING_UNAVAILABLE: TickResult['unavailable'] = Object.freeze([]) as unknown as TickResult['unavailable']
 const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the store)`
-const FAILED_STATUSES = new Set(['failed', 'timed_out', 'abandoned'])
 
 export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance' | 'finals' | 'fence'> {
   closeGraceMs: number
@@ -285,38 +285,13 @@ export class Scheduler implements SchedulerApi {
     }
     this.#noteCluster(cluster, fenceBefore)
     this.#cluster = { at: this.#now(), state: cluster }
-    const tasks: TaskListing[] = [...this.#tasks.values()].map(task => {
-      const runs = recent.get(task.name) ?? []
-      const upcomingRuns: string[] = []
-      let after = new Date(nowMs)
-      while (task.enabled && upcomingRuns.length < upcoming) {
-        const next = task.schedule.next(after)
-        if (next === undefined) break
-        upcomingRuns.push(next.toISOString())
-        after = next
-      }
-      const lastFinished = runs.find(run => run.status !== 'running' && run.status !== 'skipped')
-      const running = runs.find(run => run.status === 'running')
-      return {
-        name: task.name,
-        schedule: task.schedule.describe(),
-        cron: task.schedule.cron ?? null,
-        timezone: task.timezone,
-        enabled: task.enabled,
-        manual: task.schedule.manual,
-        nextRun: upcomingRuns[0] ?? null,
-        upcoming: upcomingRuns,
-        lastRun: lastFinished === undefined ? null : runSummary(lastFinished),
-        running: running === undefined
-          ? null
-          : { id: running.id, startedAt: running.startedAt.toISOString(), attempt: running.attempt, forced: running.forced, instance: running.instance ?? null },
-        runningNow: running !== undefined || [...this.#running.values()].some(run => run.task === task.name),
-        consecutiveFailures: consecutiveFailures(runs),
-        retries: retryPolicy(this.#deps, task)?.attempts ?? 1,
-        recent: runs.slice(0, recentCount).map(runSummary),
-        source: task.source
-      }
-    })
+    const tasks = [...this.#tasks.values()].map(task => taskListing(task, recent.get(task.name) ?? [], {
+      nowMs,
+      upcoming,
+      recent: recentCount,
+      runningHere: [...this.#running.values()].some(run => run.task === task.name),
+      attempts: retryPolicy(this.#deps, task)?.attempts ?? 1
+    }))
     const lastTick = latest(cluster.lastTick, this.lastTickAt)
     return {
       now: new Date(nowMs).toISOString(),
@@ -349,18 +324,15 @@ export class Scheduler implements SchedulerApi {
       await this.#clusterRead
     }
     const cluster = this.#cluster!
-    const lastTick = latest(cluster.state?.lastTick, this.lastTickAt)
-    const lastTickIso = lastTick?.toISOString() ?? null
-    if (cluster.error !== undefined) return { healthy: false, status: 'store unreachable', lastTick: lastTickIso, reason: 'the store cannot be reached' }
-    if (this.#skew !== undefined) return { healthy: false, status: 'clock skew', lastTick: lastTickIso, reason: `${this.#skew}: no task is claimed` }
-    if (this.#wentBack !== undefined) return { healthy: false, status: 'store went back in time', lastTick: lastTickIso, reason: this.#wentBack.reason }
-    if (this.#storeFault !== undefined) return { healthy: false, status: 'store unreachable', lastTick: lastTickIso, reason: 'the last tick could not reach the store' }
-    const every = `expected every ${Math.round(this.#config.expectTickEveryMs / 1000)} s`
-    if (lastTick === undefined) return { healthy: false, status: 'no tick yet', lastTick: null, reason: `no tick has reached any replica yet (${every})` }
-    if (clockMs - lastTick.getTime() > this.#config.expectTickEveryMs) {
-      return { healthy: false, status: 'stale', lastTick: lastTickIso, reason: `no tick since ${lastTickIso} (${every})` }
-    }
-    return { healthy: true, status: 'ok', lastTick: lastTickIso, reason: `last tick ${lastTickIso}` }
+    return healthReport({
+      nowMs: clockMs,
+      lastTick: latest(cluster.state?.lastTick, this.lastTickAt),
+      expectTickEveryMs: this.#config.expectTickEveryMs,
+      storeError: cluster.error,
+      skew: this.#skew,
+      wentBack: this.#wentBack?.reason,
+      storeFault: this.#storeFault
+    })
   }
 
   /**
@@ -647,35 +619,4 @@ export class Scheduler implements SchedulerApi {
     const settled = Promise.all(results.map(result => isActiveRun(result) ? result.outcome : result))
     return { now: new Date(nowMs).toISOString(), runs, unavailable, settled }
   }
-}
-
-/** A run as the listing shows it: instants as ISO strings, absent values as null. */
-function runSummary (run: RunRecord): RunSummary {
-  return {
-    id: run.id,
-    status: run.status,
-    startedAt: run.startedAt.toISOString(),
-    finishedAt: run.finishedAt?.toISOString() ?? null,
-    durationMs: run.durationMs ?? null,
-    error: run.error ?? null,
-    attempt: run.attempt,
-    forced: run.forced
-  }
-}
-
-/** Failed, timed-out or abandoned runs in a row, newest first (skips, misses and the running run don't break the row). */
-function consecutiveFailures (runs: readonly RunRecord[]): number {
-  let count = 0
-  for (const run of runs) {
-    if (run.status === 'running' || run.status === 'skipped' || run.status === 'missed') continue
-    if (!FAILED_STATUSES.has(run.status)) break
-    count++
-  }
-  return count
-}
-
-function latest (a: Date | undefined, b: Date | undefined): Date | undefined {
-  if (a === undefined) return b
-  if (b === undefined) return a
-  return a.getTime() >= b.getTime() ? a : b
 }
