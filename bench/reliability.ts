@@ -41,7 +41,9 @@ const LEDGER_FILES = [
   'test/plugin/late-results.test.ts',
   'test/plugin/time.test.ts',
   'test/plugin/time-network.test.ts',
-  'test/plugin/late-results-network.test.ts'
+  'test/plugin/late-results-network.test.ts',
+  'test/stores/postgres-pgbouncer.test.ts',
+  'test/stores/sqlite-replaced.test.ts'
 ] as const
 
 /** One (sub)test of the TAP stream: its result, comments and children. */

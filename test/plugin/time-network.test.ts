@@ -10,11 +10,12 @@ import { postgresStore, redisStore } from '../../index.js'
 import type { Store } from '../../plugin/stores/store.js'
 import { defineTask } from '../../tasks/task.js'
 import { buildApp } from '../helpers/app.js'
+import { reportLedger } from '../helpers/ledger.js'
 import { postgresService, redisService } from '../helpers/services.js'
 
 const HOUR = 3_600_000
 
-async function skewScenario (t: Test, makeStore: () => Store): Promise<void> {
+async function skewScenario (t: Test, kind: string, makeStore: () => Store): Promise<void> {
   const ledger: string[] = []
   const task = () => defineTask({ name: 'minutely', runEveryMinute: true, handle (ctx) { ledger.push(ctx.scheduledFor.toISOString()) } })
   const ahead = await buildApp({ store: makeStore(), clock: () => Date.now() + HOUR, tasks: [task()] })
@@ -33,16 +34,18 @@ async function skewScenario (t: Test, makeStore: () => Store): Promise<void> {
   await t.rejects(ahead.scheduler.tick(), { message: /clock skew/ }, 'the fast replica still claims nothing')
   t.equal(ledger.length, 1, 'and nothing ran twice')
   t.equal((await onTime.scheduler.list()).tasks[0]?.lastRun?.status, 'succeeded')
+  const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000)
+  t.match(reportLedger(t, `replicas an hour ahead and behind the ${kind} clock`, [ledger[0] ?? minute.toISOString()], ledger), { lost: 0, duplicated: 0 })
 }
 
 t.test('Redis: its TIME is the clock of record', async t => {
   const redis = await redisService(t)
   if (redis === undefined) return
-  await skewScenario(t, () => redisStore({ url: redis.url, prefix: redis.prefix }))
+  await skewScenario(t, 'Redis', () => redisStore({ url: redis.url, prefix: redis.prefix }))
 })
 
 t.test('PostgreSQL: its clock_timestamp() is the clock of record', async t => {
   const postgres = await postgresService(t)
   if (postgres === undefined) return
-  await skewScenario(t, () => postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema }))
+  await skewScenario(t, 'PostgreSQL', () => postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema }))
 })

@@ -13,6 +13,7 @@ import type { Store } from '../../plugin/stores/store.js'
 import { startPgbouncer, whyNoPgbouncer } from '../helpers/pgbouncer.js'
 import { needs, postgresService, postgresUrl, probePostgres } from '../helpers/services.js'
 import { T0, run } from './conformance.js'
+import { reportLedger } from '../helpers/ledger.js'
 
 const skip = needs((await probePostgres()) ?? whyNoPgbouncer())
 const MINUTE = 60_000
@@ -64,4 +65,7 @@ t.test('three stores with default options behind PgBouncer (transaction mode): o
     t.match(messages[0], /prepare: false/, `store ${i}: the warning names the fix`)
   }
   t.comment(`${bouncer.version}: ${owed} occurrences × 3 stores, ${runs.length} runs, ${failures.length} failed calls`)
+  const keys = OCCURRENCES.flatMap((occurrence) => TASKS.map((task) => `${task}@${occurrence}`))
+  reportLedger(t, `PgBouncer in transaction mode, default options, 3 stores (${bouncer.version})`, keys,
+    [...started].flatMap(([key, outcomes]) => outcomes.map(() => key)))
 })
