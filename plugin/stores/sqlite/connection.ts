@@ -157,20 +157,13 @@ export class SqliteConnection<S, B> {
    * (a WAL recovery) is retried from a timer until `busyTimeout`. Failures are coded.
    */
   async read<T> (fn: (db: Database.Database, sql: S) => T): Promise<T> {
-    const deadline = performance.now() + this.#busyTimeout
-    let backoff = FIRST_BACKOFF_MS
-    for (;;) {
-      try {
+    try {
+      return await this.#whileLocked(async () => {
         const { db, sql } = await this.#current()
         return this.#timed(() => fn(db, sql))
-      } catch (err) {
-        if (!isLockError(err)) throw storeUnavailable(err)
-        this.stats.lockMisses++
-        const left = deadline - performance.now()
-        if (left <= 0) throw storeUnavailable(this.#lockedError(err))
-        await this.#wait(jittered(backoff, left))
-        backoff = Math.min(MAX_BACKOFF_MS, backoff * 2)
-      }
+      })
+    } catch (err) {
+      throw storeUnavailable(err)
     }
   }
 
@@ -263,9 +256,9 @@ export class SqliteConnection<S, B> {
       return opening
     })
     try {
-      await this.#whileLocked(() => db.pragma('journal_mode = WAL'))
+      await this.#whileLocked(() => this.#timed(() => db.pragma('journal_mode = WAL')))
       db.pragma('synchronous = NORMAL')
-      await this.#whileLocked(() => this.#setup.migrate(db))
+      await this.#whileLocked(() => this.#timed(() => this.#setup.migrate(db)))
       const sql = this.#timed(() => this.#setup.prepare(db))
       if (file === ':memory:') {
         this.#opened = { db, sql }
@@ -280,13 +273,16 @@ export class SqliteConnection<S, B> {
     }
   }
 
-  /** Run `fn` until it does not meet another process's lock, waiting on a timer, until `busyTimeout`. */
-  async #whileLocked<T> (fn: () => T): Promise<T> {
+  /**
+   * Run `fn` until it does not meet another process's lock, waiting on a timer of its own,
+   * until `busyTimeout` (opening, and reads: writes wait together in `#flush`).
+   */
+  async #whileLocked<T> (fn: () => T | Promise<T>): Promise<T> {
     const deadline = performance.now() + this.#busyTimeout
     let backoff = FIRST_BACKOFF_MS
     for (;;) {
       try {
-        return this.#timed(fn)
+        return await fn()
       } catch (err) {
         if (!isLockError(err)) throw err
         this.stats.lockMisses++
