@@ -21,7 +21,8 @@
  * names the file that was opened (device + inode) — deleted, or renamed over by another
  * copy — the connection closes and opens the path again (creating the file if missing).
  * The store then answers from the new file, and the scheduler sees that as state loss:
- * missing task rows (`startRun` answers `stale`) or a smaller fencing counter (`rebase`).
+ * missing task rows (`startRun` answers `stale`) or a smaller fencing counter (`rebase`,
+ * `docs/ARCHITECTURE.md#a-store-that-goes-back-in-time`).
  * The path is `stat`ed again after each commit: a batch that committed into a file that was
  * replaced meanwhile fails as a whole (what it wrote nobody will read), so no claim made in
  * the old file counts. SQLite itself never deletes the new file's WAL when the old

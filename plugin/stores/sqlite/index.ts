@@ -19,7 +19,7 @@
  *   `claimed` and writes nothing.
  * - `finishRun`: an upsert of the final record that leaves a settled status as it is, the
  *   lease released if the run still holds it, prune; then the retry fences of
- *   `docs/ARCHITECTURE.md#retries`, as conditions of two UPDATEs of the task row
+ *   `docs/ARCHITECTURE.md#late-results`, as conditions of two UPDATEs of the task row
  *   (`last_occurrence` = the run's occurrence, `COALESCE(last_attempt, attempt)` = its attempt).
  * - `abandonExpired`: UPDATE … RETURNING flips the `running` records of expired leases to
  *   `abandoned`, then those leases are deleted.
@@ -323,7 +323,7 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       await write((sql) => {
         writeRun(sql, run, historyLimit, true)
         if (leaseKey !== undefined) sql.releaseLease.run(leaseKey, run.id)
-        // Late results never cause a second run (docs/ARCHITECTURE.md#retries): forced runs
+        // Late results never cause a second run (docs/ARCHITECTURE.md#late-results): forced runs
         // touch no retry; the fences are conditions of the UPDATEs.
         if (run.forced) return
         if (retry !== undefined) setRetryFenced(sql, run, retry)
