@@ -477,6 +477,16 @@ t.test('a file that cannot be opened is reported as the store being unavailable'
   await store.close()
 })
 
+t.test('a heartbeat committed in the same batch as a start counts the token that start took', async (t) => {
+  const store = sqliteStore({ path: newFile() })
+  await store.init()
+  t.teardown(() => store.close())
+  await store.ensureTasks(['report'], new Date(T0))
+  const [started, cluster] = await Promise.all([start(store, run('a', 'report', 1, 'running')), store.heartbeat({ at: new Date(T0), instance: 'h:1' })])
+  t.ok(started.outcome === 'started' && cluster.fence === started.leaseToken, `fence ${cluster.fence} is the token just handed out`)
+  t.equal((await store.heartbeat()).fence, cluster.fence, 'and what was committed')
+})
+
 t.test('writes issued together share one transaction, yet a failing one fails alone', async (t) => {
   const store = sqliteStore({ path: newFile() })
   await store.init()

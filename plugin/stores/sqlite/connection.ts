@@ -301,7 +301,6 @@ export class SqliteConnection<S, B> {
    */
   async #flush (): Promise<void> {
     for (;;) {
-      this.#expire()
       if (this.#queue.length === 0) break
       let opened: Opened<S>
       try {
@@ -322,6 +321,7 @@ export class SqliteConnection<S, B> {
       const earliest = Math.min(...this.#queue.map((item) => item.deadline))
       await this.#wait(jittered(this.#backoff, earliest - performance.now()))
       this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff * 2)
+      this.#expire()
     }
     this.#flushing = false
     for (const resolve of this.#drained.splice(0)) resolve()
