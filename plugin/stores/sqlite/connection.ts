@@ -42,8 +42,12 @@ const MAX_BACKOFF_MS = 100
  * time (never wall-clock drift of the event loop) and its lock-wait timers.
  */
 export interface ConnectionStats {
-  /** The longest synchronous section (a batch, a read, an open) in ms, as timed on the main thread. */
+  /** The longest synchronous section (a batch, a read, an open) in ms of wall time (a starved CPU inflates it). */
   longestSyncMs: number
+  /** The most CPU time one synchronous section took, in ms: its own work, whatever the machine's load. */
+  longestSyncCpuMs: number
+  /** SQLite's busy timeout on the connection, in ms: how long it may sleep in the thread on a lock (0: never). */
+  syncBusyTimeoutMs: number
   /** How many synchronous sections ran. */
   syncSections: number
   /** Lock-wait timers armed right now (the write queue has at most one; each waiting read its own). */
@@ -54,6 +58,8 @@ export interface ConnectionStats {
   lockMisses: number
   /** How often the path named another file (or none) and was opened again. */
   reopened: number
+  /** The most calls committed in one transaction (group commit). */
+  largestBatch: number
 }
 
 /** The key under which `sqliteStore()` exposes its `ConnectionStats` (not part of the public API). */
@@ -109,7 +115,7 @@ function jittered (backoff: number, left: number): number {
 }
 
 export class SqliteConnection<S, B> {
-  readonly stats: ConnectionStats = { longestSyncMs: 0, syncSections: 0, activeTimers: 0, peakTimers: 0, lockMisses: 0, reopened: 0 }
+  readonly stats: ConnectionStats = { longestSyncMs: 0, longestSyncCpuMs: 0, syncBusyTimeoutMs: 0, syncSections: 0, activeTimers: 0, peakTimers: 0, lockMisses: 0, reopened: 0, largestBatch: 0 }
   readonly #configuredPath: string
   readonly #busyTimeout: number
   readonly #setup: ConnectionSetup<S, B>
@@ -185,12 +191,15 @@ export class SqliteConnection<S, B> {
   /** Time a synchronous section of the store (what the event loop is blocked for). */
   #timed<T> (fn: () => T): T {
     const began = performance.now()
+    const cpu = process.cpuUsage()
     try {
       return fn()
     } finally {
+      const used = process.cpuUsage(cpu)
       const ms = performance.now() - began
       this.stats.syncSections++
-      if (ms > this.stats.longestSyncMs) this.stats.longestSyncMs = ms
+      this.stats.longestSyncMs = Math.max(this.stats.longestSyncMs, ms)
+      this.stats.longestSyncCpuMs = Math.max(this.stats.longestSyncCpuMs, (used.user + used.system) / 1000)
     }
   }
 
@@ -254,6 +263,7 @@ export class SqliteConnection<S, B> {
       const opening = new Database(file)
       // Never sleep in the thread on a lock: waiting is the timers' job (see above).
       opening.pragma('busy_timeout = 0')
+      this.stats.syncBusyTimeoutMs = opening.pragma('busy_timeout', { simple: true }) as number
       return opening
     })
     try {
@@ -391,6 +401,7 @@ export class SqliteConnection<S, B> {
       for (const item of batch) item.reject(err)
       return true
     }
+    this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)
     settled.forEach((result, i) => {
       if (result.ok) batch[i]!.resolve(result.value)
       else batch[i]!.reject(storeUnavailable(result.error))
