@@ -210,12 +210,19 @@ function runsOf (lines: readonly Line[]): Map<string, Line[]> {
   return runs
 }
 
-t.test('two real processes tick every minute while the file is deleted under them between ticks: every minute runs exactly once (ledger)', async (t) => {
-  const { minutes, lines, retried } = await tickThroughDeletions(t, new Set([3, 6, 9]), new Set())
+t.test('two real processes tick every minute while the file is deleted under them between ticks: no occurrence runs twice (ledger)', async (t) => {
+  // The first claim in the new file gets a fencing token not larger than one the process saw:
+  // unless its heartbeat noticed the smaller counter first and rebased, the scheduler refuses
+  // to run that claim (docs/ARCHITECTURE.md#a-store-that-goes-back-in-time), so the minute
+  // right after a deletion may go unrun; every other minute runs once.
+  const deletedBefore = [3, 6, 9]
+  const { minutes, lines, retried } = await tickThroughDeletions(t, new Set(deletedBefore), new Set())
   const runs = runsOf(lines)
   t.same([...runs].filter(([, ran]) => ran.length > 1).map(([key]) => key), [], 'no occurrence ran twice')
+  const afterDeletion = new Set(deletedBefore.map((i) => new Date(minutes[i]!).toISOString()))
   const owed = minutes.flatMap((minute) => ['a', 'b', 'c'].map((task) => `${task}@${new Date(minute).toISOString()}`))
-  t.same(owed.filter((key) => !runs.has(key)), [], 'every minute of every task ran')
+  const lost = owed.filter((key) => !runs.has(key))
+  t.same(lost.filter((key) => !afterDeletion.has(key.slice(2))), [], `every other minute of every task ran (unrun: ${lost.join(', ') || 'none'})`)
   t.comment(`${lines.length} runs by ${new Set(lines.map((l) => l.pid)).size} processes; ${retried} ticks sent again after a 503`)
 })
 

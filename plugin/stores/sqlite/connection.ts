@@ -104,7 +104,7 @@ function filesOf (file: string): string[] {
 }
 
 /** SQLITE_BUSY, SQLITE_LOCKED and their extended codes: another connection holds a lock. */
-export function isLockError (err: unknown): boolean {
+function isLockError (err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)
 }
@@ -114,6 +114,10 @@ function jittered (backoff: number, left: number): number {
   return Math.max(0, Math.min(left, backoff / 2 + Math.random() * backoff / 2))
 }
 
+/**
+ * One store's connection to its file: `open`, `read`, `write` (group commit, one lock
+ * waiter), `close`. `S` is the store's prepared statements, `B` its per-transaction state.
+ */
 export class SqliteConnection<S, B> {
   readonly stats: ConnectionStats = { longestSyncMs: 0, longestSyncCpuMs: 0, syncBusyTimeoutMs: 0, syncSections: 0, activeTimers: 0, peakTimers: 0, lockMisses: 0, reopened: 0, largestBatch: 0 }
   readonly #configuredPath: string
@@ -135,11 +139,6 @@ export class SqliteConnection<S, B> {
     this.#file = configuredPath
     this.#busyTimeout = busyTimeout
     this.#setup = setup
-  }
-
-  /** The file in use (resolved against the cwd at open). */
-  get file (): string {
-    return this.#file
   }
 
   /** Open the file (idempotent; concurrent calls share one open). */
@@ -310,31 +309,30 @@ export class SqliteConnection<S, B> {
    * one timer with everything queued meanwhile, failing each call whose `busyTimeout` passed.
    */
   async #flush (): Promise<void> {
-    for (;;) {
-      if (this.#queue.length === 0) break
-      let opened: Opened<S>
-      try {
-        opened = await this.#current()
-      } catch (err) {
-        this.#failAll(storeUnavailable(err))
-        break
+    try {
+      while (this.#queue.length > 0) {
+        const opened = await this.#current()
+        const batch = this.#queue
+        this.#queue = []
+        if (this.#timed(() => this.#commit(opened, batch))) {
+          this.#backoff = FIRST_BACKOFF_MS
+          continue // writes queued while the file was reopened
+        }
+        // Locked: back to the head of the queue, in order, and one timer for all.
+        this.stats.lockMisses++
+        this.#queue = batch.concat(this.#queue)
+        const earliest = this.#queue.reduce((min, item) => Math.min(min, item.deadline), Infinity)
+        await this.#wait(jittered(this.#backoff, earliest - performance.now()))
+        this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff * 2)
+        this.#expire()
       }
-      const batch = this.#queue
-      this.#queue = []
-      if (this.#timed(() => this.#commit(opened, batch))) {
-        this.#backoff = FIRST_BACKOFF_MS
-        continue // writes queued while the file was reopened
-      }
-      // Locked: back to the head of the queue, in order, and one timer for all.
-      this.stats.lockMisses++
-      this.#queue = batch.concat(this.#queue)
-      const earliest = Math.min(...this.#queue.map((item) => item.deadline))
-      await this.#wait(jittered(this.#backoff, earliest - performance.now()))
-      this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff * 2)
-      this.#expire()
+    } catch (err) {
+      // The file could not be (re)opened: every queued call fails now, none waits in vain.
+      this.#failAll(storeUnavailable(err))
+    } finally {
+      this.#flushing = false
+      for (const resolve of this.#drained.splice(0)) resolve()
     }
-    this.#flushing = false
-    for (const resolve of this.#drained.splice(0)) resolve()
   }
 
   /** Fail the calls that waited for the lock for their whole `busyTimeout`. */
