@@ -1,7 +1,7 @@
 /**
  * fastify-scheduler: recurring tasks for Fastify. The package root re-exports the public API.
  */
-export { fastifyScheduler, fastifyScheduler as default } from './plugin/index.js'
+export { fastifyScheduler, fastifyScheduler as default } from './plugin.js'
 export { Task, defineTask } from './tasks/task.js'
 export { compileSchedule } from './tasks/schedule.js'
 export { parseDuration } from './tasks/duration.js'
@@ -32,7 +32,8 @@ export type {
   RedisStoreOptions, RedisClient, PostgresStoreOptions, PostgresPool, PostgresPoolClient, PostgresQueryResult
 } from './plugin/network-stores.js'
 /**
- * The store contract and the run history, for custom stores and for reading history.
+ * The store a `store` option takes, and the run history `app.scheduler.history()` reads.
+ * What a store author needs besides is in `fastify-scheduler/store` (`store.ts`).
  *
  * @example
  * ```ts
@@ -42,24 +43,7 @@ export type {
  * const kind: string = app.scheduler.store.kind // 'memory', 'sqlite', 'redis', 'postgres' or a third party's
  * ```
  */
-export type {
-  Store, RunRecord, RunStatus, FinalStatus, TaskState, HistoryQuery, HistoryPage, PendingRetry, StartClaim,
-  StartRunRequest, StartRunResult, FinishRunOptions, TaskRetry, ClusterState, StoreInitContext
-} from './plugin/stores/store.js'
-/**
- * For store authors: the method list checked at registration, the shared history rules, and
- * the coded error every driver failure must become. The conformance suite is
- * `fastify-scheduler/testing`; `docs/ARCHITECTURE.md` describes the contract.
- *
- * @example
- * ```ts
- * const problem = whyNotAStore(myStore) // undefined, or 'missing method renewLease'
- * try { await client.call() } catch (err) { throw storeUnavailable(err) }
- * ```
- */
-export { STORE_METHODS, whyNotAStore } from './plugin/stores/store.js'
-export { compareRunsNewestFirst, pageOfRuns, pruneVictims, overlapRecord, SETTLED_STATUSES } from './plugin/stores/history.js'
-export { storeUnavailable } from './plugin/errors.js'
+export type { Store, RunRecord, RunStatus, HistoryQuery, HistoryPage } from './plugin/stores/store.js'
 /**
  * `app.scheduler`, the plugin's options and what ticks answer.
  *
@@ -95,7 +79,20 @@ export type {
   TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, Schedule, ScheduleDefinition,
   CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, FastifyInstance
 } from './tasks/types.js'
+/**
+ * Every coded error (`FST_SCHEDULER_*`): the ones the plugin, `app.scheduler` and the stores
+ * throw, and the ones the /_schedule routes answer with. Compare by class.
+ *
+ * @example
+ * ```ts
+ * await app.scheduler.run('prune').catch(err => {
+ *   if (err instanceof StoreUnavailableError) return app.log.warn(err.message)
+ *   throw err
+ * })
+ * ```
+ */
 export {
-  InvalidOptionError, MissingAuthError, DuplicateTaskError, UnknownTaskError, StoreUnavailableError
-} from './plugin/errors.js'
-export { InvalidTaskError, InvalidScheduleError } from './tasks/errors.js'
+  InvalidOptionError, MissingAuthError, DuplicateTaskError, InvalidTaskError, InvalidScheduleError, TooLateError,
+  UnknownTaskError, StoreUnavailableError, ClosedError,
+  InvalidInputError, UnsupportedBodyError, UnauthorizedError, MethodNotAllowedError, NotFoundError, BadRequestError, InternalError
+} from './core/errors.js'

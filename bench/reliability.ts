@@ -32,6 +32,18 @@ const FILES = {
   resilience: 'test/plugin/resilience.test.ts'
 } as const
 
+/**
+ * The fault tests whose task-written ledgers print `# fault: <what>: owed N, ran N, lost N,
+ * duplicated N` (test/helpers/ledger.ts): late results, clocks, failover, dead connections,
+ * replaced files.
+ */
+const LEDGER_FILES = [
+  'test/plugin/late-results.test.ts',
+  'test/plugin/time.test.ts',
+  'test/plugin/time-network.test.ts',
+  'test/plugin/late-results-network.test.ts'
+] as const
+
 /** One (sub)test of the TAP stream: its result, comments and children. */
 interface TapNode {
   name: string
@@ -175,6 +187,31 @@ function commentRows (tree: TapNode, file: string, pattern: RegExp, area: string
   })
 }
 
+/** One row per `# fault: …` ledger line of the LEDGER_FILES' subtests (at any depth). */
+function ledgerRows (tree: TapNode): ReliabilityRow[] {
+  const line = /^fault: (.+): owed (\d+), ran (\d+), lost (\d+), duplicated (\d+)$/
+  const rows: ReliabilityRow[] = []
+  const visit = (node: TapNode, file: string): void => {
+    for (const comment of node.comments) {
+      const match = line.exec(comment)
+      if (match === null) continue
+      rows.push({
+        area: 'time faults',
+        what: match[1]!,
+        result: verdictOf([node]),
+        figures: { owed: Number(match[2]), ran: Number(match[3]), lost: Number(match[4]), duplicated: Number(match[5]) },
+        command: commandFor(file)
+      })
+    }
+    for (const child of node.children) visit(child, file)
+  }
+  for (const file of LEDGER_FILES) {
+    const node = fileNode(tree, file)
+    if (node !== undefined) visit(node, file)
+  }
+  return rows.length > 0 ? rows : [{ area: 'time faults', what: 'ledger tests', result: 'not run', figures: {}, command: commandFor(...LEDGER_FILES) }]
+}
+
 function fuzzRow (tree: TapNode): ReliabilityRow {
   const nodes = subtests(tree, FILES.fuzz, /^\d+ random requests/)
   const counted = (pattern: RegExp): number => nodes.filter(node => pattern.test(node.name))
@@ -219,7 +256,7 @@ function dstRows (tree: TapNode): ReliabilityRow[] {
 
 export async function reliability (): Promise<{ rows: ReliabilityRow[], seconds: number }> {
   const start = nowMs()
-  const files = Object.values(FILES).filter(file => existsSync(join(ROOT, file)))
+  const files = [...Object.values(FILES), ...LEDGER_FILES].filter(file => existsSync(join(ROOT, file)))
   progress(`reliability: running ${files.length} test files through tap (a few minutes)`)
   const tree = parseTap(await runTap(files))
   const rows: ReliabilityRow[] = [
@@ -241,6 +278,7 @@ export async function reliability (): Promise<{ rows: ReliabilityRow[], seconds:
       { file: FILES.postgresStore, pattern: /outage|nothing listening/ },
       { file: FILES.sqliteStore, pattern: /cannot be opened/ }
     ]),
+    ...ledgerRows(tree),
     fuzzRow(tree),
     ...dstRows(tree)
   ]
@@ -266,6 +304,9 @@ function totals (rows: readonly ReliabilityRow[]): Record<string, number> {
     occurrencesLost: sum('store faults injected', 'lost'),
     occurrencesDuplicated: sum('store faults injected', 'duplicated') + sum('SIGKILL at random moments of ticks', 'duplicates'),
     outagesSurvived: sum('store outages survived', 'survived'),
+    timeFaultOccurrencesOwed: sum('time faults', 'owed'),
+    timeFaultOccurrencesLost: sum('time faults', 'lost'),
+    timeFaultOccurrencesDuplicated: sum('time faults', 'duplicated'),
     hostileRequests: sum('hostile requests', 'tried'),
     dstZones: rows.filter(row => row.area === 'DST days simulated' && row.result === 'passed').length,
     dstDaysSimulated: sum('DST days simulated', 'days')

@@ -3,7 +3,8 @@
  * messages that name the option, and plain-text tables.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { suggest } from '../tasks/suggest.js'
+import { StoreUnavailableError, UnknownTaskError } from '../core/errors.js'
+import { suggest } from '../core/suggest.js'
 
 /** Exit codes cron and scripts can rely on. */
 export const EXIT = {
@@ -70,9 +71,8 @@ function didYouMean (err: unknown, options: Options): string {
 /** Exit code for an error thrown by the app or the scheduler. */
 export function exitCodeOf (err: unknown): number {
   if (err instanceof CliError) return err.exitCode
-  const code = (err as { code?: unknown } | null)?.code
-  if (code === 'FST_SCHEDULER_STORE_UNAVAILABLE') return EXIT.store
-  if (code === 'FST_SCHEDULER_UNKNOWN_TASK') return EXIT.usage
+  if (err instanceof StoreUnavailableError) return EXIT.store
+  if (err instanceof UnknownTaskError) return EXIT.usage
   return EXIT.app
 }
 

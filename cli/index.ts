@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { suggest } from '../tasks/suggest.js'
+import { suggest } from '../core/suggest.js'
 import { CliError, EXIT, exitCodeOf, type Command } from './common.js'
 
 interface CommandEntry {
@@ -83,7 +83,7 @@ export async function cli (args: string[]): Promise<number> {
 function report (err: unknown): number {
   const exitCode = exitCodeOf(err)
   const message = err instanceof Error ? err.message : String(err)
-  process.stderr.write(`fastify-scheduler: ${message.replace(/^fastify-scheduler: /, '')}\n`)
+  process.stderr.write(`fastify-scheduler: ${message}\n`)
   if (!(err instanceof CliError) && process.env.DEBUG !== undefined && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`)
   return exitCode
 }

@@ -12,6 +12,8 @@ import { extname, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { withDeadline } from '../core/deadline.js'
+import { StoreUnavailableError } from '../core/errors.js'
 import { CliError, EXIT } from './common.js'
 import { guardListen, type ListenGuard } from './listen-guard.js'
 
@@ -181,10 +183,7 @@ class ListenedError extends Error {}
 /** Close instances the app module created for itself, without waiting on one that hangs. */
 async function closeQuietly (instances: readonly FastifyInstance[]): Promise<void> {
   if (instances.length === 0) return
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<void>(resolve => { timer = setTimeout(resolve, 2000).unref() })
-  await Promise.race([Promise.allSettled(instances.map(async instance => await instance.close())), timeout])
-  clearTimeout(timer)
+  await withDeadline(Promise.allSettled(instances.map(async instance => await instance.close())), 2000, { unref: true })
 }
 
 /**
@@ -253,9 +252,8 @@ async function bootApp (mod: Exports, shown: string, options: LoadAppOptions, un
   } catch (err) {
     await app?.close().catch(() => {})
     if (err instanceof CliError || err instanceof ListenedError) throw err
-    const code = (err as { code?: string }).code
-    const exitCode = code === 'FST_SCHEDULER_STORE_UNAVAILABLE' ? EXIT.store : EXIT.app
-    const reason = ((err as Error).message ?? String(err)).replace(/^fastify-scheduler: /, '')
+    const exitCode = err instanceof StoreUnavailableError ? EXIT.store : EXIT.app
+    const reason = (err as Error).message ?? String(err)
     throw new CliError(`${shown}: the app failed to boot: ${reason}`, exitCode, { cause: err })
   }
 

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { RunOutcome } from '../plugin/types.js'
-import { floorMinute, MINUTE } from '../tasks/zone.js'
+import { floorToMinute, MINUTE } from '../core/time.js'
 import { EXIT, formatDuration, parseCommandArgs, type Command } from './common.js'
 import { APP_OPTIONS, appHelp, loadApp } from './load-app.js'
 
@@ -68,8 +68,8 @@ export function startWorkLoop ({ tick, clock = systemClock, onError = () => {} }
 
   const step = async (): Promise<void> => {
     const now = clock.now()
-    if (floorMinute(now) > lastMinute) {
-      lastMinute = floorMinute(now)
+    if (floorToMinute(now) > lastMinute) {
+      lastMinute = floorToMinute(now)
       try {
         await tick(new Date(now))
       } catch (err) {
@@ -77,7 +77,7 @@ export function startWorkLoop ({ tick, clock = systemClock, onError = () => {} }
       }
     }
     if (stopped) return
-    const nextMinute = floorMinute(clock.now()) + MINUTE
+    const nextMinute = floorToMinute(clock.now()) + MINUTE
     timer = clock.setTimeout(() => { idle = step() }, Math.max(0, nextMinute - clock.now()))
   }
 

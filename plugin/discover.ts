@@ -10,8 +10,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { basename, extname, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { InvalidOptionError } from './errors.js'
-import { InvalidTaskError } from '../tasks/errors.js'
+import { InvalidOptionError, InvalidTaskError } from '../core/errors.js'
 import { isTaskLike } from '../tasks/resolve.js'
 
 /** A module found in the tasks folder, before it is resolved into a task. */

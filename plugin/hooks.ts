@@ -1,14 +1,15 @@
 /**
- * Notifications (SPEC §10): `app.scheduler.addHook('onRunStart' | 'onRunEnd', fn)`, a task's
+ * Notifications (docs/ARCHITECTURE.md#notifications-and-the-dashboard): `app.scheduler.addHook('onRunStart' | 'onRunEnd', fn)`, a task's
  * `onSuccess` / `onFailure`, and a task's `heartbeat` URL. All of them run after the run's
  * record is written, each bounded in time; a hook that throws or hangs is logged and never
  * changes the run's outcome.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { InvalidOptionError } from './errors.js'
+import { TIMED_OUT, withDeadline } from '../core/deadline.js'
+import { InvalidOptionError } from '../core/errors.js'
 import type { RunRecord } from './stores/store.js'
 import { loggableError } from './thrown.js'
-import { suggest } from '../tasks/suggest.js'
+import { suggest } from '../core/suggest.js'
 
 /** The scheduler's hooks: `onRunStart` once a run's `running` record is written, `onRunEnd` once its final record is. */
 export type RunHookName = 'onRunStart' | 'onRunEnd'
@@ -22,15 +23,11 @@ export const HOOK_TIMEOUT_MS = 5000
 
 /** Call `fn`, wait for it at most `timeoutMs`, log what goes wrong. Never rejects. */
 export async function callBounded (label: string, log: FastifyBaseLogger, timeoutMs: number, fn: () => unknown): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'late'>(resolve => { timer = setTimeout(resolve, timeoutMs, 'late') })
   try {
-    const result = await Promise.race([Promise.resolve().then(fn), late])
-    if (result === 'late') log.warn({ hook: label, timeoutMs }, `${label} did not finish within ${timeoutMs} ms; the run is not affected`)
+    const result = await withDeadline(Promise.resolve().then(fn), timeoutMs)
+    if (result === TIMED_OUT) log.warn({ hook: label, timeoutMs }, `${label} did not finish within ${timeoutMs} ms; the run is not affected`)
   } catch (err) {
     log.error({ hook: label, err: loggableError(err) }, `${label} threw; the run is not affected`)
-  } finally {
-    clearTimeout(timer)
   }
 }
 

@@ -7,8 +7,8 @@
  * drivers' own types; an ioredis `Redis` or `Cluster` and a pg `Pool` satisfy them
  * (test/types/stores.tst.ts checks that against the real drivers).
  */
-import { postgresStore as postgresStoreOnPg, type PostgresStoreOptions as PgStoreOptions } from './stores/postgres.js'
-import { redisStore as redisStoreOnIoredis, type RedisStoreOptions as IoredisStoreOptions } from './stores/redis.js'
+import { postgresStore as postgresStoreOnPg, type PostgresStoreOptions as PgStoreOptions } from './stores/postgres/index.js'
+import { redisStore as redisStoreOnIoredis, type RedisStoreOptions as IoredisStoreOptions } from './stores/redis/index.js'
 import type { Store } from './stores/store.js'
 
 /**
@@ -73,9 +73,13 @@ export interface PostgresStoreOptions {
   schema?: string
   /** Prefix of the table names, default `fastify_scheduler_`. */
   tablePrefix?: string
-  /** How long one store call may take (waiting for a connection included), in ms; default 5000. */
-  timeout?: number
-  /** Prepare the long statements once per connection (default true); false behind PgBouncer's transaction mode before 1.21. */
+  /** How long one store call may take (waiting for a connection included): ms or a duration string (`'5 seconds'`); default 5000. */
+  timeout?: number | string
+  /**
+   * Prepare the long statements once per connection (default true); false behind PgBouncer's
+   * transaction mode before 1.21 (left true there, the store falls back to unnamed statements
+   * at the first lost one and warns once).
+   */
   prepare?: boolean
 }
 
@@ -91,6 +95,8 @@ export interface PostgresStoreOptions {
  */
 export interface RedisClient {
   defineCommand (name: string, definition: { lua: string, numberOfKeys?: number }): void
+  /** True on an ioredis `Cluster`: the store then insists on a hash-tag prefix. */
+  readonly isCluster?: boolean
 }
 
 /**
@@ -102,14 +108,24 @@ export interface RedisClient {
  * ```
  */
 export interface RedisStoreOptions {
-  /** A client you manage (ioredis): the store defines its scripts on it and never closes it. */
+  /** A client you manage (an ioredis `Redis` or `Cluster`): the store defines its scripts on it and never closes it. */
   client?: RedisClient
   /** Or a URL the store connects to (and disconnects from on close); needs `ioredis` installed. */
   url?: string
-  /** Prefix of every key, default `fastify-scheduler:`. */
+  /** Prefix of every key, default `fastify-scheduler:`; on Redis Cluster it must hold a hash tag (`{scheduler}:`). */
   prefix?: string
-  /** Command timeout of the client the store creates from `url`, in ms; default 5000. */
-  timeout?: number
+  /**
+   * Command timeout of the client the store creates from `url`, in ms or a duration string
+   * (`'5 seconds'`); default 5000. A connection silent that long is replaced.
+   */
+  timeout?: number | string
+  /**
+   * Count a claim only once this many replicas acknowledged it (`WAIT` after every claiming
+   * script, in the same round trip); fewer fail the call as the store being unavailable. Off by default.
+   */
+  waitReplicas?: number
+  /** How long to wait for `waitReplicas`, in ms or a duration string; default 1000. */
+  waitTimeout?: number | string
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Plugin options, resolved once at registration (SPEC §7). Anything wrong fails the boot
+ * Plugin options, resolved once at registration (docs/ARCHITECTURE.md#options). Anything wrong fails the boot
  * with an `FST_SCHEDULER_INVALID_OPTION` error naming the option and what is accepted;
  * nothing falls back to a default silently.
  */
@@ -8,8 +8,8 @@ import Type from 'typebox'
 import Value from 'typebox/value'
 import { describeValue, parseTimerDuration } from '../tasks/duration.js'
 import { readRetries } from '../tasks/resolve.js'
-import { InvalidOptionError } from './errors.js'
-import { suggest } from '../tasks/suggest.js'
+import { InvalidOptionError } from '../core/errors.js'
+import { suggest } from '../core/suggest.js'
 import { canonicalZoneName } from '../tasks/zone.js'
 import { whyNotAStore, type Store } from './stores/store.js'
 import type { AuthOption, SchedulerOptions, TaskInput } from './types.js'

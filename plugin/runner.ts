@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { ResolvedTask, RunTrigger, TaskContext, TaskRequestInfo } from '../tasks/types.js'
+import { floorToMinute } from '../core/time.js'
 import type { FinalRecords } from './final-records.js'
 import { callBounded, HOOK_TIMEOUT_MS, pingHeartbeat, type RunHooks } from './hooks.js'
 import type { PendingRetry, RunRecord, StartClaim, Store } from './stores/store.js'
@@ -107,7 +108,7 @@ export function retryAfter (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTas
   if (policy === undefined || run.forced || run.attempt >= policy.attempts) return undefined
   // Seconds never matter (docs/ARCHITECTURE.md#retries): the retry is due in the minute `delay` after the failure.
   const at = endedMs + Math.max(policy.delayMs, graceMs)
-  return { of: run.scheduledFor, attempt: run.attempt + 1, at: new Date(at - (((at % 60_000) + 60_000) % 60_000)) }
+  return { of: run.scheduledFor, attempt: run.attempt + 1, at: new Date(floorToMinute(at)) }
 }
 
 /**

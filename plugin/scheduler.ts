@@ -1,5 +1,5 @@
 /**
- * The scheduler behind `app.scheduler` (SPEC §4, §7, §10).
+ * The scheduler behind `app.scheduler` (docs/ARCHITECTURE.md#the-tick-path).
  *
  * Every enabled, scheduled task sits in a DueQueue keyed by the first instant it could be
  * due (its next occurrence, or its pending retry). A tick pops what is due; for each such
@@ -18,7 +18,9 @@
  */
 import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
-import { ClosedError, UnknownTaskError, storeUnavailable } from './errors.js'
+import { ClosedError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
+import { withDeadline } from '../core/deadline.js'
+import { floorToMinute, MINUTE } from '../core/time.js'
 import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
 import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
@@ -33,8 +35,7 @@ import type {
   HealthReport, ListOptions, RunOutcome, RunSummary, SchedulerApi, SchedulerListing, TaskInput, TaskListing, TickOptions, TickResult
 } from './types.js'
 
-const MINUTE = 60_000
-/** A process records the cluster's last tick at most this often (SPEC §10: cheaply). */
+/** A process records the cluster's last tick at most this often (docs/ARCHITECTURE.md#the-tick-path: the cluster heartbeat). */
 export const HEARTBEAT_EVERY_MS = 5000
 /** Health reads the cluster state through a cache this old at most. */
 export const HEALTH_CACHE_MS = 5000
@@ -61,10 +62,6 @@ export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 
 function requestOf (options: TickOptions): RunRequest['request'] {
   if (typeof options.request === 'function') options.request = options.request()
   return options.request
-}
-
-function floorToMinute (ms: number): number {
-  return ms - (((ms % MINUTE) + MINUTE) % MINUTE)
 }
 
 /** This process, as run records and the listing name it. */
@@ -113,7 +110,7 @@ export class Scheduler implements SchedulerApi {
   /** The `now` of the latest tick (the schedule's time line, which tests drive). */
   #tickNowMs = -Infinity
   /** Why health is 503 after the store went back in time, until the next clean tick. */
-  #wentBack: { reason: string } | undefined
+  #wentBack: { reason: string, fence: number, atMs: number } | undefined
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -286,7 +283,7 @@ export class Scheduler implements SchedulerApi {
     } catch (err) {
       throw storeUnavailable(err)
     }
-    this.#noteFence(cluster.fence, fenceBefore)
+    this.#noteCluster(cluster, fenceBefore)
     this.#cluster = { at: this.#now(), state: cluster }
     const tasks: TaskListing[] = [...this.#tasks.values()].map(task => {
       const runs = recent.get(task.name) ?? []
@@ -378,10 +375,7 @@ export class Scheduler implements SchedulerApi {
     for (const run of runs) run.controller.abort(new RunAbortedError('shutdown', 'the app is closing'))
     // Final records still waiting for the store get one more try within the grace period.
     const pending = [...runs.map(run => run.settled), ...this.#background, this.#finals.flush()]
-    let timer: NodeJS.Timeout | undefined
-    const grace = new Promise<void>(resolve => { timer = setTimeout(resolve, this.#config.closeGraceMs) })
-    await Promise.race([Promise.allSettled(pending), grace])
-    clearTimeout(timer)
+    await withDeadline(Promise.allSettled(pending), this.#config.closeGraceMs)
     this.#finals.close()
   }
 
@@ -422,7 +416,7 @@ export class Scheduler implements SchedulerApi {
       await this.ensureStore()
       const fenceBefore = this.#fence
       const state = await this.store.heartbeat(tick)
-      this.#noteFence(state.fence, fenceBefore)
+      this.#noteCluster(state, fenceBefore)
       this.#cluster = { at: this.#now(), state }
       return state
     } catch (err) {
@@ -474,10 +468,24 @@ export class Scheduler implements SchedulerApi {
     return true
   }
 
-  /** The store's fencing counter, read by a heartbeat: smaller than a token seen before the read means it went back in time. */
-  #noteFence (fence: number, seenBefore: number): void {
-    if (fence < seenBefore) this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
-    else if (fence > this.#fence) this.#fence = fence
+  /**
+   * The cluster state read by a heartbeat: a fencing counter smaller than a token seen before
+   * the read means the store went back in time. Once the counter is back at or past what this
+   * process had seen when it noticed, and a replica ticked the whole schedule since, the store
+   * was rebased (by this replica or another): health stops reporting it, and a pending rebase
+   * of ours, which would only move firstSeen again, is dropped.
+   */
+  #noteCluster ({ fence, lastTick }: ClusterState, seenBefore: number): void {
+    if (fence < seenBefore) {
+      this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
+      return
+    }
+    if (fence > this.#fence) this.#fence = fence
+    const wentBack = this.#wentBack
+    if (wentBack !== undefined && fence >= wentBack.fence && lastTick !== undefined && lastTick.getTime() > wentBack.atMs) {
+      this.#wentBack = undefined
+      this.#rebaseTo = undefined
+    }
   }
 
   /**
@@ -494,7 +502,7 @@ export class Scheduler implements SchedulerApi {
       fence: Math.max(this.#rebaseTo?.fence ?? 0, this.#fence),
       firstSeenMs: Math.min(this.#rebaseTo?.firstSeenMs ?? Infinity, floorToMinute(this.#tickNowMs))
     }
-    this.#wentBack = { reason: `the store went back in time: ${why}` }
+    this.#wentBack = { reason: `the store went back in time: ${why}`, fence: this.#rebaseTo.fence, atMs: this.#now() }
     this.#statesLoaded = undefined
   }
 
@@ -537,10 +545,13 @@ export class Scheduler implements SchedulerApi {
    * process saw newer state): reload it. Tasks whose state vanished are first seen now, so
    * no occurrence before this minute is run again.
    */
-  #reloadStates (nowMs: number): Promise<void> {
+  async #reloadStates (nowMs: number): Promise<void> {
     this.#config.log.warn('fastify-scheduler: the store\'s task state changed under this process (data lost or reset?); reloading it — tasks whose state vanished are first seen now')
     this.#statesLoaded = undefined
-    return this.#loadStates(nowMs)
+    await this.#loadStates(nowMs)
+    // A store that lost its task rows lost its fencing counter too: raise it above every token
+    // this process saw, so the next start is not mistaken for (or turned into) a token handed out twice.
+    if (this.#fence > 0) await this.store.rebase([], new Date(floorToMinute(nowMs)), this.#fence)
   }
 
   /**

@@ -6,26 +6,27 @@ import type { Task, TaskClass } from '../tasks/task.js'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
 import type { Duration, RetryOptions } from '../tasks/types.js'
 import type { RunHook, RunHookName } from './hooks.js'
-import type { HistoryPage, HistoryQuery, RunStatus, Store } from './stores/store.js'
+import type { Static } from 'typebox'
+import type { HealthAnswer, ListingAnswer, Outcome, RunSummarySchema, TaskListingSchema } from './schemas.js'
+import type { HistoryPage, HistoryQuery, Store } from './stores/store.js'
+
+// The answers' types are derived from their schemas (plugin/schemas.ts), the one definition
+// the routes serialize with.
 
 /** What happened to one task in a tick or forced run. */
-export interface RunOutcome {
-  task: string
-  /**
-   * - `started`: the run is still going (the answer did not wait for it, or `maxWait` passed)
-   * - `succeeded` | `failed` | `timed_out`: it finished within the wait
-   * - `skipped`: not run; `reason` says why (`overlap`, `disabled`, `claimed elsewhere`)
-   * - `missed`: the occurrence was too late for `catchUp` and is recorded as missed
-   */
-  status: 'started' | 'succeeded' | 'failed' | 'timed_out' | 'skipped' | 'missed'
-  /** Run id in the history (absent for skips that wrote no record). */
-  runId?: string
-  /** ISO instant of the occurrence. */
-  scheduledFor: string
-  reason?: string
-  error?: string
-  durationMs?: number
-}
+export type RunOutcome = Static<typeof Outcome>
+
+/** A run as the listing shows it. */
+export type RunSummary = Static<typeof RunSummarySchema>
+
+/** One row of the listing (`GET /_schedule`, `list()`). */
+export type TaskListing = Static<typeof TaskListingSchema>
+
+/** The listing: `GET /_schedule` and `list()`. */
+export type SchedulerListing = Static<typeof ListingAnswer>
+
+/** What `/health` answers; `healthy` (not sent) decides 200 or 503. */
+export type HealthReport = Static<typeof HealthAnswer> & { healthy: boolean }
 
 /** The answer of a tick. `runs` lists only tasks something happened to. */
 export interface TickResult {
@@ -54,57 +55,6 @@ export interface TickOptions {
   request?: TaskRequestInfo | (() => TaskRequestInfo)
 }
 
-/** A run as the listing shows it. */
-export interface RunSummary {
-  id: string
-  status: RunStatus
-  startedAt: string
-  finishedAt: string | null
-  durationMs: number | null
-  /** Error message, or the reason of a skip or miss. */
-  error: string | null
-  attempt: number
-  forced: boolean
-}
-
-/** One row of the listing (`GET /_schedule`, `list()`). */
-export interface TaskListing {
-  name: string
-  /** English description of the schedule, or "manual only". */
-  schedule: string
-  /** Cron-equivalent expression where one exists. */
-  cron: string | null
-  timezone: string
-  enabled: boolean
-  manual: boolean
-  /** ISO instant of the next occurrence, null for manual-only or disabled tasks. */
-  nextRun: string | null
-  /** The next occurrences (`upcoming` of them, default 1). */
-  upcoming: string[]
-  /** The last run that ended (not `running`, not `skipped`), with its error. */
-  lastRun: RunSummary | null
-  /** The run going on now, in any process, if any. */
-  running: { id: string, startedAt: string, attempt: number, forced: boolean, instance: string | null } | null
-  runningNow: boolean
-  /** Failed, timed-out or abandoned runs in a row, newest first (counted over the last 20 runs). */
-  consecutiveFailures: number
-  /** Runs in all per occurrence under the retry policy (1: no retries). */
-  retries: number
-  /** The newest runs (`recent` of them, default 0), newest first. */
-  recent: RunSummary[]
-  source: string
-}
-
-export interface SchedulerListing {
-  now: string
-  store: { kind: string, durable: boolean }
-  /** ISO instant of the cluster's last tick (any replica's), null if none. */
-  lastTick: string | null
-  /** This process (`host:pid`), as run records name it. */
-  instance: string
-  tasks: TaskListing[]
-}
-
 /** Options of `list()`. */
 export interface ListOptions {
   /** The instant next runs are computed from (default: the clock's now). */
@@ -113,16 +63,6 @@ export interface ListOptions {
   upcoming?: number
   /** How many recent runs per task (default 0). */
   recent?: number
-}
-
-/** What `/health` answers (`healthy` decides 200 or 503). */
-export interface HealthReport {
-  healthy: boolean
-  status: 'ok' | 'stale' | 'no tick yet' | 'store unreachable' | 'clock skew' | 'store went back in time'
-  /** ISO instant of the cluster's last tick, null if none. */
-  lastTick: string | null
-  /** One line for humans; names no task. */
-  reason: string
 }
 
 /** The `app.scheduler` decoration. */
@@ -172,7 +112,7 @@ export type AuthOption =
   | { tokens: string[] }
   | { authorize: (request: FastifyRequest) => boolean | Promise<boolean> }
 
-/** Options of the plugin (SPEC §7). */
+/** Options of the plugin (docs/ARCHITECTURE.md#options). */
 export interface SchedulerOptions {
   /** Tasks folder; default `tasks` beside the app (the current working directory). `false` disables discovery. */
   dir?: string | false

@@ -1,16 +1,16 @@
 /**
- * Who may call the /_schedule routes (SPEC §6): bearer tokens (from `auth.tokens` or the
+ * Who may call the /_schedule routes (docs/ARCHITECTURE.md#the-http-routes): bearer tokens (from `auth.tokens` or the
  * `SCHEDULE_TOKEN` environment variable), the app's own `authorize(request)`, or an explicit
  * `auth: false`. Resolved once at registration — a weak or missing secret fails the boot —
  * and checked by an onRequest hook on every route but health.
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
-import { InvalidOptionError, MissingAuthError } from '../plugin/errors.js'
+import { InvalidOptionError, MissingAuthError, UnauthorizedError } from '../core/errors.js'
 import type { AuthOption } from '../plugin/types.js'
-import { suggest } from '../tasks/suggest.js'
+import { suggest } from '../core/suggest.js'
 import { compileSerializer, sendSerialized } from './compilers.js'
-import { errorBody } from './errors.js'
+import { errorAnswer } from './errors.js'
 import { redactUrl } from './request-info.js'
 import { ErrorBody } from './schemas.js'
 
@@ -223,7 +223,7 @@ function refusals (auth: ResolvedAuth): Record<Exclude<Verdict, 'ok'>, Refusal> 
   const serialize = compileSerializer(ErrorBody)
   const refusal = (verdict: Exclude<Verdict, 'ok'>): Refusal => ({
     challenge: verdict === 'missing' ? 'Bearer realm="fastify-scheduler"' : 'Bearer realm="fastify-scheduler", error="invalid_token"',
-    body: serialize(errorBody(401, 'FST_SCHEDULER_UNAUTHORIZED', MESSAGES[verdict](auth)))
+    body: serialize(errorAnswer(new UnauthorizedError(MESSAGES[verdict](auth))))
   })
   return {
     missing: refusal('missing'), invalid: refusal('invalid'), 'query token refused': refusal('query token refused'), denied: refusal('denied')

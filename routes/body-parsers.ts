@@ -4,7 +4,7 @@
  * is no input, never a 400 or 415. JSON and form bodies may carry `task`, `force`, `wait`.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { InvalidInputError, UnsupportedBodyError } from './errors.js'
+import { InvalidInputError, UnsupportedBodyError } from '../core/errors.js'
 
 /** Form fields as an object; a repeated field becomes an array (`task=a&task=b`). */
 export function formFields (body: string): Record<string, string | string[]> {

@@ -14,7 +14,7 @@ import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import Value from 'typebox/value'
-import { InvalidInputError } from './errors.js'
+import { InvalidInputError } from '../core/errors.js'
 
 interface SchemaError {
   keyword: string

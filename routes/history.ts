@@ -1,6 +1,6 @@
-/** `GET <prefix>/runs`: run history, newest first, filtered by task and status, paginated (SPEC §5–6). */
+/** `GET <prefix>/runs`: run history, newest first, filtered by task and status, paginated (docs/ARCHITECTURE.md#the-store-contract, #the-http-routes). */
 import type { RunRecord } from '../plugin/stores/store.js'
-import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
+import type { ScheduleApp, ScheduleRoutesOptions } from './types.js'
 import { splitList } from './input.js'
 import { HistoryQuerySchema, historyResponses, type RunRecordJson } from './schemas.js'
 import type { RunStatus } from '../plugin/stores/store.js'

@@ -1,5 +1,5 @@
 /**
- * The /_schedule routes (SPEC §6), an encapsulated plugin the scheduler plugin registers
+ * The /_schedule routes (docs/ARCHITECTURE.md#the-http-routes), an encapsulated plugin the scheduler plugin registers
  * with `{ prefix }`. Everything set here — validator, error handler, body parsers, log
  * redaction, auth — stays inside it and never changes the app's other routes.
  *
@@ -9,12 +9,8 @@
  *   GET  <prefix>/runs     run history
  *   GET  <prefix>/ui       the dashboard page (no auth: it carries no data; option `ui`)
  */
-import type {
-  FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler,
-  RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault
-} from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { SchedulerApi } from '../plugin/types.js'
 import { authHook, type ResolvedAuth } from './auth.js'
 import { acceptPingerBodies, ignoreTypeOfEmptyBody } from './body-parsers.js'
 import { serializerCompiler, validatorCompiler } from './compilers.js'
@@ -24,27 +20,10 @@ import { historyRoute } from './history.js'
 import { listingRoute } from './listing.js'
 import { redactingLoggerFactory } from './log-redaction.js'
 import { triggerRoutes } from './trigger.js'
+import type { ScheduleRoutesOptions } from './types.js'
 import { uiRoute } from './ui.js'
 
-export interface ScheduleRoutesOptions {
-  /** The plugin's scheduler; `idleTick` (the trigger's fast path for an idle ping) is optional. */
-  scheduler: SchedulerApi & { idleTick?: () => string | undefined }
-  /** From `resolveAuth()`, called by the plugin at registration. */
-  auth: ResolvedAuth
-  allowGetTrigger: boolean
-  /** How long the trigger waits for runs before answering 202. */
-  maxWaitMs: number
-  /** Health answers 503 when the last tick is older than this. */
-  expectTickEveryMs: number
-  /** ms since epoch; health compares the last tick with it. */
-  clock: () => number
-  /** Serve the dashboard page at `<prefix>/ui`. */
-  ui: boolean
-}
-
-export type ScheduleApp = FastifyInstance<
-  RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider
->
+export type { ScheduleApp, ScheduleRoutesOptions } from './types.js'
 
 /** Answers must never be cached: a cached health 200 would hide a dead pinger. */
 function noStore (reply: FastifyReply): FastifyReply {

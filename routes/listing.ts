@@ -1,5 +1,5 @@
-/** `GET <prefix>`: every task with its schedule, next and last run, plus the store and last tick (SPEC §6). */
-import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
+/** `GET <prefix>`: every task with its schedule, next and last run, plus the store and last tick (docs/ARCHITECTURE.md#the-http-routes). */
+import type { ScheduleApp, ScheduleRoutesOptions } from './types.js'
 import { ListingQuery, listingResponses } from './schemas.js'
 
 export function listingRoute (app: ScheduleApp, opts: ScheduleRoutesOptions): void {

@@ -1,24 +1,16 @@
 /**
  * TypeBox schemas of the /_schedule routes: every input and every status code's answer, so
  * validation, serialization and @fastify/swagger all read the same definitions. A field's
- * `description` doubles as the hint of its 400 message (see `compilers.ts`).
+ * `description` doubles as the hint of its 400 message (see `compilers.ts`). The answers
+ * `app.scheduler` shares with the routes are defined in `plugin/schemas.ts`.
  */
-import Type, { type Static, type TUnsafe } from 'typebox'
+import Type, { type Static } from 'typebox'
+import {
+  Attempt, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, RunStatusSchema,
+  stringEnum, Instant
+} from '../plugin/schemas.js'
 import { RUN_STATUSES } from '../plugin/stores/store.js'
-import type { RunOutcome } from '../plugin/types.js'
 
-/** A string enum as plain JSON Schema (`{ type: 'string', enum }`), typed as the union of its values. */
-function stringEnum<T extends string> (values: readonly T[], options: { description?: string } = {}): TUnsafe<T> {
-  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options })
-}
-
-const Instant = Type.String({ format: 'date-time', description: 'ISO 8601 instant (UTC)' })
-const NullableInstant = Type.Union([Instant, Type.Null()])
-const NullableNumber = Type.Union([Type.Number(), Type.Null()])
-const NullableString = Type.Union([Type.String(), Type.Null()])
-
-const RunStatusSchema = stringEnum(RUN_STATUSES)
-const OUTCOME_STATUSES = ['started', 'succeeded', 'failed', 'timed_out', 'skipped', 'missed'] as const satisfies ReadonlyArray<RunOutcome['status']>
 const TRIGGERS = ['http', 'cli', 'work', 'manual'] as const
 const STATUS_WORD = `(${RUN_STATUSES.join('|')})`
 
@@ -63,9 +55,6 @@ export const HistoryQuerySchema = Type.Object({
   token: Type.Optional(QueryToken)
 }, { additionalProperties: false })
 
-/** Query of the GET routes that take no parameters (only the optional token). */
-export const NoQuery = Type.Object({ token: Type.Optional(QueryToken) }, { additionalProperties: false })
-
 /** Query of the listing. */
 export const ListingQuery = Type.Object({
   upcoming: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'an integer from 1 to 20: next occurrences per task (default 1)' })),
@@ -82,16 +71,6 @@ export const ErrorBody = Type.Object({
   message: Type.String()
 }, { description: 'What went wrong' })
 
-export const Outcome = Type.Object({
-  task: Type.String(),
-  status: stringEnum(OUTCOME_STATUSES),
-  runId: Type.Optional(Type.String({ description: 'id in the run history' })),
-  scheduledFor: Instant,
-  reason: Type.Optional(Type.String({ description: 'why it was skipped or missed' })),
-  error: Type.Optional(Type.String({ description: 'error message of a failed or timed-out run' })),
-  durationMs: Type.Optional(Type.Number())
-})
-
 export const TriggerAnswer = Type.Object({
   now: Instant,
   status: stringEnum(['ok', 'running', 'failed', 'unavailable'] as const, {
@@ -107,52 +86,6 @@ export const TriggerAnswer = Type.Object({
   })
 })
 export type TriggerAnswerBody = Static<typeof TriggerAnswer>
-
-const Attempt = Type.Integer({ minimum: 1, description: '1 for the first run of an occurrence, 2 for its first retry…' })
-const Forced = Type.Boolean({ description: 'started with force, ignoring the schedule' })
-
-const RunSummarySchema = Type.Object({
-  id: Type.String(),
-  status: RunStatusSchema,
-  startedAt: Instant,
-  finishedAt: NullableInstant,
-  durationMs: NullableNumber,
-  error: Type.Union([Type.String(), Type.Null()], { description: 'error message, or the reason of a skip or miss' }),
-  attempt: Attempt,
-  forced: Forced
-})
-
-const TaskListingSchema = Type.Object({
-  name: Type.String(),
-  schedule: Type.String({ description: 'English description, or "manual only"' }),
-  cron: NullableString,
-  timezone: Type.String(),
-  enabled: Type.Boolean(),
-  manual: Type.Boolean(),
-  nextRun: NullableInstant,
-  upcoming: Type.Array(Instant, { description: 'the next occurrences (query upcoming, default 1)' }),
-  lastRun: Type.Union([RunSummarySchema, Type.Null()], { description: 'the last run that ended (not running, not skipped)' }),
-  running: Type.Union([Type.Object({
-    id: Type.String(),
-    startedAt: Instant,
-    attempt: Attempt,
-    forced: Forced,
-    instance: NullableString
-  }), Type.Null()], { description: 'the run going on now, in any process' }),
-  runningNow: Type.Boolean(),
-  consecutiveFailures: Type.Integer({ minimum: 0, description: 'failed, timed-out or abandoned runs in a row (over the last 20 runs)' }),
-  retries: Type.Integer({ minimum: 1, description: 'runs in all per occurrence under the retry policy (1: no retries)' }),
-  recent: Type.Array(RunSummarySchema, { description: 'the newest runs, newest first (query recent, default 0)' }),
-  source: Type.String({ description: 'file or option the task came from' })
-})
-
-export const ListingAnswer = Type.Object({
-  now: Instant,
-  store: Type.Object({ kind: Type.String({ description: 'memory, sqlite, redis, postgres, or a third-party store\'s name' }), durable: Type.Boolean() }),
-  lastTick: Type.Union([Instant, Type.Null()], { description: 'the cluster\'s last tick (any replica\'s)' }),
-  instance: Type.String({ description: 'the process that answered (host:pid)' }),
-  tasks: Type.Array(TaskListingSchema)
-})
 
 export const RunRecordSchema = Type.Object({
   id: Type.String(),
@@ -177,12 +110,6 @@ export const HistoryAnswer = Type.Object({
   limit: Type.Integer(),
   offset: Type.Integer()
 })
-
-export const HealthAnswer = Type.Object({
-  status: stringEnum(['ok', 'stale', 'no tick yet', 'store unreachable', 'clock skew', 'store went back in time'] as const),
-  lastTick: Type.Union([Instant, Type.Null()], { description: 'the cluster\'s last tick (any replica\'s)' }),
-  reason: Type.String({ description: 'one line for humans; names no task' })
-}, { description: 'ok when any replica ticked within expectTickEvery and the store answers' })
 
 // ---- per-route response maps ----------------------------------------------------------
 

@@ -9,8 +9,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RunOutcome, TickOptions, TickResult } from '../plugin/types.js'
 import { compileSerializer, isEmptyObject, sendSerialized } from './compilers.js'
-import { errorBody, InvalidInputError } from './errors.js'
-import type { ScheduleApp, ScheduleRoutesOptions } from './index.js'
+import { withDeadline } from '../core/deadline.js'
+import { InvalidInputError, MethodNotAllowedError } from '../core/errors.js'
+import { errorAnswer } from './errors.js'
+import type { ScheduleApp, ScheduleRoutesOptions } from './types.js'
 import { parseFlag, splitList } from './input.js'
 import { requestInfo } from './request-info.js'
 import {
@@ -36,16 +38,7 @@ export function triggerOptions (body: TriggerInput | undefined, query: TriggerIn
 
 /** The settled outcomes, or undefined when `ms` passed first. The timer never holds the process. */
 async function settledWithin (settled: Promise<RunOutcome[]>, ms: number): Promise<RunOutcome[] | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<undefined>(resolve => {
-    timer = setTimeout(resolve, ms, undefined)
-    timer.unref()
-  })
-  try {
-    return await Promise.race([settled, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
+  return await withDeadline(settled, ms, { unref: true, onTimeout: () => undefined })
 }
 
 /** Sort outcomes into the answer. */
@@ -86,7 +79,7 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
   }
   return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
     const { tick, wait } = triggerOptions(request.body, request.query)
-    if (tick.tasks === undefined && tick.force !== true && opts.scheduler.idleTick !== undefined) {
+    if (tick.tasks === undefined && tick.force !== true) {
       // A plain ping with nothing due, answered without a tick's promise.
       const now = opts.scheduler.idleTick()
       if (now !== undefined) return answerIdle(request, reply, now, wait)
@@ -113,7 +106,7 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
 
 function methodNotAllowed (allow: string, hint: string) {
   return async function refuseMethod (request: FastifyRequest, reply: FastifyReply) {
-    return reply.code(405).header('allow', allow).send(errorBody(405, 'FST_SCHEDULER_METHOD_NOT_ALLOWED', `${request.method} does not trigger a tick: ${hint}`))
+    return reply.code(405).header('allow', allow).send(errorAnswer(new MethodNotAllowedError(`${request.method} does not trigger a tick: ${hint}`)))
   }
 }
 

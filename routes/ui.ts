@@ -1,5 +1,5 @@
 /**
- * `GET <prefix>/ui`: the dashboard (SPEC §10, issue 10), one self-contained page.
+ * `GET <prefix>/ui`: the dashboard (docs/ARCHITECTURE.md#notifications-and-the-dashboard), one self-contained page.
  *
  * The page carries no data, so it sits outside the auth guard: what it shows, it fetches from
  * the JSON routes beside it with the operator's credentials — a bearer token the page asks
@@ -29,10 +29,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifySchema } from 'fastify'
-import type { ScheduleApp } from './index.js'
-
-/** The header every call of the page sends; cookie-based `authorize` functions should require it. */
-export const UI_HEADER = 'x-fastify-scheduler'
+import type { ScheduleApp } from './types.js'
 
 export interface DashboardPage {
   html: string

@@ -1,13 +1,13 @@
 /**
- * Turns what a task file exports into a validated `ResolvedTask` (SPEC §2). Every mistake
+ * Turns what a task file exports into a validated `ResolvedTask` (docs/ARCHITECTURE.md#tasks). Every mistake
  * fails the boot with an error naming the source, the property and what is accepted.
  */
 import { basename, extname } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { describeValue, MAX_TIMER_MS, parseDuration } from './duration.js'
-import { InvalidTaskError } from './errors.js'
+import { InvalidTaskError } from '../core/errors.js'
 import { SCHEDULE_KEYS, TASK_KEYS, compileSchedule } from './schedule.js'
-import { editDistance, normalizeName, suggest } from './suggest.js'
+import { editDistance, normalizeName, suggest } from '../core/suggest.js'
 import { Task, isDefinedTask } from './task.js'
 import type { ResolvedTask, ScheduleDefinition, TaskContext } from './types.js'
 

@@ -1,5 +1,5 @@
 /**
- * Schedule attributes → a compiled `Schedule` (SPEC §3).
+ * Schedule attributes → a compiled `Schedule` (docs/ARCHITECTURE.md#dst-and-schedules).
  *
  * Every attribute schedule is translated to its exact cron equivalent (the masonite modulus
  * rules all have one: `7 minutes` is `*\/7 * * * *`, `3 days` at 17:00 is `0 17 3-31/3 * *`),
@@ -15,17 +15,18 @@
  */
 import { cronPattern, CronSyntaxError, type CronPattern } from './cron.js'
 import { describeValue } from './duration.js'
-import { InvalidScheduleError } from './errors.js'
-import { suggest } from './suggest.js'
+import { InvalidScheduleError } from '../core/errors.js'
+import { suggest } from '../core/suggest.js'
 import type { CompileScheduleOptions, Schedule, ScheduleDefinition } from './types.js'
-import { DAY, HOUR, MINUTE, canonicalZoneName, floorMinute, localZoneName, zoneFor, type Zone } from './zone.js'
+import { DAY, HOUR, MINUTE, floorToMinute } from '../core/time.js'
+import { canonicalZoneName, localZoneName, zoneFor, type Zone } from './zone.js'
 
 /** The schedule attributes, in the order error messages list them. */
 export const SCHEDULE_KEYS = ['runEvery', 'runAt', 'runEveryHour', 'runEveryMinute', 'twiceDaily', 'cron'] as const
 
-/** The per-task options beside the schedule (SPEC §2). */
+/** The per-task options beside the schedule (docs/ARCHITECTURE.md#tasks). */
 export const OPTION_KEYS = ['name', 'timezone', 'timeout', 'catchUp', 'allowOverlap', 'enabled', 'retries', 'heartbeat'] as const
-/** The methods a task may have beside `handle` (SPEC §10: notifications). */
+/** The methods a task may have beside `handle` (docs/ARCHITECTURE.md#notifications-and-the-dashboard). */
 export const HOOK_KEYS = ['onSuccess', 'onFailure'] as const
 /** Every property of the object form of a task. */
 export const TASK_KEYS: readonly string[] = [...SCHEDULE_KEYS, ...OPTION_KEYS, 'handle', ...HOOK_KEYS]
@@ -34,7 +35,7 @@ const UNITS = 'minute(s), hour(s), day(s), month(s)'
 const FAMILIES = 'runEvery (with an optional runAt), runAt, runEveryHour, runEveryMinute, twiceDaily, cron'
 
 type Unit = 'minute' | 'hour' | 'day' | 'month'
-/** Largest N per unit (SPEC §3). */
+/** Largest N per unit (docs/ARCHITECTURE.md#dst-and-schedules). */
 const MAX_N: Readonly<Record<Unit, number>> = { minute: 59, hour: 23, day: 31, month: 12 }
 const UNIT_NAMES = new Map<string, Unit>([
   ['minute', 'minute'], ['minutes', 'minute'], ['hour', 'hour'], ['hours', 'hour'],
@@ -267,7 +268,7 @@ class PatternSchedule implements Schedule {
   }
 
   matches (date: Date): boolean {
-    const minute = floorMinute(toTime(date))
+    const minute = floorToMinute(toTime(date))
     if (this.elapsed) return this.pattern.matches(minute + this.zone.offsetAt(minute))
     return previousWallClock(this.pattern, this.zone, minute) === minute
   }
@@ -302,7 +303,7 @@ const OFFSET_WINDOW = DAY + 12 * HOUR
  * if a transition comes first, the search starts again from it.
  */
 function nextElapsed (pattern: CronPattern, zone: Zone, after: number): number | undefined {
-  let from = floorMinute(after) + MINUTE
+  let from = floorToMinute(after) + MINUTE
   for (let step = 0; step < MAX_STEPS; step++) {
     const offset = zone.offsetAt(from)
     const wall = pattern.nextAtOrAfter(from + offset)
@@ -317,7 +318,7 @@ function nextElapsed (pattern: CronPattern, zone: Zone, after: number): number |
 
 /** Elapsed time: the last whole minute at or before `atOrBefore` whose local time matches. */
 function previousElapsed (pattern: CronPattern, zone: Zone, atOrBefore: number): number | undefined {
-  let to = floorMinute(atOrBefore)
+  let to = floorToMinute(atOrBefore)
   for (let step = 0; step < MAX_STEPS; step++) {
     const offset = zone.offsetAt(to)
     const wall = pattern.prevAtOrBefore(to + offset)
@@ -336,7 +337,7 @@ function previousElapsed (pattern: CronPattern, zone: Zone, atOrBefore: number):
  * time at or after the earliest one that could map after `after`.
  */
 function nextWallClock (pattern: CronPattern, zone: Zone, after: number): number | undefined {
-  const from = floorMinute(after) + MINUTE
+  const from = floorToMinute(after) + MINUTE
   // The offset before `from` counts too: if `from` is the end of a gap, the gap's times map to it.
   let wall = pattern.nextAtOrAfter(from + Math.min(zone.offsetAt(from - MINUTE), zone.offsetAt(from + OFFSET_WINDOW)))
   for (let step = 0; step < MAX_STEPS && wall !== undefined; step++) {
@@ -349,7 +350,7 @@ function nextWallClock (pattern: CronPattern, zone: Zone, after: number): number
 
 /** Wall clock: the latest occurrence at or before `atOrBefore` (mirror of nextWallClock). */
 function previousWallClock (pattern: CronPattern, zone: Zone, atOrBefore: number): number | undefined {
-  const to = floorMinute(atOrBefore)
+  const to = floorToMinute(atOrBefore)
   let wall = pattern.prevAtOrBefore(to + Math.max(zone.offsetAt(to), zone.offsetAt(to - OFFSET_WINDOW)))
   for (let step = 0; step < MAX_STEPS && wall !== undefined; step++) {
     const instant = zone.wallToUtc(wall)

@@ -1,5 +1,5 @@
 /**
- * The two ways to write a task (SPEC §2): a class extending `Task`, or `defineTask({ ... })`.
+ * The two ways to write a task (docs/ARCHITECTURE.md#tasks): a class extending `Task`, or `defineTask({ ... })`.
  */
 import type { FastifyInstance, TaskContext, TaskObject } from './types.js'
 

@@ -49,7 +49,7 @@ type DurationUnit =
 export type Duration = `${number} ${AnyCase<DurationUnit>}` | number
 
 /**
- * Schedule attributes (SPEC §3). All are off by default; a task with none is manual only.
+ * Schedule attributes (docs/ARCHITECTURE.md#dst-and-schedules). All are off by default; a task with none is manual only.
  * At most one schedule family may be used: `runEvery` (+ `runAt`), `runAt` alone,
  * `runEveryHour`, `runEveryMinute`, `twiceDaily` or `cron`.
  *
@@ -82,7 +82,7 @@ export interface ScheduleDefinition {
 }
 
 /**
- * Per-task options beside the schedule (SPEC §2).
+ * Per-task options beside the schedule (docs/ARCHITECTURE.md#tasks).
  *
  * @example
  * ```ts

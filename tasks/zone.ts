@@ -1,6 +1,6 @@
 /**
  * Time-zone arithmetic for schedules: UTC offsets, their transitions (DST and other clock
- * changes) and wall-clock → UTC conversion with the gap/overlap rules of SPEC §3.
+ * changes) and wall-clock → UTC conversion with the gap/overlap rules of docs/ARCHITECTURE.md#dst-and-schedules.
  *
  * A "wall" time is a local date and time encoded as if it were UTC (`Date.UTC(y, m, d, h, i)`),
  * so calendar maths on it is plain arithmetic and never calls Intl.
@@ -11,16 +11,8 @@
  * (true of every transition in the tz database since 1900). Offsets are rounded to whole
  * minutes, so local mean times with seconds (before about 1900) are approximated.
  */
+import { DAY, MINUTE } from '../core/time.js'
 import { memoizeByKey } from './memo.js'
-
-export const MINUTE = 60_000
-export const HOUR = 60 * MINUTE
-export const DAY = 24 * HOUR
-
-/** The whole minute at or before `ms`. */
-export function floorMinute (ms: number): number {
-  return Math.floor(ms / MINUTE) * MINUTE
-}
 
 const CHUNK_DAYS = 32
 const CHUNK_MS = CHUNK_DAYS * DAY
@@ -95,7 +87,7 @@ export class Zone {
   }
 
   /**
-   * The UTC instant of a wall time (SPEC §3, wall-clock schedules): a time that exists twice
+   * The UTC instant of a wall time (docs/ARCHITECTURE.md#dst-and-schedules, wall-clock schedules): a time that exists twice
    * resolves to its first pass; a time inside a spring-forward gap resolves to the first
    * instant after the gap (the transition itself).
    */
@@ -173,7 +165,7 @@ export const zoneFor = memoizeByKey((name) => new Zone(name))
  * ('Asia/Kolkata' → 'Asia/Calcutta'); only the case fix is kept, so users see their name.
  */
 export const canonicalZoneName = memoizeByKey((name): string | undefined => {
-  // Offsets such as '+05:00' are not IANA names (SPEC §3); Intl accepts them from Node 22 on
+  // Offsets such as '+05:00' are not IANA names (docs/ARCHITECTURE.md#dst-and-schedules); Intl accepts them from Node 22 on
   // (ECMA-402 offset time zones), so they are refused here for every Node alike.
   if (/^[+-]/.test(name.trim())) return undefined
   // Cached: building an Intl.DateTimeFormat costs tens of µs, and every task asks.

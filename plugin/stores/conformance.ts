@@ -1,5 +1,5 @@
 /**
- * The conformance suite every store must pass (SPEC §5, §10), shipped as
+ * The conformance suite every store must pass, shipped as
  * `fastify-scheduler/testing` so that a third-party store can prove itself with any test
  * runner: each case is a plain async function that throws (node:assert) on a violation.
  *

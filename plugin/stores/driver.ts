@@ -4,7 +4,7 @@
  */
 import type { RunRecord } from './store.js'
 import { createRequire } from 'node:module'
-import { InvalidOptionError, storeUnavailable } from '../errors.js'
+import { InvalidOptionError, storeUnavailable } from '../../core/errors.js'
 
 /**
  * Run one driver call, turning any failure into FST_SCHEDULER_STORE_UNAVAILABLE. `explain`

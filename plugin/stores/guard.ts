@@ -6,7 +6,8 @@
  * a pool that waits forever for a free connection. A call that times out may still complete
  * in the store later: the contract (see `store.ts`, `docs/ARCHITECTURE.md`) makes that safe.
  */
-import { storeUnavailable } from '../errors.js'
+import { withDeadline } from '../../core/deadline.js'
+import { storeUnavailable } from '../../core/errors.js'
 import { STORE_METHODS, type Store } from './store.js'
 
 /** The least time `init()` and `close()` get. */
@@ -30,25 +31,11 @@ export function guardStore (store: Store, timeoutMs: number): Store {
   return guarded as unknown as Store
 }
 
+/** The call, rejected with the coded error when it fails, throws, or does not answer within `timeoutMs`. */
 function bounded<T> (method: string, timeoutMs: number, kind: string, call: () => Promise<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(storeUnavailable(new Error(`the ${kind} store did not answer ${method}() within ${timeoutMs} ms`)))
-    }, timeoutMs)
-    // Not unref'd: it holds the process at most timeoutMs, so a CLI run awaiting a frozen
-    // store reports the failure instead of exiting silently mid-await.
-    let pending: Promise<T>
-    try {
-      pending = Promise.resolve(call())
-    } catch (err) {
-      pending = Promise.reject(err)
-    }
-    pending.then(value => {
-      clearTimeout(timer)
-      resolve(value)
-    }, (err: unknown) => {
-      clearTimeout(timer)
-      reject(storeUnavailable(err))
-    })
-  })
+  // Not unref'd: it holds the process at most timeoutMs, so a CLI run awaiting a frozen
+  // store reports the failure instead of exiting silently mid-await.
+  return withDeadline(call, timeoutMs, {
+    onTimeout: () => { throw new Error(`the ${kind} store did not answer ${method}() within ${timeoutMs} ms`) }
+  }).catch((err: unknown) => { throw storeUnavailable(err) })
 }

@@ -1,5 +1,5 @@
 /**
- * The store contract (SPEC §4–5, §10). Every implementation — memory, sqlite, redis,
+ * The store contract (docs/ARCHITECTURE.md#the-store-contract). Every implementation — memory, sqlite, redis,
  * postgres, or a third party's — passes the same conformance suite
  * (`fastify-scheduler/testing`, source in `plugin/stores/conformance.ts`). The design and
  * the fault model behind it are in `docs/ARCHITECTURE.md`.
@@ -147,7 +147,7 @@ export interface TaskRetry extends PendingRetry {
   task: string
 }
 
-/** What the whole cluster shares beyond task state (SPEC §10: health is cluster-wide). */
+/** What the whole cluster shares beyond task state (health is cluster-wide: docs/ARCHITECTURE.md#health). */
 export interface ClusterState {
   /** The latest tick any process recorded. */
   lastTick?: Date

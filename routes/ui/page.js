@@ -1,7 +1,18 @@
+// @ts-check
 // The dashboard's script. Plain browser JavaScript, no build step, allowed by its hash.
 // Every value from the server reaches the page through textContent or DOM APIs (el() below),
 // never innerHTML: a task name or error message is text, whatever characters it holds.
 'use strict'
+
+// Checked by `npm run typecheck` (routes/ui/tsconfig.json). The answers' types are the
+// routes' own, derived from their TypeBox schemas (plugin/schemas.ts, routes/schemas.ts).
+/** @typedef {import('../../plugin/types.js').SchedulerListing} Listing */
+/** @typedef {Listing['tasks'][number]} TaskRow */
+/** @typedef {import('../../plugin/types.js').RunSummary} RunSummary */
+/** @typedef {import('../schemas.js').RunRecordJson} HistoryRun */
+/** @typedef {{ runs: HistoryRun[], total: number, limit: number, offset: number }} HistoryPage */
+/** @typedef {{ status: number, ok: boolean, data: any }} ApiAnswer */
+/** @typedef {{ kind?: 'good' | 'bad', text: string }} Outcome */
 
 const TOKEN_KEY = 'fastify-scheduler:token'
 const REFRESH_MS = 10_000
@@ -26,24 +37,41 @@ const state = {
   /** Set when the user typed a token, so a 401 can say that token was refused. */
   tokenJustEntered: false,
   listingQuery: `?upcoming=${UPCOMING}&recent=${RECENT}`,
+  /** @type {Listing | null} */
   listing: null,
+  /** @type {ApiAnswer | null} */
   health: null,
   history: { task: '', status: '', offset: 0 },
   /** Outcome of the last "Run now" per task, kept across re-renders. */
+  /** @type {Map<string, Outcome>} */
   outcomes: new Map(),
-  /** Task whose "Run now" the dialog is confirming. */
+  /** Task whose "Run now" the dialog is confirming. @type {string | null} */
   confirming: null
 }
 
-const $ = id => document.getElementById(id)
+/**
+ * The page's element of that id, typed by the caller: `$('token', HTMLInputElement)`.
+ * @template {HTMLElement} [T=HTMLElement]
+ * @param {string} id
+ * @param {new () => T} [_kind] only for the type
+ * @returns {T}
+ */
+const $ = (id, _kind) => /** @type {T} */ (document.getElementById(id))
 
-/** Build an element: attributes by name (`class`, `text` for textContent), children appended as nodes or text. */
+/**
+ * Build an element: attributes by name (`class`, `text` for textContent), children appended as nodes or text.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, string | number | boolean | null | undefined>} [attrs]
+ * @param {...(Node | string | null | undefined | false)} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 function el (tag, attrs = {}, ...children) {
   const node = document.createElement(tag)
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue
-    if (name === 'class') node.className = value
-    else if (name === 'text') node.textContent = value
+    if (name === 'class') node.className = String(value)
+    else if (name === 'text') node.textContent = String(value)
     else node.setAttribute(name, value === true ? '' : String(value))
   }
   for (const child of children) {
@@ -58,6 +86,7 @@ function readToken () {
   try { return sessionStorage.getItem(TOKEN_KEY) } catch { return null }
 }
 
+/** @param {string | null} token */
 function storeToken (token) {
   state.token = token
   try {
@@ -71,9 +100,16 @@ function storeToken (token) {
  * by a cross-site form, and a cross-site fetch sending them needs a preflight the routes never
  * grant: apps whose `authorize` trusts a cookie require the header to rule out forged runs.
  */
+/**
+ * @param {string} path
+ * @param {{ method?: string, json?: unknown }} [options]
+ * @returns {Promise<ApiAnswer>}
+ */
 async function api (path, { method = 'GET', json } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { accept: 'application/json', 'x-fastify-scheduler': 'ui' }
   if (state.token !== null) headers.authorization = `Bearer ${state.token}`
+  /** @type {RequestInit} */
   const init = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error' }
   if (json !== undefined) {
     headers['content-type'] = 'application/json'
@@ -86,6 +122,7 @@ async function api (path, { method = 'GET', json } = {}) {
   return { status: response.status, ok: response.ok, data }
 }
 
+/** @param {ApiAnswer} res */
 function describeFailure (res) {
   const message = res.data !== null && typeof res.data.message === 'string' ? res.data.message : ''
   return `${res.status}${message !== '' ? `: ${message}` : ''}`
@@ -106,7 +143,7 @@ function askForToken () {
   const error = $('login-error')
   error.textContent = message
   error.hidden = message === ''
-  $('token').focus()
+  $('token', HTMLInputElement).focus()
 }
 
 function signedIn () {
@@ -119,6 +156,7 @@ function signedIn () {
   $('signout').hidden = state.token === null
 }
 
+/** @param {string} message */
 function showProblem (message) {
   const banner = $('problem')
   banner.textContent = message
@@ -130,11 +168,16 @@ function showProblem (message) {
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone
 const formatters = new Map()
 
-/** A date in `zone` (default the viewer's); `seconds` for run times, minutes for schedule times. */
+/**
+ * A date in `zone` (default the viewer's); `seconds` for run times, minutes for schedule times.
+ * @param {string} iso
+ * @param {string} [zone]
+ */
 function formatTime (iso, zone, seconds = false) {
   const key = `${zone ?? ''}|${seconds}`
   let format = formatters.get(key)
   if (format === undefined) {
+    /** @type {Intl.DateTimeFormatOptions} */
     const options = { dateStyle: 'medium', timeStyle: seconds ? 'medium' : 'short' }
     try {
       format = new Intl.DateTimeFormat(undefined, zone === undefined ? options : { ...options, timeZone: zone })
@@ -148,7 +191,10 @@ function formatTime (iso, zone, seconds = false) {
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' })
 
-/** "in 5 minutes", "2 hours ago", measured from the server's now (its clock is the truth). */
+/**
+ * "in 5 minutes", "2 hours ago", measured from the server's now (its clock is the truth).
+ * @param {string} iso
+ */
 function fromNow (iso) {
   const now = state.listing !== null ? Date.parse(state.listing.now) : Date.now()
   const seconds = Math.round((Date.parse(iso) - now) / 1000)
@@ -159,6 +205,7 @@ function fromNow (iso) {
   return relative.format(Math.round(seconds / 86_400), 'day')
 }
 
+/** @param {number | null | undefined} ms */
 function formatDuration (ms) {
   if (typeof ms !== 'number') return NONE
   if (ms < 1000) return `${Math.round(ms)} ms`
@@ -168,29 +215,46 @@ function formatDuration (ms) {
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`
 }
 
+/** @param {string} status */
 const statusWord = status => String(status).replace('_', ' ')
+/** @param {string} status */
 const badge = status => el('span', { class: `badge s-${status}`, text: statusWord(status) })
+/** @param {unknown} value */
 const orNone = value => value === undefined || value === null || value === '' ? NONE : String(value)
+/** @param {unknown} value */
 const yesNo = value => typeof value === 'boolean' ? (value ? 'yes' : 'no') : NONE
 
-/** A time in the viewer's zone, with the task's zone below when it differs. */
+/**
+ * A time in the viewer's zone, with the task's zone below when it differs.
+ * @param {string} iso
+ * @param {string} [zone]
+ */
 function timeInBothZones (iso, zone) {
+  /** @type {Array<Node | string>} */
   const parts = [el('time', { datetime: iso, text: `${formatTime(iso)} (${fromNow(iso)})` })]
   if (zone !== undefined && zone !== viewerZone) parts.push(el('span', { class: 'sub', text: `${formatTime(iso, zone)} ${zone}` }))
   return parts
 }
 
+/**
+ * @param {string} term
+ * @param {...(Node | string | null)} details
+ */
 function fact (term, ...details) {
   return el('div', {}, el('dt', { text: term }), el('dd', {}, ...details))
 }
 
 // ---- rendering ---------------------------------------------------------------------------
 
-/** Re-render without losing keyboard focus: elements with the same data-key get it back. */
+/**
+ * Re-render without losing keyboard focus: elements with the same data-key get it back.
+ * @param {() => void} render
+ */
 function keepingFocus (render) {
-  const key = document.activeElement?.dataset?.key
+  const active = /** @type {HTMLElement | null} */ (document.activeElement)
+  const key = active?.dataset?.key
   render()
-  if (key !== undefined) document.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus()
+  if (key !== undefined) /** @type {HTMLElement | null} */ (document.querySelector(`[data-key="${CSS.escape(key)}"]`))?.focus()
 }
 
 function renderHealth () {
@@ -212,6 +276,7 @@ function renderHealth () {
   $('health-facts').replaceChildren(...facts)
 }
 
+/** @param {RunSummary} run */
 function runSummary (run) {
   const bits = [statusWord(run.status), formatTime(run.startedAt, undefined, true), formatDuration(run.durationMs)]
   if (run.attempt > 1) bits.push(`attempt ${run.attempt}`)
@@ -220,7 +285,10 @@ function runSummary (run) {
   return bits.join(' · ')
 }
 
-/** The recent runs, oldest to newest, one cell each; hover or focus shows the run below. */
+/**
+ * The recent runs, oldest to newest, one cell each; hover or focus shows the run below.
+ * @param {TaskRow} task
+ */
 function renderStrip (task) {
   const label = `Recent runs of ${task.name}, oldest first`
   if (!Array.isArray(task.recent)) return el('p', { class: 'muted', text: `Recent runs: ${NONE}` })
@@ -250,9 +318,11 @@ function renderStrip (task) {
   const strip = el('div', { class: 'strip', role: 'group', 'aria-label': label, 'data-task': task.name }, ...cells)
   // One tab stop per strip; the arrow keys move along it.
   strip.addEventListener('keydown', event => {
-    const at = cells.indexOf(document.activeElement)
+    const at = cells.indexOf(/** @type {HTMLButtonElement} */ (document.activeElement))
     if (at === -1) return
-    const to = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: cells.length - 1 }[event.key]
+    /** @type {Record<string, number>} */
+    const moves = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: cells.length - 1 }
+    const to = moves[event.key]
     if (to === undefined || to < 0 || to >= cells.length) return
     event.preventDefault()
     cells[at].tabIndex = -1
@@ -262,6 +332,10 @@ function renderStrip (task) {
   return el('div', {}, strip, detail)
 }
 
+/**
+ * @param {TaskRow} task
+ * @returns {Array<Node | string>}
+ */
 function renderNextRun (task) {
   if (task.nextRun === null) return [task.manual ? 'manual only' : task.enabled ? NONE : 'disabled']
   const parts = timeInBothZones(task.nextRun, task.timezone)
@@ -272,6 +346,7 @@ function renderNextRun (task) {
   return parts
 }
 
+/** @param {TaskRow} task */
 function renderLastRun (task) {
   const run = task.lastRun
   if (run === null || run === undefined) return [el('dd', { text: 'never' })]
@@ -287,6 +362,7 @@ function renderLastRun (task) {
   return [el('dd', {}, ...details)]
 }
 
+/** @param {TaskRow} task */
 function renderRunning (task) {
   const running = task.running
   if (running !== null && typeof running === 'object') {
@@ -299,6 +375,7 @@ function renderRunning (task) {
   return task.runningNow ? 'yes' : 'no'
 }
 
+/** @param {string} name */
 function renderOutcome (name) {
   const outcome = state.outcomes.get(name)
   return el('output', {
@@ -308,6 +385,7 @@ function renderOutcome (name) {
   })
 }
 
+/** @param {TaskRow} task */
 function renderTask (task) {
   const id = `task-${encodeURIComponent(task.name)}`
   const head = el('div', { class: 'card-head' }, el('h3', { id, text: task.name }))
@@ -341,13 +419,14 @@ function renderListing () {
     $('task-list').replaceChildren(...(tasks.length === 0 ? [el('p', { class: 'muted', text: 'No tasks.' })] : tasks.map(renderTask)))
   })
   // The history's task filter offers every task, and keeps a chosen one that has gone.
-  const select = $('filter-task')
+  const select = $('filter-task', HTMLSelectElement)
   const names = tasks.map(task => task.name)
   if (state.history.task !== '' && !names.includes(state.history.task)) names.push(state.history.task)
   select.replaceChildren(el('option', { value: '', text: 'All tasks' }), ...names.map(name => el('option', { value: name, text: name })))
   select.value = state.history.task
 }
 
+/** @param {HistoryPage} page */
 function renderHistory (page) {
   const rows = page.runs.map(run => {
     const error = []
@@ -371,8 +450,8 @@ function renderHistory (page) {
   const first = page.total === 0 ? 0 : page.offset + 1
   const last = page.offset + page.runs.length
   $('page-info').textContent = `${first}–${last} of ${page.total}`
-  $('newer').disabled = page.offset === 0
-  $('older').disabled = last >= page.total
+  $('newer', HTMLButtonElement).disabled = page.offset === 0
+  $('older', HTMLButtonElement).disabled = last >= page.total
 }
 
 // ---- loading -----------------------------------------------------------------------------
@@ -420,11 +499,12 @@ async function refreshOnce () {
     await health
     $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}`
   } catch (err) {
-    showProblem(`The server could not be reached (${err.message}).`)
+    showProblem(`The server could not be reached (${/** @type {Error} */ (err).message}).`)
   }
   renderHealth()
 }
 
+/** @type {Promise<void> | null} */
 let refreshing = null
 let refreshAgain = false
 
@@ -445,15 +525,22 @@ function refresh () {
 
 // ---- run now -------------------------------------------------------------------------------
 
+/** @param {string} name */
 function confirmRun (name) {
   state.confirming = name
   $('confirm-text').textContent = `Run “${name}” now, whatever its schedule says? It runs even if it is not due.`
-  $('confirm').showModal()
+  $('confirm', HTMLDialogElement).showModal()
   $('confirm-cancel').focus()
 }
 
+/**
+ * @param {string} name
+ * @param {ApiAnswer} res
+ * @returns {Outcome}
+ */
 function outcomeText (name, res) {
   const answer = res.data ?? {}
+  /** @param {unknown} list @returns {any} */
   const find = list => Array.isArray(list) ? list.find(item => item.task === name) : undefined
   const ran = find(answer.ran)
   if (ran !== undefined) return { kind: 'good', text: `Succeeded in ${formatDuration(ran.durationMs)}.` }
@@ -468,9 +555,19 @@ function outcomeText (name, res) {
   return { kind: 'bad', text: `The run could not be started (${describeFailure(res)}).` }
 }
 
+/**
+ * The "Run now" button of a task, if shown.
+ * @param {string} name
+ * @returns {HTMLButtonElement | null}
+ */
+function runButton (name) {
+  return document.querySelector(`button[data-key="${CSS.escape(`run:${name}`)}"]`)
+}
+
+/** @param {string} name */
 async function runNow (name) {
   state.outcomes.set(name, { text: 'Running…' })
-  const button = document.querySelector(`button[data-key="${CSS.escape(`run:${name}`)}"]`)
+  const button = runButton(name)
   if (button !== null) button.disabled = true
   const output = button?.parentElement?.querySelector('output')
   if (output) output.textContent = 'Running…'
@@ -479,19 +576,19 @@ async function runNow (name) {
     if (res.status === 401) return askForToken()
     state.outcomes.set(name, outcomeText(name, res))
   } catch (err) {
-    state.outcomes.set(name, { kind: 'bad', text: `The server could not be reached (${err.message}).` })
+    state.outcomes.set(name, { kind: 'bad', text: `The server could not be reached (${/** @type {Error} */ (err).message}).` })
   }
   await refresh()
-  document.querySelector(`button[data-key="${CSS.escape(`run:${name}`)}"]`)?.focus()
+  runButton(name)?.focus()
 }
 
 // ---- wiring --------------------------------------------------------------------------------
 
 $('login-form').addEventListener('submit', event => {
   event.preventDefault() // never navigates: form-action is 'none'
-  const token = $('token').value.trim()
+  const token = $('token', HTMLInputElement).value.trim()
   if (token === '') return
-  $('token').value = ''
+  $('token', HTMLInputElement).value = ''
   storeToken(token)
   state.tokenJustEntered = true
   void refresh()
@@ -503,25 +600,25 @@ $('signout').addEventListener('click', () => {
   askForToken()
 })
 
-$('confirm-cancel').addEventListener('click', () => $('confirm').close())
+$('confirm-cancel').addEventListener('click', () => $('confirm', HTMLDialogElement).close())
 $('confirm-run').addEventListener('click', () => {
   const name = state.confirming
-  $('confirm').close()
+  $('confirm', HTMLDialogElement).close()
   if (name !== null) void runNow(name)
 })
 $('confirm').addEventListener('close', () => {
   const name = state.confirming
   state.confirming = null
-  if (name !== null) document.querySelector(`button[data-key="${CSS.escape(`run:${name}`)}"]`)?.focus()
+  if (name !== null) runButton(name)?.focus()
 })
 
-$('filter-task').addEventListener('change', event => {
-  state.history.task = event.target.value
+$('filter-task', HTMLSelectElement).addEventListener('change', event => {
+  state.history.task = /** @type {HTMLSelectElement} */ (event.target).value
   state.history.offset = 0
   void loadHistory()
 })
-$('filter-status').addEventListener('change', event => {
-  state.history.status = event.target.value
+$('filter-status', HTMLSelectElement).addEventListener('change', event => {
+  state.history.status = /** @type {HTMLSelectElement} */ (event.target).value
   state.history.offset = 0
   void loadHistory()
 })
@@ -538,10 +635,10 @@ $('refresh').addEventListener('click', () => { void refresh() })
 
 // Auto-refresh while signed in and visible; catch up at once when the tab comes back.
 setInterval(() => {
-  if (state.signedIn && !document.hidden && $('auto').checked) void refresh()
+  if (state.signedIn && !document.hidden && $('auto', HTMLInputElement).checked) void refresh()
 }, REFRESH_MS)
 document.addEventListener('visibilitychange', () => {
-  if (state.signedIn && !document.hidden && $('auto').checked) void refresh()
+  if (state.signedIn && !document.hidden && $('auto', HTMLInputElement).checked) void refresh()
 })
 
 void refresh()

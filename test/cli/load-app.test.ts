@@ -1,5 +1,5 @@
 /**
- * How the CLI finds and boots an app (SPEC §8): a default-exported plugin or a build()
+ * How the CLI finds and boots an app (docs/ARCHITECTURE.md#the-cli): a default-exported plugin or a build()
  * function, .ts apps with no flags, a documented search order, and an error naming the file
  * (exit 3) for every way an app can be wrong.
  */

@@ -3,7 +3,7 @@
  * through `tick(now)`. Routes are off unless the test asks for them.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import type { SchedulerOptions } from '../../plugin/types.js'
 

@@ -67,7 +67,7 @@ export async function compileCli (): Promise<{ entry: string, remove: () => void
   const cache = join(REPO, 'node_modules', '.cache')
   mkdirSync(cache, { recursive: true })
   const out = mkdtempSync(join(cache, 'fastify-scheduler-cli-'))
-  const sources = ['index.ts', ...['cli', 'plugin', 'routes', 'tasks'].flatMap(folder =>
+  const sources = ['index.ts', 'plugin.ts', ...['cli', 'core', 'plugin', 'routes', 'tasks'].flatMap(folder =>
     (readdirSync(join(REPO, folder), { recursive: true }) as string[])
       .filter(file => file.endsWith('.ts') && !file.endsWith('.d.ts'))
       .map(file => join(folder, file)))]

@@ -3,8 +3,8 @@
  * a location (SQLite file, Redis URL, PostgreSQL connection string) and a namespace (Redis
  * key prefix, PostgreSQL schema; unused for SQLite). Parent tests open the same store with it.
  */
-import { postgresStore } from '../../plugin/stores/postgres.js'
-import { redisStore } from '../../plugin/stores/redis.js'
+import { postgresStore } from '../../plugin/stores/postgres/index.js'
+import { redisStore } from '../../plugin/stores/redis/index.js'
 import { sqliteStore } from '../../plugin/stores/sqlite/index.js'
 import type { Store } from '../../plugin/stores/store.js'
 

@@ -1,5 +1,5 @@
 /**
- * SPEC §4 by example: when a task runs, catch-up, missed occurrences, firstSeen, forced runs.
+ * The tick path (docs/ARCHITECTURE.md#the-tick-path) by example: when a task runs, catch-up, missed occurrences, firstSeen, forced runs.
  * Time is driven through tick(now); nothing sleeps.
  */
 import t from 'tap'

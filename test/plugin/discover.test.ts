@@ -1,12 +1,12 @@
 /**
- * Task discovery (SPEC §2): one fixture folder per case under test/fixtures/discovery/.
+ * Task discovery (docs/ARCHITECTURE.md#tasks): one fixture folder per case under test/fixtures/discovery/.
  * Every bad file fails the boot with an error naming the file.
  */
 import t from 'tap'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import { findTaskFiles } from '../../plugin/discover.js'
 import { defineTask } from '../../tasks/task.js'

@@ -14,10 +14,10 @@
  */
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
-import { postgresStore } from '../../plugin/stores/postgres.js'
-import { redisStore } from '../../plugin/stores/redis.js'
+import { postgresStore } from '../../plugin/stores/postgres/index.js'
+import { redisStore } from '../../plugin/stores/redis/index.js'
 import { sqliteStore } from '../../plugin/stores/sqlite/index.js'
 import type { RunRecord, Store } from '../../plugin/stores/store.js'
 import { defineTask } from '../../tasks/task.js'
@@ -54,7 +54,7 @@ async function scenario (open: () => Store, storeTimeout: Duration, inject: (f: 
   const clock = testClock(START)
   const app = Fastify({ logger: false })
   await app.register(fastifyScheduler, {
-    dir: false, routes: false, timezone: 'UTC', store: faulty.store, clock, tasks: tasks(), leaseTime: '1 minute', storeTimeout, closeGracePeriod: '5 seconds'
+    dir: false, routes: false, timezone: 'UTC', store: faulty.store, clock, maxClockSkew: false, tasks: tasks(), leaseTime: '1 minute', storeTimeout, closeGracePeriod: '5 seconds'
   })
   await app.ready()
   const ticks: TickLog[] = []

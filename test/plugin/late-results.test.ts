@@ -12,8 +12,8 @@ import type { Store } from '../../plugin/stores/store.js'
 import { defineTask } from '../../tasks/task.js'
 import { at, buildApp, testClock, type TestClock } from '../helpers/app.js'
 import { interceptStore } from '../helpers/faulty-store.js'
+import { reportLedger } from '../helpers/ledger.js'
 import { sampleRun } from '../../plugin/stores/conformance.js'
-
 
 /** One replica's view of a shared store: `cut()` makes every call fail, as a partition would. */
 function viewOf (shared: Store) {
@@ -83,6 +83,7 @@ t.test('a run that succeeds while its replica is cut off longer than leaseTime r
   await s.tickB('2026-05-12 17:10')
   await s.tickA('2026-05-12 17:11')
   t.same(s.ledger, ['attempt 1 of 17:00'], 'the task ran once')
+  t.match(reportLedger(t, 'a success lands after its run was reaped (memory store, two replicas)', ['17:00'], s.ledger.map(line => line.slice(-5))), { lost: 0, duplicated: 0 })
 })
 
 t.test('a late failure after another replica\'s retry succeeded does not run that retry again', async t => {
@@ -102,6 +103,7 @@ t.test('a late failure after another replica\'s retry succeeded does not run tha
   await s.tickB('2026-05-12 17:13')
   await s.tickA('2026-05-12 17:14')
   t.same(s.ledger, ['attempt 1 of 17:00', 'attempt 2 of 17:00'], 'attempt 2 ran once')
+  t.match(reportLedger(t, 'a failure lands after the retry succeeded elsewhere (memory store, two replicas)', ['attempt 1 of 17:00', 'attempt 2 of 17:00'], s.ledger), { lost: 0, duplicated: 0 })
   const statuses = (await s.shared.listRuns({ task: ['report'] })).runs.map(run => `a${run.attempt} ${run.status}`).sort()
   t.same(statuses, ['a1 failed', 'a2 succeeded'], 'the history tells what happened')
 })

@@ -1,5 +1,5 @@
 /**
- * Exactly once across replicas (SPEC §4): three real child processes share one store
+ * Exactly once across replicas (docs/ARCHITECTURE.md#the-tick-path): three real child processes share one store
  * (SQLite file, then Redis, then PostgreSQL), 20 tasks of mixed schedules, 240 simulated
  * minutes across the Europe/Berlin spring-forward gap, advanced in lock-step. Every process
  * fires several concurrent ticks per minute at random seconds; some minutes nobody ticks.

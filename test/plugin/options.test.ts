@@ -1,10 +1,10 @@
 /**
- * Plugin options (SPEC §7): resolved once at registration; anything wrong fails the boot
+ * Plugin options (docs/ARCHITECTURE.md#options): resolved once at registration; anything wrong fails the boot
  * with FST_SCHEDULER_INVALID_OPTION naming the option and what is accepted.
  */
 import t from 'tap'
 import Fastify from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import type { SchedulerOptions } from '../../plugin/types.js'
 

@@ -1,18 +1,18 @@
 /**
- * Store outages through the whole plugin (SPEC §5): with Redis or PostgreSQL unreachable,
+ * Store outages through the whole plugin (docs/ARCHITECTURE.md#the-fault-model): with Redis or PostgreSQL unreachable,
  * the trigger answers 503 with a clear message and nothing runs; when the store is back,
  * ticks work again without a restart. The app also boots while a network store is down.
  */
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import Fastify, { type FastifyInstance } from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { postgresStore } from '../../plugin/stores/postgres.js'
+import { postgresStore } from '../../plugin/stores/postgres/index.js'
 import { sqliteStore } from '../../plugin/stores/sqlite/index.js'
-import { redisStore } from '../../plugin/stores/redis.js'
+import { redisStore } from '../../plugin/stores/redis/index.js'
 import type { Store } from '../../plugin/stores/store.js'
 import { defineTask } from '../../tasks/task.js'
 import { eventually, postgresProxy, startRedisServer, stopRedisServer } from '../helpers/outage.js'
@@ -32,6 +32,7 @@ async function appOn (store: Store, runs: string[]): Promise<FastifyInstance> {
   await app.register(fastifyScheduler, {
     dir: false,
     clock,
+    maxClockSkew: false, // time is the hand clock, not the servers'
     store,
     timezone: 'UTC',
     auth: { tokens: [TOKEN] },

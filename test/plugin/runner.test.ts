@@ -1,10 +1,10 @@
 /**
- * SPEC §2 and §4: what a run gets (TaskContext) and how it ends — failure isolation,
+ * Runs (docs/ARCHITECTURE.md#tasks, #the-tick-path): what a run gets (TaskContext) and how it ends — failure isolation,
  * timeout, overlap, abandoned leases, shutdown.
  */
 import t from 'tap'
 import Fastify from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import type { Store } from '../../plugin/stores/store.js'
 import { defineTask } from '../../tasks/task.js'

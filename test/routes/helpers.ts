@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import type { Store } from '../../plugin/stores/store.js'
 import type { SchedulerOptions } from '../../plugin/types.js'

@@ -1,7 +1,10 @@
 /** With @fastify/swagger registered, the OpenAPI document describes the four routes with their schemas. */
 import t from 'tap'
 import swagger from '@fastify/swagger'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { buildRoutesApp } from './helpers.js'
+
+const OPENAPI_FIXTURE = new URL('../fixtures/openapi.json', import.meta.url)
 
 interface Operation {
   parameters?: Array<{ name: string, in: string }>
@@ -41,4 +44,22 @@ t.test('the OpenAPI document lists the four routes with input and output schemas
   const health = paths['/_schedule/health'].get
   t.same(Object.keys(health.responses).sort(), ['200', '500', '503'])
   t.match(health.responses['503'].content?.['application/json'].schema, { properties: { status: { enum: ['ok', 'stale', 'no tick yet'] } } })
+})
+
+/**
+ * The whole OpenAPI document, deep-equal and in the same key order as a committed copy: a refactor that moves a
+ * schema or derives a type from it must leave every HTTP shape as it was. After a deliberate
+ * change to an HTTP shape, regenerate the copy with `UPDATE_OPENAPI=1 npx tap test/routes/swagger.test.ts`.
+ */
+t.test('the OpenAPI document is the committed one (HTTP shapes unchanged)', async t => {
+  const { app } = await buildRoutesApp({
+    plugin: { allowQueryToken: true },
+    before: async app => { await app.register(swagger, { openapi: { info: { title: 'test', version: '1' } } }) }
+  })
+  t.teardown(() => app.close())
+  const text = JSON.stringify(app.swagger(), null, 2) + '\n'
+  if (process.env.UPDATE_OPENAPI === '1') writeFileSync(OPENAPI_FIXTURE, text)
+  const committed = readFileSync(OPENAPI_FIXTURE, 'utf8')
+  t.strictSame(JSON.parse(text), JSON.parse(committed), 'the same document')
+  t.equal(text, committed, 'with its keys in the same order (the order responses are written in)')
 })

@@ -1,6 +1,6 @@
 /**
  * POST /_schedule/run through the real plugin: what runs, the answer body, and every status
- * code of SPEC §6 (200, 202, 400, 404, 413, 415, 500, 503; 401 is in auth-http.test.ts).
+ * code of docs/ARCHITECTURE.md#the-http-routes (200, 202, 400, 404, 413, 415, 500, 503; 401 is in auth-http.test.ts).
  */
 import t from 'tap'
 import { compileSerializer } from '../../routes/compilers.js'

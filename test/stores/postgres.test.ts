@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import { setTimeout as delay } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { postgresStore } from '../../plugin/stores/postgres.js'
+import { postgresStore } from '../../plugin/stores/postgres/index.js'
+import type { Query } from '../../plugin/stores/postgres/connection.js'
+import { MIGRATIONS, SCHEMA_VERSION, migrate } from '../../plugin/stores/postgres/migrations.js'
+import { tableNames } from '../../plugin/stores/postgres/statements.js'
 import { createSchema, freePort, needs, postgresService, postgresUrl, probePostgres, uniqueName } from '../helpers/services.js'
 import { eventually, postgresProxy } from '../helpers/outage.js'
 import { startThrowawayPostgres, whyNoThrowawayPostgres, type ThrowawayPostgres } from '../helpers/throwaway-postgres.js'
@@ -38,6 +41,44 @@ t.test('options are checked when the store is created', async (t) => {
   const store = postgresStore({ pool })
   t.equal(store.kind, 'postgres')
   t.equal(store.durable, true)
+})
+
+t.test('timeout takes milliseconds or a duration string, and names the option when wrong', async (t) => {
+  const pool = new pg.Pool()
+  t.teardown(() => pool.end())
+  const code = 'FST_SCHEDULER_INVALID_OPTION'
+  t.doesNotThrow(() => postgresStore({ pool, timeout: '2 seconds' }))
+  t.doesNotThrow(() => postgresStore({ pool, timeout: 1500 }))
+  t.throws(() => postgresStore({ pool, timeout: '2 secs' }), { code, message: /postgresStore: timeout "2 secs": expected/ })
+  t.throws(() => postgresStore({ pool, timeout: 0 }), { code, message: /postgresStore: timeout 0: must be at least 1 ms/ })
+  t.throws(() => postgresStore({ pool, timeout: -5 }), { code, message: /postgresStore: timeout -5/ })
+  t.throws(() => postgresStore({ pool, timeout: '30 days' }), { code, message: /postgresStore: timeout "30 days": at most/ })
+})
+
+t.test('a late success racing the reaper\'s retry (two pools, 40 occurrences): never a pending retry beside a success', skip, async (t) => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const stores = [0, 1].map(() => postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema }))
+  t.teardown(async () => { for (const store of stores) await store.close() })
+  await stores[0]!.init()
+  const tasks = Array.from({ length: 40 }, (_, i) => `late-${i}`)
+  await stores[0]!.ensureTasks(tasks, new Date(T0))
+  let armed = 0
+  await Promise.all(tasks.map(async (task) => {
+    const id = `${task}-a1`
+    await stores[0]!.startRun({ run: run(id, task, 1, 'running'), claim: 'occurrence', lease: { key: task, ttlMs: 60_000, nowMs: T0 + 60_000 }, historyLimit: 10 })
+  }))
+  const abandoned = await stores[1]!.abandonExpired(T0 + 10 * 60_000, 'lease expired')
+  t.equal(abandoned.length, tasks.length, 'every run reaped')
+  await Promise.all(abandoned.map(async (record) => {
+    const [set] = await Promise.all([
+      stores[1]!.retryAbandoned(record, { of: record.scheduledFor, attempt: 2, at: new Date(T0 + 20 * 60_000) }),
+      stores[0]!.finishRun(run(record.id, record.task, 1, 'succeeded'), { leaseKey: record.task, historyLimit: 10 })
+    ])
+    if (set) armed++
+  }))
+  t.same((await stores[0]!.heartbeat()).retries, [], `no retry left pending (${armed} armed first, then cancelled by the success)`)
+  t.equal((await stores[0]!.listRuns({ status: ['succeeded'], limit: 100 })).total, tasks.length, 'every late success recorded')
 })
 
 t.test('three stores (three pools) initialising a new schema at once: created once, then one winner per claim', skip, async (t) => {
@@ -123,15 +164,25 @@ t.test('nothing listening at boot: init and calls reject with the coded error', 
   await expectEveryCallUnavailable(t, store)
 })
 
-t.test('a v1 schema is migrated in place at init: v1 rows stay valid (attempt 1, not forced), v2 features work', skip, async (t) => {
-  const postgres = await postgresService(t)
-  if (postgres === undefined) return
+/** A pg client on the test's database, ended when the test ends, and its schema quoted. */
+async function adminOf (t: Test, postgres: { connectionString: string, schema: string }): Promise<{ admin: pg.Client, schema: string }> {
   const admin = new pg.Client({ connectionString: postgres.connectionString })
   await admin.connect()
   t.teardown(() => admin.end())
-  const schema = pg.escapeIdentifier(postgres.schema)
-  const v1 = readFileSync(new URL('../fixtures/postgres-v1-schema.sql', import.meta.url), 'utf8')
-  await admin.query(v1.replaceAll('":schema"', schema))
+  return { admin, schema: pg.escapeIdentifier(postgres.schema) }
+}
+
+/** Load a fixture of older tables into the test's schema. */
+async function loadFixture (admin: pg.Client, schema: string, name: string): Promise<void> {
+  const sql = readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')
+  await admin.query(sql.replaceAll('":schema"', schema))
+}
+
+t.test('a v1 schema is migrated in place at init: v1 rows stay valid (attempt 1, not forced), later features work', skip, async (t) => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const { admin, schema } = await adminOf(t, postgres)
+  await loadFixture(admin, schema, 'postgres-v1-schema.sql')
   await admin.query(`INSERT INTO ${schema}.fastify_scheduler_tasks (task, first_seen, last_occurrence) VALUES ('report', $1, $1)`, [new Date(T0)])
   await admin.query(`INSERT INTO ${schema}.fastify_scheduler_leases (key, owner, expires_at) VALUES ('report', 'old-run', $1)`, [new Date(T0 + 60_000)])
   await admin.query(`INSERT INTO ${schema}.fastify_scheduler_runs (id, task, scheduled_for, trigger, started_at, status)
@@ -141,7 +192,9 @@ t.test('a v1 schema is migrated in place at init: v1 rows stay valid (attempt 1,
   t.teardown(() => store.close())
   await store.init()
   const version = await admin.query(`SELECT value FROM ${schema}.fastify_scheduler_meta WHERE key = 'schema_version'`)
-  t.same(version.rows, [{ value: '2' }], 'schema_version bumped to 2')
+  t.same(version.rows, [{ value: String(SCHEMA_VERSION) }], 'schema_version moved to the newest migration (older code refuses the tables)')
+  const migrations = await admin.query(`SELECT id FROM ${schema}.fastify_scheduler_migrations ORDER BY id`)
+  t.same(migrations.rows.map((row) => row.id), MIGRATIONS.map((m) => m.id), 'every migration recorded once')
   t.same((await store.listRuns({})).runs, [{ ...run('old-run', 'report', 0, 'running'), trigger: 'schedule' }], 'the v1 row reads as attempt 1, not forced, no instance')
   t.same((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0), lastOccurrence: new Date(T0) }, 'task state kept')
 
@@ -157,13 +210,74 @@ t.test('a v1 schema is migrated in place at init: v1 rows stay valid (attempt 1,
   const again = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
   t.teardown(() => again.close())
   await again.init()
-  t.equal((await again.listRuns({})).total, 2, 'a second init of a v2 schema changes nothing')
+  t.equal((await again.listRuns({})).total, 2, 'a second init of migrated tables changes nothing')
+})
 
-  await admin.query(`UPDATE ${schema}.fastify_scheduler_meta SET value = '3' WHERE key = 'schema_version'`)
+t.test('a v2 schema (before the migration list) gets only the new migration; its rows keep working', skip, async (t) => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const { admin, schema } = await adminOf(t, postgres)
+  await loadFixture(admin, schema, 'postgres-v2-schema.sql')
+  // A v2 task whose occurrence failed with a retry pending, written before last_attempt existed.
+  await admin.query(`INSERT INTO ${schema}.fastify_scheduler_tasks (task, first_seen, last_occurrence, retry_of, retry_attempt, retry_at)
+    VALUES ('report', $1, $2, $2, 2, $3)`, [new Date(T0), new Date(T0 + 60_000), new Date(T0 + 120_000)])
+  await admin.query(`SELECT nextval('${schema}.fastify_scheduler_lease_tokens') FROM generate_series(1, 7)`)
+
+  const query = async (text: string, values?: unknown[]) => await admin.query(text, values)
+  const names = tableNames(postgres.schema, 'fastify_scheduler_')
+  t.same(await migrate(query as Query, names, postgres.schema), { applied: [3], unknown: [] }, 'migrations 1 and 2 are recorded as done; only 3 runs')
+  t.same(await migrate(query as Query, names, postgres.schema), { applied: [], unknown: [] }, 'and nothing runs twice')
+  const column = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.fastify_scheduler_tasks WHERE last_attempt IS NULL`)
+  t.same(column.rows, [{ n: 1 }], 'the v2 row has last_attempt NULL: unknown')
+
+  const store = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
+  t.teardown(() => store.close())
+  await store.init()
+  t.same((await store.heartbeat()).fence, 7, 'the fence is the v2 sequence')
+  // Attempt 2 of the v2 retry runs and fails: with the attempt unknown, the fence lets it arm attempt 3.
+  const attempt2 = run('a2', 'report', 1, 'running', { attempt: 2 })
+  t.match(await start(store, attempt2, 'retry'), { outcome: 'started', leaseToken: 8 })
+  const retry3 = { of: new Date(T0 + 60_000), attempt: 3, at: new Date(T0 + 240_000) }
+  await store.finishRun({ ...attempt2, status: 'failed', finishedAt: new Date(T0 + 61_000), durationMs: 1000 }, { leaseKey: 'report', historyLimit: 10, retry: retry3 })
+  t.same((await store.heartbeat()).retries, [{ task: 'report', ...retry3 }], 'attempt 2 armed attempt 3')
+  // A late result of attempt 1 (from before the upgrade) cannot re-arm anything now: the claim recorded attempt 2.
+  await store.finishRun(run('a1', 'report', 1, 'failed'), { historyLimit: 10, retry: { ...retry3, attempt: 2 } })
+  t.same((await store.heartbeat()).retries, [{ task: 'report', ...retry3 }], 'the late attempt 1 changed nothing')
+})
+
+t.test('tables newer than this code: refused when a migration it does not know is breaking, opened with a warning otherwise', skip, async (t) => {
+  const postgres = await postgresService(t)
+  if (postgres === undefined) return
+  const { admin, schema } = await adminOf(t, postgres)
+  const first = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
+  t.teardown(() => first.close())
+  await first.init()
+  const next = SCHEMA_VERSION + 1
+
+  await admin.query(`INSERT INTO ${schema}.fastify_scheduler_migrations (id, breaking) VALUES ($1, true)`, [next])
   const older = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
   t.teardown(() => older.close())
-  await t.rejects(older.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /version 3, newer than this fastify-scheduler knows/ },
-    'a schema from a newer version is refused, not downgraded')
+  await t.rejects(older.init(), {
+    code: 'FST_SCHEDULER_STORE_UNAVAILABLE',
+    message: new RegExp(`schema ${next}, written by a newer fastify-scheduler; this one knows ${SCHEMA_VERSION}: upgrade the package`)
+  }, 'a breaking migration from a newer version is refused, never downgraded')
+
+  await admin.query(`UPDATE ${schema}.fastify_scheduler_migrations SET breaking = false WHERE id = $1`, [next])
+  const warnings: Array<[object, string]> = []
+  const tolerant = postgresStore({ connectionString: postgres.connectionString, schema: postgres.schema })
+  t.teardown(() => tolerant.close())
+  await tolerant.init({ log: { warn: (obj, msg) => { warnings.push([obj, msg]) } } })
+  t.match(warnings, [[{ migrations: [next] }, /from a newer fastify-scheduler \(none breaking\)/]], 'a newer non-breaking migration: opened, with one warning')
+
+  // Tables from before the migration list, at a version this code does not know.
+  const legacy = uniqueName('fs_legacy')
+  t.teardown(() => admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(legacy)} CASCADE`))
+  await admin.query(`CREATE SCHEMA ${pg.escapeIdentifier(legacy)}`)
+  await admin.query(`CREATE TABLE ${pg.escapeIdentifier(legacy)}.fastify_scheduler_meta (key text PRIMARY KEY, value text NOT NULL)`)
+  await admin.query(`INSERT INTO ${pg.escapeIdentifier(legacy)}.fastify_scheduler_meta VALUES ('schema_version', '9')`)
+  const stale = postgresStore({ connectionString: postgres.connectionString, schema: legacy })
+  t.teardown(() => stale.close())
+  await t.rejects(stale.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /schema 9, written by a newer fastify-scheduler/ })
 })
 
 /**

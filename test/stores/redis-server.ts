@@ -30,11 +30,12 @@ export interface OwnRedis {
 }
 
 /**
- * Start a redis-server on a free port with `args` (e.g. `['--save', '', '--appendonly', 'no']`),
- * in a temporary directory of its own; the teardown of `t` kills it and removes the directory.
+ * Start a redis-server on `port` (default: a free one) with `args` (e.g. `['--save', '',
+ * '--appendonly', 'no']`), in a temporary directory of its own; the teardown of `t` kills it
+ * and removes the directory.
  */
-export async function ownRedis (t: Test, args: readonly string[]): Promise<OwnRedis> {
-  const port = await freePort()
+export async function ownRedis (t: Test, args: readonly string[], port?: number): Promise<OwnRedis> {
+  port ??= await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'fastify-scheduler-redis-'))
   let child: ChildProcess | undefined
   const kill = async (): Promise<void> => {

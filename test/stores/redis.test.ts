@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { setTimeout as delay } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { redisStore, REDIS_NOT_PERSISTENT } from '../../plugin/stores/redis.js'
+import { redisStore, REDIS_NOT_PERSISTENT } from '../../plugin/stores/redis/index.js'
 import type { RunRecord, StartRunRequest } from '../../plugin/stores/store.js'
 import {
   deleteRedisKeys, freePort, needs, probeRedis, redisService, redisUrl, uniqueRedisPrefix
@@ -63,9 +63,10 @@ t.test('options are checked when the store is created', async (t) => {
     { code: 'FST_SCHEDULER_INVALID_OPTION' }, 'both client and url')
   t.throws(() => redisStore({ client: lazy, timeout: 1000 }), { code: 'FST_SCHEDULER_INVALID_OPTION', message: /commandTimeout on your own client/ },
     'timeout configures our own client only')
-  for (const timeout of [0, -1, 1.5, 2 ** 31, Number.NaN]) {
-    t.throws(() => redisStore({ url: 'redis://127.0.0.1:6379', timeout }), { code: 'FST_SCHEDULER_INVALID_OPTION', message: /timeout must be/ }, `timeout ${timeout}`)
+  for (const timeout of [0, -1, 1.5, 2 ** 31, Number.NaN, '5 parsecs', '0 seconds']) {
+    t.throws(() => redisStore({ url: 'redis://127.0.0.1:6379', timeout }), { code: 'FST_SCHEDULER_INVALID_OPTION', message: /^fastify-scheduler: redisStore: timeout\b/ }, `timeout ${timeout}`)
   }
+  t.doesNotThrow(() => redisStore({ url: 'redis://127.0.0.1:6379', timeout: '2.5 seconds' }), 'a duration string')
   const store = redisStore({ url: 'redis://127.0.0.1:6379', timeout: 2000 })
   t.equal(store.kind, 'redis')
   t.equal(store.durable, true)

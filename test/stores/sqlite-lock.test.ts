@@ -7,7 +7,7 @@
  */
 import Fastify from 'fastify'
 import t from 'tap'
-import fastifyScheduler from '../../plugin/index.js'
+import fastifyScheduler from '../../plugin.js'
 import { sqliteStore } from '../../plugin/stores/sqlite/index.js'
 import { defineTask } from '../../tasks/task.js'
 import type { TickResult } from '../../plugin/types.js'

@@ -1,5 +1,5 @@
 /**
- * Whether a cron pattern follows elapsed time or the wall clock (SPEC §3) depends on the set
+ * Whether a cron pattern follows elapsed time or the wall clock (docs/ARCHITECTURE.md#dst-and-schedules) depends on the set
  * of hours its hour field allows, not on how the field is spelled: `0 00-23 * * *`,
  * `0 0,1-23 * * *` and `0 0-11,12-23 * * *` are `0 * * * *` written otherwise, so across a
  * clock change they run exactly when `0 * * * *` and `0 0-23 * * *` do.

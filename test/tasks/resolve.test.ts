@@ -1,5 +1,5 @@
 /**
- * SPEC §2: both task forms, the default name, every per-task option, and the boot errors
+ * Tasks (docs/ARCHITECTURE.md#tasks): both task forms, the default name, every per-task option, and the boot errors
  * that name the file, the property and what is accepted.
  */
 import t from 'tap'

@@ -1,5 +1,5 @@
 /**
- * SPEC §3 by example: the masonite attributes, their calendar modulus rules, describe() and
+ * The schedule rules (docs/ARCHITECTURE.md#dst-and-schedules) by example: the masonite attributes, their calendar modulus rules, describe() and
  * the cron equivalent, and every way a schedule attribute can be wrong.
  */
 import t from 'tap'

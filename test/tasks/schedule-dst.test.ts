@@ -1,5 +1,5 @@
 /**
- * SPEC §3, daylight saving, pinned in four zones. Minute and hour schedules follow elapsed
+ * Daylight saving (docs/ARCHITECTURE.md#dst-and-schedules), pinned in four zones. Minute and hour schedules follow elapsed
  * time (a repeated hour runs twice, a skipped hour owes nothing); day, month, runAt,
  * twiceDaily and fixed-hour cron schedules follow the wall clock (a time in the gap runs
  * once at the end of the gap, a time that exists twice runs once, at its first pass).

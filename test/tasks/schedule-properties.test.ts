@@ -1,14 +1,15 @@
 /**
  * Properties of compiled schedules over random attribute schedules, random cron expressions,
  * zones (two with 30- and 45-minute quirks) and instants, DST days included; and agreement
- * with croner away from DST days (croner's DST rules differ from SPEC §3 on purpose).
+ * with croner away from DST days (croner's DST rules differ from ours, docs/ARCHITECTURE.md#dst-and-schedules, on purpose).
  */
 import t from 'tap'
 import fc from 'fast-check'
 import { Cron } from 'croner'
 import { compileSchedule } from '../../tasks/schedule.js'
 import type { Schedule, ScheduleDefinition } from '../../tasks/types.js'
-import { DAY, MINUTE, zoneFor } from '../../tasks/zone.js'
+import { DAY, MINUTE } from '../../core/time.js'
+import { zoneFor } from '../../tasks/zone.js'
 
 const ZONES = ['UTC', 'America/New_York', 'Europe/Berlin', 'Australia/Lord_Howe', 'Asia/Kathmandu'] as const
 const zone = fc.constantFrom(...ZONES)

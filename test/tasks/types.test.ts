@@ -40,7 +40,7 @@ defineTask({ timeout: '10 minuets', handle () {} })
 const runEvery: RunEvery[] = ['1 minute', '7 minutes', '1 Hour', '3 DAYS', '12 months']
 const runAt: RunAt[] = ['0:00', '5:30', '05:30', '17:00', '23:59']
 
-// The class form of SPEC §2 compiles as written, even under noImplicitOverride (no `override` needed).
+// The class form (docs/ARCHITECTURE.md#tasks) compiles as written, even under noImplicitOverride (no `override` needed).
 class SayHi extends Task {
   runEvery = '3 days'
   runAt = '17:00'

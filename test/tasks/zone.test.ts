@@ -3,7 +3,8 @@
  * gap and overlap rules. These are the facts the DST tests rely on.
  */
 import t from 'tap'
-import { DAY, HOUR, MINUTE, canonicalZoneName, floorMinute, localZoneName, zoneFor } from '../../tasks/zone.js'
+import { DAY, HOUR, MINUTE, floorToMinute } from '../../core/time.js'
+import { canonicalZoneName, localZoneName, zoneFor } from '../../tasks/zone.js'
 
 /** The offset in minutes at an instant, straight from Intl (slow and obvious). */
 function intlOffsetMinutes (zone: string, utc: number): number {
@@ -11,7 +12,7 @@ function intlOffsetMinutes (zone: string, utc: number): number {
     timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric'
   }).formatToParts(utc)
   const get = (type: string): number => Number(parts.find((part) => part.type === type)?.value)
-  return (Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute')) - floorMinute(utc)) / MINUTE
+  return (Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute')) - floorToMinute(utc)) / MINUTE
 }
 
 t.test('2026 transitions are where Intl says they are', async (t) => {
@@ -45,7 +46,7 @@ t.test('offsetAt agrees with Intl at random instants in many zones', async (t) =
   let mismatches = 0
   for (let i = 0; i < 2000; i++) {
     const name = zones[i % zones.length]
-    const utc = floorMinute(Date.parse('1990-01-01') + random() * (Date.parse('2040-01-01') - Date.parse('1990-01-01')))
+    const utc = floorToMinute(Date.parse('1990-01-01') + random() * (Date.parse('2040-01-01') - Date.parse('1990-01-01')))
     if (zoneFor(name).offsetAt(utc) !== intlOffsetMinutes(name, utc) * MINUTE) mismatches++
   }
   t.equal(mismatches, 0)

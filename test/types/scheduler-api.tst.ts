@@ -1,5 +1,5 @@
 /**
- * `app.scheduler` and the context a task's `handle` receives, as SPEC §2 and §7 promise.
+ * `app.scheduler` and the context a task's `handle` receives, as docs/ARCHITECTURE.md#tasks and #options promise.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { describe, expect, test } from 'tstyche'

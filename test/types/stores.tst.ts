@@ -25,3 +25,17 @@ describe('network stores', () => {
     expect(postgresStore).type.not.toBeCallableWith({ pool: 'postgres://127.0.0.1/db' })
   })
 })
+
+describe('fastify-scheduler/store', () => {
+  test('a store author finds the contract, the check and the coded error there', async () => {
+    const store = await import('../../store.js')
+    expect(store.whyNotAStore).type.toBe<(value: unknown) => string | undefined>()
+    expect(store.storeUnavailable).type.toBe<(cause: unknown) => Error>()
+    expect<import('../../store.js').Store>().type.toBe<Store>()
+  })
+  test('the root no longer carries the store-author helpers', async () => {
+    const root = await import('../../index.js')
+    expect(root).type.not.toHaveProperty('whyNotAStore')
+    expect(root).type.not.toHaveProperty('pageOfRuns')
+  })
+})

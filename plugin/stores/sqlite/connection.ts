@@ -32,7 +32,7 @@ import { mkdirSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
-import { storeUnavailable } from '../../errors.js'
+import { storeUnavailable } from '../../../core/errors.js'
 
 const FIRST_BACKOFF_MS = 1
 const MAX_BACKOFF_MS = 100

@@ -28,7 +28,7 @@
  * the host's clock: no `time()`.
  */
 import type Database from 'better-sqlite3'
-import { InvalidOptionError, storeUnavailable } from '../../errors.js'
+import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { RUN_COLUMNS, runFromStored, type StoredRun } from '../driver.js'
 import { overlapRecord, pageOfRuns, SETTLED_STATUSES, TAKEOVER_REASON } from '../history.js'

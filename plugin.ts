@@ -1,22 +1,24 @@
 /**
- * The Fastify plugin (SPEC §2, §6, §7): resolves options, discovers task files, decorates
- * `app.scheduler`, registers the encapsulated `/_schedule` routes, constructs tasks when the
+ * The Fastify plugin (docs/ARCHITECTURE.md#tasks, #the-http-routes, #options), at the top of
+ * the layers because it wires plugin/ and routes/ together (docs/ARCHITECTURE.md#the-layers):
+ * resolves options, discovers task files, decorates `app.scheduler`, registers the
+ * encapsulated `/_schedule` routes, constructs tasks when the
  * app is ready (so every decorator is visible, whatever the registration order) and, on
  * close, aborts running tasks, waits for them and closes the store.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { resolveTask } from '../tasks/resolve.js'
-import type { ResolvedTask } from '../tasks/types.js'
-import { resolveAuth } from '../routes/auth.js'
-import { scheduleRoutes } from '../routes/index.js'
-import { discoverTasks, type DiscoveredTask } from './discover.js'
-import { DuplicateTaskError, TooLateError } from './errors.js'
-import { resolveOptions } from './options.js'
-import { Scheduler } from './scheduler.js'
-import { guardStore } from './stores/guard.js'
-import { sqliteStore } from './stores/sqlite/index.js'
-import type { SchedulerApi, SchedulerOptions, TaskInput } from './types.js'
+import { resolveTask } from './tasks/resolve.js'
+import type { ResolvedTask } from './tasks/types.js'
+import { resolveAuth } from './routes/auth.js'
+import { scheduleRoutes } from './routes/index.js'
+import { discoverTasks, type DiscoveredTask } from './plugin/discover.js'
+import { DuplicateTaskError, TooLateError } from './core/errors.js'
+import { resolveOptions } from './plugin/options.js'
+import { Scheduler } from './plugin/scheduler.js'
+import { guardStore } from './plugin/stores/guard.js'
+import { sqliteStore } from './plugin/stores/sqlite/index.js'
+import type { SchedulerApi, SchedulerOptions, TaskInput } from './plugin/types.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -91,7 +93,6 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
       allowGetTrigger: opts.allowGetTrigger,
       maxWaitMs: opts.maxWaitMs,
       expectTickEveryMs: opts.expectTickEveryMs,
-      clock: opts.clock,
       ui: opts.ui
     })
   }

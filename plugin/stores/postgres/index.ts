@@ -1,0 +1,297 @@
+/**
+ * The PostgreSQL store (pg): the contract methods. Every method but `init` and
+ * `ensureTasks` is ONE statement (`statements.ts`), so one round trip, and atomic without an
+ * explicit transaction; `init` applies the schema's migrations (`migrations.ts`) in one
+ * transaction; talking to the server (pool, deadlines, dead connections, prepared
+ * statements) is `connection.ts`. The design is in `docs/ARCHITECTURE.md#the-store-contract`,
+ * the faults in `docs/ARCHITECTURE.md#the-fault-model`.
+ */
+import type pg from 'pg'
+import { parseTimerDuration } from '../../../tasks/duration.js'
+import { InvalidOptionError } from '../../../core/errors.js'
+import { RUN_COLUMNS, RUN_FIELDS, runFromStored, runToStored, type StoredRun } from '../driver.js'
+import { pageOfRuns, TAKEOVER_REASON } from '../history.js'
+import type { PendingRetry, RunRecord, StartRunResult, Store, TaskState } from '../store.js'
+import { connection, openPool } from './connection.js'
+import { migrate } from './migrations.js'
+import {
+  abandonExpiredSql, finishRunSql, heartbeatSql, rebaseSql, retryAbandonedSql, startRunSql, tableNames, TASK_COLUMNS,
+  type TableNames
+} from './statements.js'
+
+export interface PostgresStoreOptions {
+  /**
+   * A pool you manage: the store never ends it (give it an 'error' listener, as pg asks).
+   * Its keepalive and idle timeout are yours to set; the store still discards a client
+   * whose query timed out.
+   */
+  pool?: pg.Pool
+  /**
+   * Or a connection string the store opens its own pool with (and ends on close): TCP
+   * keepalive on, idle connections closed after the timeout (at most 10 s).
+   */
+  connectionString?: string
+  /** Schema of the tables, default `public`; created at init if missing. */
+  schema?: string
+  /** Prefix of the table names, default `fastify_scheduler_`. */
+  tablePrefix?: string
+  /**
+   * How long a call may take before it fails with FST_SCHEDULER_STORE_UNAVAILABLE: the wait
+   * for a connection and the query together. Milliseconds or a duration string
+   * (`'5 seconds'`); default 5000.
+   */
+  timeout?: number | string
+  /**
+   * Prepare the long statements (start, finish) once per connection, default true: planning
+   * them costs more than running them. Set false behind a pooler that cannot keep prepared
+   * statements (PgBouncer in transaction mode before 1.21); left true there, the store falls
+   * back to unnamed statements at the first lost statement and warns once.
+   */
+  prepare?: boolean
+}
+
+export const DEFAULT_POSTGRES_SCHEMA = 'public'
+export const DEFAULT_TABLE_PREFIX = 'fastify_scheduler_'
+export const DEFAULT_POSTGRES_TIMEOUT_MS = 5000
+/** Postgres truncates longer identifiers; the longest name we derive is `<prefix>runs_started`. */
+const MAX_IDENTIFIER_LENGTH = 63
+/** `init` may wait behind another process migrating the schema: it gets this many timeouts. */
+const INIT_TIMEOUTS = 3
+
+function resolveTimeout (options: PostgresStoreOptions): number {
+  if (options.timeout === undefined) return DEFAULT_POSTGRES_TIMEOUT_MS
+  let timeout: number
+  try {
+    timeout = parseTimerDuration(options.timeout, 'postgresStore: timeout')
+  } catch (err) {
+    throw new InvalidOptionError((err as Error).message)
+  }
+  if (timeout < 1) throw new InvalidOptionError(`postgresStore: timeout ${String(options.timeout)}: must be at least 1 ms`)
+  return Math.floor(timeout)
+}
+
+function resolvePool (options: PostgresStoreOptions, timeout: number): { pool: pg.Pool, owned: boolean } {
+  if (options.pool !== undefined && options.connectionString !== undefined) {
+    throw new InvalidOptionError('postgresStore: pass either pool or connectionString, not both')
+  }
+  if (options.pool !== undefined) return { pool: options.pool, owned: false }
+  if (typeof options.connectionString !== 'string' || options.connectionString === '') {
+    throw new InvalidOptionError('postgresStore: pass pool (a pg.Pool) or connectionString (e.g. "postgres://user@host:5432/db")')
+  }
+  return { pool: openPool(options.connectionString, timeout), owned: true }
+}
+
+function resolveNames (options: PostgresStoreOptions): TableNames {
+  const schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA
+  const tablePrefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX
+  if (typeof schema !== 'string' || schema === '' || schema.length > MAX_IDENTIFIER_LENGTH) {
+    throw new InvalidOptionError(`postgresStore: schema must be a name of 1 to ${MAX_IDENTIFIER_LENGTH} characters`)
+  }
+  if (typeof tablePrefix !== 'string' || `${tablePrefix}runs_started`.length > MAX_IDENTIFIER_LENGTH) {
+    throw new InvalidOptionError(`postgresStore: tablePrefix must be a string of at most ${MAX_IDENTIFIER_LENGTH - 'runs_started'.length} characters`)
+  }
+  return tableNames(schema, tablePrefix)
+}
+
+interface TaskRow {
+  task: string
+  first_seen: Date
+  last_occurrence: Date | null
+  retry_of: Date | null
+  retry_attempt: number | null
+  retry_at: Date | null
+}
+
+function retryOf (row: Pick<TaskRow, 'retry_of' | 'retry_attempt' | 'retry_at'>): PendingRetry | undefined {
+  if (row.retry_of === null || row.retry_attempt === null || row.retry_at === null) return undefined
+  return { of: row.retry_of, attempt: row.retry_attempt, at: row.retry_at }
+}
+
+/** Task rows as `ensureTasks` and `rebase` return them. */
+function taskStates (rows: Array<TaskRow | Partial<TaskRow>>): Map<string, TaskState> {
+  const states = new Map<string, TaskState>()
+  for (const row of rows) {
+    if (row.task == null) continue
+    const state: TaskState = { firstSeen: row.first_seen! }
+    if (row.last_occurrence != null) state.lastOccurrence = row.last_occurrence
+    const retry = retryOf(row as TaskRow)
+    if (retry !== undefined) state.retry = retry
+    states.set(row.task, state)
+  }
+  return states
+}
+
+/** The run's 13 stored fields, `$1..$13` of every statement that writes a run. */
+function runParams (run: RunRecord): unknown[] {
+  const stored = runToStored(run, (date) => date)
+  return RUN_FIELDS.map((field) => stored[field])
+}
+
+export function postgresStore (options: PostgresStoreOptions): Store {
+  const timeout = resolveTimeout(options)
+  if (options.prepare !== undefined && typeof options.prepare !== 'boolean') throw new InvalidOptionError('postgresStore: prepare must be true or false')
+  const { pool, owned } = resolvePool(options, timeout)
+  const n = resolveNames(options)
+  const rawSchema = options.schema ?? DEFAULT_POSTGRES_SCHEMA
+  const { withClient, one, useLog } = connection(pool, timeout, options.prepare ?? true)
+  const statements = {
+    startRun: startRunSql(n),
+    finishRun: finishRunSql(n),
+    retryAbandoned: retryAbandonedSql(n),
+    abandonExpired: abandonExpiredSql(n, RUN_COLUMNS),
+    heartbeat: heartbeatSql(n),
+    rebase: rebaseSql(n)
+  }
+  let initialized: Promise<void> | undefined
+  let closed = false
+
+  return {
+    kind: 'postgres',
+    durable: true,
+
+    async init (context) {
+      if (context !== undefined) useLog(context.log)
+      initialized ??= withClient(async (query) => {
+        const { unknown } = await migrate(query, n, rawSchema)
+        if (unknown.length > 0) {
+          context?.log.warn({ migrations: unknown }, `postgresStore: the tables in schema ${rawSchema} have migrations ` +
+            `${unknown.join(', ')} from a newer fastify-scheduler (none breaking): working with them`)
+        }
+      }, INIT_TIMEOUTS * timeout).catch((err: unknown) => {
+        initialized = undefined
+        throw err
+      })
+      await initialized
+    },
+
+    async close () {
+      if (!owned || closed) return
+      closed = true
+      await pool.end()
+    },
+
+    async ensureTasks (names, firstSeen) {
+      if (names.length === 0) return new Map()
+      // Sorted, so concurrent inserts of overlapping names lock rows in one order.
+      const unique = [...new Set(names)].sort()
+      const { rows } = await withClient(async (query) => {
+        await query(`INSERT INTO ${n.tasks} (task, first_seen) SELECT unnest($1::text[]), $2 ON CONFLICT (task) DO NOTHING`,
+          [unique, firstSeen])
+        // A second statement: it sees rows that concurrent callers inserted meanwhile.
+        return await query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM ${n.tasks} WHERE task = ANY($1::text[])`, [unique])
+      })
+      return taskStates(rows)
+    },
+
+    async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
+      const { rows: [row] } = await one<{ first_seen: Date | null, go: boolean, owner: string | null, token: string | null, abandoned: string | null }>(
+        statements.startRun, [
+          ...runParams(run),
+          claim,
+          lease?.key ?? null,
+          lease === undefined ? null : new Date(lease.nowMs),
+          lease === undefined ? null : new Date(lease.nowMs + lease.ttlMs),
+          lease?.nowMs ?? null,
+          Math.max(0, Math.floor(historyLimit)),
+          TAKEOVER_REASON
+        ])
+      if (!row!.go) {
+        const firstSeen = row!.first_seen
+        const stale = firstSeen === null || (claim === 'occurrence' && run.scheduledFor.getTime() < firstSeen.getTime())
+        return { outcome: stale ? 'stale' : 'claimed' }
+      }
+      if (lease === undefined) return { outcome: 'recorded' }
+      if (row!.owner !== run.id) return { outcome: 'overlap', holder: row!.owner! }
+      const started: StartRunResult = { outcome: 'started', leaseToken: Number(row!.token) }
+      if (row!.abandoned !== null) started.abandoned = row!.abandoned
+      return started
+    },
+
+    async renewLease (key, owner, ttlMs, nowMs) {
+      // No expiry check: an owner re-takes its expired lease as long as the row still names it.
+      const { rowCount } = await one(`UPDATE ${n.leases} SET expires_at = $3 WHERE key = $1 AND owner = $2`,
+        [key, owner, new Date(nowMs + ttlMs)])
+      return rowCount === 1
+    },
+
+    async releaseLease (key, owner) {
+      const { rowCount } = await one(`DELETE FROM ${n.leases} WHERE key = $1 AND owner = $2`, [key, owner])
+      return rowCount === 1
+    },
+
+    async finishRun (run, { leaseKey, historyLimit, retry }) {
+      await one(statements.finishRun, [
+        ...runParams(run),
+        leaseKey ?? null,
+        Math.max(0, Math.floor(historyLimit)),
+        retry?.of ?? null,
+        retry?.attempt ?? null,
+        retry?.at ?? null
+      ])
+    },
+
+    async abandonExpired (nowMs, reason) {
+      const { rows } = await one<StoredRun>(statements.abandonExpired, [new Date(nowMs), nowMs, reason])
+      return rows.map(runFromStored)
+    },
+
+    async retryAbandoned (run, retry) {
+      const { rowCount } = await one(statements.retryAbandoned,
+        [run.id, run.task, run.scheduledFor, run.attempt, run.forced, retry.of, retry.attempt, retry.at])
+      return rowCount === 1
+    },
+
+    async heartbeat (tick) {
+      const { rows } = await one<{ last_tick: string | null, fence: string } & Partial<TaskRow>>(statements.heartbeat,
+        [tick === undefined ? null : String(tick.at.getTime())])
+      const retries = rows.flatMap((row) => {
+        const retry = row.task == null ? undefined : retryOf(row as TaskRow)
+        return retry === undefined ? [] : [{ task: row.task!, ...retry }]
+      })
+      const fence = Number(rows[0]!.fence)
+      const lastTick = rows[0]!.last_tick
+      return lastTick == null ? { retries, fence } : { lastTick: new Date(Number(lastTick)), retries, fence }
+    },
+
+    async rebase (names, firstSeen, fence) {
+      // Sorted and unique: rows locked in one order, and an upsert may touch a row only once.
+      const unique = [...new Set(names)].sort()
+      const { rows } = await one<TaskRow>(statements.rebase, [unique, firstSeen, Math.max(0, Math.floor(fence))])
+      return taskStates(rows)
+    },
+
+    async time () {
+      const { rows: [row] } = await one<{ now: number }>('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now')
+      return Math.round(row!.now)
+    },
+
+    async listRuns (query) {
+      const { limit, offset } = pageOfRuns(query)
+      const filter = 'WHERE ($1::text[] IS NULL OR task = ANY($1::text[])) AND ($2::text[] IS NULL OR status = ANY($2::text[]))'
+      // One statement: the count and the page, a row of nulls beside the count when the page is empty.
+      const { rows } = await one<StoredRun & { total: number }>(`
+        SELECT c.total, p.* FROM (SELECT count(*)::int AS total FROM ${n.runs} ${filter}) c
+        LEFT JOIN LATERAL (SELECT ${RUN_COLUMNS} FROM ${n.runs} ${filter}
+          ORDER BY started_at DESC, id DESC LIMIT $3 OFFSET $4) p ON true`,
+      [query.task ?? null, query.status ?? null, limit, offset])
+      return { runs: rows.filter((row) => row.id !== null).map(runFromStored), total: rows[0]?.total ?? 0 }
+    },
+
+    async recentRuns (names, limit) {
+      const newest = new Map<string, RunRecord[]>()
+      const keep = Math.max(0, Math.floor(limit))
+      if (names.length === 0 || keep === 0) return newest
+      const { rows } = await one<StoredRun>(`
+        SELECT r.* FROM unnest($1::text[]) AS wanted(task)
+        CROSS JOIN LATERAL (SELECT ${RUN_COLUMNS} FROM ${n.runs} WHERE task = wanted.task
+          ORDER BY started_at DESC, id DESC LIMIT $2) r`, [[...new Set(names)], keep])
+      for (const row of rows) {
+        const run = runFromStored(row)
+        const list = newest.get(run.task) ?? []
+        list.push(run)
+        newest.set(run.task, list)
+      }
+      return newest
+    }
+  }
+}

@@ -1,0 +1,25 @@
+/** What the route files share: the options the plugin registers the routes with, and the typed instance. */
+import type {
+  FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault
+} from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { SchedulerApi } from '../plugin/types.js'
+import type { ResolvedAuth } from './auth.js'
+
+export interface ScheduleRoutesOptions {
+  /** The plugin's scheduler, with `idleTick()`: the trigger's fast path for an idle ping. */
+  scheduler: SchedulerApi & { idleTick: () => string | undefined }
+  /** From `resolveAuth()`, called by the plugin at registration. */
+  auth: ResolvedAuth
+  allowGetTrigger: boolean
+  /** How long the trigger waits for runs before answering 202. */
+  maxWaitMs: number
+  /** Health answers 503 when the last tick is older than this. */
+  expectTickEveryMs: number
+  /** Serve the dashboard page at `<prefix>/ui`. */
+  ui: boolean
+}
+
+export type ScheduleApp = FastifyInstance<
+  RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider
+>
