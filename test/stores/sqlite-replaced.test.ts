@@ -16,6 +16,7 @@ import { sqliteStore } from '../../plugin/stores/sqlite/index.js'
 import { migrate } from '../../plugin/stores/sqlite/migrations.js'
 import type { StartRunResult, Store } from '../../plugin/stores/store.js'
 import { untrackedEnv } from '../helpers/child-env.js'
+import { reportLedger } from '../helpers/ledger.js'
 import { T0, claimRace, run } from './conformance.js'
 import { statsOf, tempFiles } from './sqlite-fixtures.js'
 
@@ -203,11 +204,16 @@ async function tickThroughDeletions (t: Test, deletedBefore: Set<number>, delete
   return { minutes, lines, retried }
 }
 
-/** The ledger's runs by `task@occurrence`. */
-function runsOf (lines: readonly Line[]): Map<string, Line[]> {
-  const runs = new Map<string, Line[]>()
-  for (const line of lines) runs.set(`${line.task}@${line.scheduledFor}`, [...runs.get(`${line.task}@${line.scheduledFor}`) ?? [], line])
-  return runs
+/**
+ * Judge a ledger: no `task@occurrence` ran twice (asserted), with the reliability row
+ * printed; returns what went unrun.
+ */
+function judgeLedger (t: Test, what: string, minutes: readonly number[], lines: readonly Line[]): string[] {
+  const owed = minutes.flatMap((minute) => ['a', 'b', 'c'].map((task) => `${task}@${new Date(minute).toISOString()}`))
+  const ran = lines.map((line) => `${line.task}@${line.scheduledFor}`)
+  const report = reportLedger(t, what, owed, ran)
+  t.equal(report.duplicated, 0, 'no occurrence ran twice')
+  return owed.filter((key) => !ran.includes(key))
 }
 
 t.test('two real processes tick every minute while the file is deleted under them between ticks: no occurrence runs twice (ledger)', async (t) => {
@@ -217,11 +223,8 @@ t.test('two real processes tick every minute while the file is deleted under the
   // right after a deletion may go unrun; every other minute runs once.
   const deletedBefore = [3, 6, 9]
   const { minutes, lines, retried } = await tickThroughDeletions(t, new Set(deletedBefore), new Set())
-  const runs = runsOf(lines)
-  t.same([...runs].filter(([, ran]) => ran.length > 1).map(([key]) => key), [], 'no occurrence ran twice')
   const afterDeletion = new Set(deletedBefore.map((i) => new Date(minutes[i]!).toISOString()))
-  const owed = minutes.flatMap((minute) => ['a', 'b', 'c'].map((task) => `${task}@${new Date(minute).toISOString()}`))
-  const lost = owed.filter((key) => !runs.has(key))
+  const lost = judgeLedger(t, 'SQLite file deleted between ticks under two processes', minutes, lines)
   t.same(lost.filter((key) => !afterDeletion.has(key.slice(2))), [], `every other minute of every task ran (unrun: ${lost.join(', ') || 'none'})`)
   t.comment(`${lines.length} runs by ${new Set(lines.map((l) => l.pid)).size} processes; ${retried} ticks sent again after a 503`)
 })
@@ -232,11 +235,8 @@ t.test('two real processes while the file is deleted during a minute\'s ticks: n
   // it saw, and the scheduler treats that as state loss instead of running it again.
   const during = [4, 8]
   const { minutes, lines } = await tickThroughDeletions(t, new Set(), new Set(during))
-  const runs = runsOf(lines)
-  t.same([...runs].filter(([, ran]) => ran.length > 1).map(([key]) => key), [], 'no occurrence ran twice')
   const duringIso = new Set(during.map((i) => new Date(minutes[i]!).toISOString()))
-  const owed = minutes.flatMap((minute) => ['a', 'b', 'c'].map((task) => `${task}@${new Date(minute).toISOString()}`))
-  const lost = owed.filter((key) => !runs.has(key))
+  const lost = judgeLedger(t, 'SQLite file deleted during a minute\'s ticks under two processes', minutes, lines)
   t.same(lost.filter((key) => !duringIso.has(key.slice(2))), [], `only a minute ticked during a deletion may go unrun (${lost.length} such runs)`)
 })
 
@@ -254,10 +254,7 @@ t.test('two real processes while the file is swapped for an older copy: no occur
       renameSync(older, path)
     }]
   ]))
-  const runs = runsOf(lines)
-  t.same([...runs].filter(([, ran]) => ran.length > 1).map(([key]) => key), [], 'no occurrence ran twice')
-  const owed = minutes.flatMap((minute) => ['a', 'b', 'c'].map((task) => `${task}@${new Date(minute).toISOString()}`))
-  const lost = owed.filter((key) => !runs.has(key))
+  const lost = judgeLedger(t, 'SQLite file swapped for an older copy under two processes', minutes, lines)
   t.same(lost.filter((key) => key.slice(2) < new Date(minutes[8]!).toISOString()), [], 'every minute before the swap ran')
   t.ok(lost.length <= 6, `at most the two minutes that noticed the swap went unrun: ${lost.join(', ') || 'none'}`)
 })
