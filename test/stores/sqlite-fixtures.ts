@@ -24,7 +24,7 @@ export function tempFiles (t: Test, prefix = 'fastify-scheduler-sqlite-'): { dir
 
 /**
  * What a SQLite store measured of itself: the longest synchronous section it ran (set
- * `longestSyncMs` to 0 to start a window) and its lock-wait timers.
+ * `longestSyncMs` and `longestSyncCpuMs` to 0 to start a window) and its lock-wait timers.
  */
 export function statsOf (store: Store): ConnectionStats {
   const stats = (store as unknown as Record<symbol, ConnectionStats | undefined>)[CONNECTION_STATS]
@@ -88,4 +88,24 @@ export async function holdWriteLock (t: Test, path: string, holdMs: number): Pro
   })
   await waitFor('locked')
   return { committed: waitFor('committed') }
+}
+
+/** Start a measuring window: the longest sections so far are forgotten. */
+export function resetWindow (store: Store): void {
+  const stats = statsOf(store)
+  stats.longestSyncMs = 0
+  stats.longestSyncCpuMs = 0
+}
+
+/**
+ * The store never blocks the event loop on the lock: SQLite may not sleep in the thread
+ * (busy timeout 0), and no synchronous section of the store took 100 ms of CPU. CPU time,
+ * not wall time: two busy loops beside the test stretch a section's wall time, never its
+ * own work (the wall time is in the message).
+ */
+export function assertNeverBlocked (t: Test, store: Store): void {
+  const stats = statsOf(store)
+  t.equal(stats.syncBusyTimeoutMs, 0, 'SQLite never sleeps in the thread waiting for a lock (busy_timeout 0)')
+  t.ok(stats.longestSyncCpuMs < 100,
+    `the store's longest synchronous section took ${stats.longestSyncCpuMs.toFixed(1)} ms of CPU (${stats.longestSyncMs.toFixed(1)} ms of wall time)`)
 }

@@ -21,7 +21,8 @@
  * names the file that was opened (device + inode) — deleted, or renamed over by another
  * copy — the connection closes and opens the path again (creating the file if missing).
  * The store then answers from the new file, and the scheduler sees that as state loss:
- * missing task rows (`startRun` answers `stale`) or a smaller fencing counter (`rebase`).
+ * missing task rows (`startRun` answers `stale`) or a smaller fencing counter (`rebase`,
+ * `docs/ARCHITECTURE.md#a-store-that-goes-back-in-time`).
  * The path is `stat`ed again after each commit: a batch that committed into a file that was
  * replaced meanwhile fails as a whole (what it wrote nobody will read), so no claim made in
  * the old file counts. SQLite itself never deletes the new file's WAL when the old
@@ -41,8 +42,12 @@ const MAX_BACKOFF_MS = 100
  * time (never wall-clock drift of the event loop) and its lock-wait timers.
  */
 export interface ConnectionStats {
-  /** The longest synchronous section (a batch, a read, an open) in ms, as timed on the main thread. */
+  /** The longest synchronous section (a batch, a read, an open) in ms of wall time (a starved CPU inflates it). */
   longestSyncMs: number
+  /** The most CPU time one synchronous section took, in ms: its own work, whatever the machine's load. */
+  longestSyncCpuMs: number
+  /** SQLite's busy timeout on the connection, in ms: how long it may sleep in the thread on a lock (0: never). */
+  syncBusyTimeoutMs: number
   /** How many synchronous sections ran. */
   syncSections: number
   /** Lock-wait timers armed right now (the write queue has at most one; each waiting read its own). */
@@ -53,6 +58,8 @@ export interface ConnectionStats {
   lockMisses: number
   /** How often the path named another file (or none) and was opened again. */
   reopened: number
+  /** The most calls committed in one transaction (group commit). */
+  largestBatch: number
 }
 
 /** The key under which `sqliteStore()` exposes its `ConnectionStats` (not part of the public API). */
@@ -97,7 +104,7 @@ function filesOf (file: string): string[] {
 }
 
 /** SQLITE_BUSY, SQLITE_LOCKED and their extended codes: another connection holds a lock. */
-export function isLockError (err: unknown): boolean {
+function isLockError (err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)
 }
@@ -107,8 +114,12 @@ function jittered (backoff: number, left: number): number {
   return Math.max(0, Math.min(left, backoff / 2 + Math.random() * backoff / 2))
 }
 
+/**
+ * One store's connection to its file: `open`, `read`, `write` (group commit, one lock
+ * waiter), `close`. `S` is the store's prepared statements, `B` its per-transaction state.
+ */
 export class SqliteConnection<S, B> {
-  readonly stats: ConnectionStats = { longestSyncMs: 0, syncSections: 0, activeTimers: 0, peakTimers: 0, lockMisses: 0, reopened: 0 }
+  readonly stats: ConnectionStats = { longestSyncMs: 0, longestSyncCpuMs: 0, syncBusyTimeoutMs: 0, syncSections: 0, activeTimers: 0, peakTimers: 0, lockMisses: 0, reopened: 0, largestBatch: 0 }
   readonly #configuredPath: string
   readonly #busyTimeout: number
   readonly #setup: ConnectionSetup<S, B>
@@ -128,11 +139,6 @@ export class SqliteConnection<S, B> {
     this.#file = configuredPath
     this.#busyTimeout = busyTimeout
     this.#setup = setup
-  }
-
-  /** The file in use (resolved against the cwd at open). */
-  get file (): string {
-    return this.#file
   }
 
   /** Open the file (idempotent; concurrent calls share one open). */
@@ -157,20 +163,13 @@ export class SqliteConnection<S, B> {
    * (a WAL recovery) is retried from a timer until `busyTimeout`. Failures are coded.
    */
   async read<T> (fn: (db: Database.Database, sql: S) => T): Promise<T> {
-    const deadline = performance.now() + this.#busyTimeout
-    let backoff = FIRST_BACKOFF_MS
-    for (;;) {
-      try {
+    try {
+      return await this.#whileLocked(async () => {
         const { db, sql } = await this.#current()
         return this.#timed(() => fn(db, sql))
-      } catch (err) {
-        if (!isLockError(err)) throw storeUnavailable(err)
-        this.stats.lockMisses++
-        const left = deadline - performance.now()
-        if (left <= 0) throw storeUnavailable(this.#lockedError(err))
-        await this.#wait(jittered(backoff, left))
-        backoff = Math.min(MAX_BACKOFF_MS, backoff * 2)
-      }
+      })
+    } catch (err) {
+      throw storeUnavailable(err)
     }
   }
 
@@ -191,12 +190,15 @@ export class SqliteConnection<S, B> {
   /** Time a synchronous section of the store (what the event loop is blocked for). */
   #timed<T> (fn: () => T): T {
     const began = performance.now()
+    const cpu = process.cpuUsage()
     try {
       return fn()
     } finally {
+      const used = process.cpuUsage(cpu)
       const ms = performance.now() - began
       this.stats.syncSections++
-      if (ms > this.stats.longestSyncMs) this.stats.longestSyncMs = ms
+      this.stats.longestSyncMs = Math.max(this.stats.longestSyncMs, ms)
+      this.stats.longestSyncCpuMs = Math.max(this.stats.longestSyncCpuMs, (used.user + used.system) / 1000)
     }
   }
 
@@ -260,12 +262,13 @@ export class SqliteConnection<S, B> {
       const opening = new Database(file)
       // Never sleep in the thread on a lock: waiting is the timers' job (see above).
       opening.pragma('busy_timeout = 0')
+      this.stats.syncBusyTimeoutMs = opening.pragma('busy_timeout', { simple: true }) as number
       return opening
     })
     try {
-      await this.#whileLocked(() => db.pragma('journal_mode = WAL'))
+      await this.#whileLocked(() => this.#timed(() => db.pragma('journal_mode = WAL')))
       db.pragma('synchronous = NORMAL')
-      await this.#whileLocked(() => this.#setup.migrate(db))
+      await this.#whileLocked(() => this.#timed(() => this.#setup.migrate(db)))
       const sql = this.#timed(() => this.#setup.prepare(db))
       if (file === ':memory:') {
         this.#opened = { db, sql }
@@ -280,13 +283,16 @@ export class SqliteConnection<S, B> {
     }
   }
 
-  /** Run `fn` until it does not meet another process's lock, waiting on a timer, until `busyTimeout`. */
-  async #whileLocked<T> (fn: () => T): Promise<T> {
+  /**
+   * Run `fn` until it does not meet another process's lock, waiting on a timer of its own,
+   * until `busyTimeout` (opening, and reads: writes wait together in `#flush`).
+   */
+  async #whileLocked<T> (fn: () => T | Promise<T>): Promise<T> {
     const deadline = performance.now() + this.#busyTimeout
     let backoff = FIRST_BACKOFF_MS
     for (;;) {
       try {
-        return this.#timed(fn)
+        return await fn()
       } catch (err) {
         if (!isLockError(err)) throw err
         this.stats.lockMisses++
@@ -303,31 +309,30 @@ export class SqliteConnection<S, B> {
    * one timer with everything queued meanwhile, failing each call whose `busyTimeout` passed.
    */
   async #flush (): Promise<void> {
-    for (;;) {
-      this.#expire()
-      if (this.#queue.length === 0) break
-      let opened: Opened<S>
-      try {
-        opened = await this.#current()
-      } catch (err) {
-        this.#failAll(storeUnavailable(err))
-        break
+    try {
+      while (this.#queue.length > 0) {
+        const opened = await this.#current()
+        const batch = this.#queue
+        this.#queue = []
+        if (this.#timed(() => this.#commit(opened, batch))) {
+          this.#backoff = FIRST_BACKOFF_MS
+          continue // writes queued while the file was reopened
+        }
+        // Locked: back to the head of the queue, in order, and one timer for all.
+        this.stats.lockMisses++
+        this.#queue = batch.concat(this.#queue)
+        const earliest = this.#queue.reduce((min, item) => Math.min(min, item.deadline), Infinity)
+        await this.#wait(jittered(this.#backoff, earliest - performance.now()))
+        this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff * 2)
+        this.#expire()
       }
-      const batch = this.#queue
-      this.#queue = []
-      if (this.#timed(() => this.#commit(opened, batch))) {
-        this.#backoff = FIRST_BACKOFF_MS
-        continue // writes queued while the file was reopened
-      }
-      // Locked: back to the head of the queue, in order, and one timer for all.
-      this.stats.lockMisses++
-      this.#queue = batch.concat(this.#queue)
-      const earliest = Math.min(...this.#queue.map((item) => item.deadline))
-      await this.#wait(jittered(this.#backoff, earliest - performance.now()))
-      this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff * 2)
+    } catch (err) {
+      // The file could not be (re)opened: every queued call fails now, none waits in vain.
+      this.#failAll(storeUnavailable(err))
+    } finally {
+      this.#flushing = false
+      for (const resolve of this.#drained.splice(0)) resolve()
     }
-    this.#flushing = false
-    for (const resolve of this.#drained.splice(0)) resolve()
   }
 
   /** Fail the calls that waited for the lock for their whole `busyTimeout`. */
@@ -394,6 +399,7 @@ export class SqliteConnection<S, B> {
       for (const item of batch) item.reject(err)
       return true
     }
+    this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)
     settled.forEach((result, i) => {
       if (result.ok) batch[i]!.resolve(result.value)
       else batch[i]!.reject(storeUnavailable(result.error))

@@ -19,7 +19,7 @@
  *   `claimed` and writes nothing.
  * - `finishRun`: an upsert of the final record that leaves a settled status as it is, the
  *   lease released if the run still holds it, prune; then the retry fences of
- *   `docs/ARCHITECTURE.md#retries`, as conditions of two UPDATEs of the task row
+ *   `docs/ARCHITECTURE.md#late-results`, as conditions of two UPDATEs of the task row
  *   (`last_occurrence` = the run's occurrence, `COALESCE(last_attempt, attempt)` = its attempt).
  * - `abandonExpired`: UPDATE … RETURNING flips the `running` records of expired leases to
  *   `abandoned`, then those leases are deleted.
@@ -153,6 +153,8 @@ function leaseTokens (sql: Statements) {
   let last: number | undefined
   const current = (): number => last ?? sql.selectLeaseToken.get()?.token ?? 0
   return {
+    /** The counter as this transaction leaves it: the largest token handed out so far, 0 before the first. */
+    current,
     next (): number {
       last = current() + 1
       return last
@@ -241,12 +243,12 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
   const write = connection.write.bind(connection)
   const read = connection.read.bind(connection)
 
-  const readCluster = (sql: Statements): ClusterState => {
+  /** The cluster state; `fence` from the batch's counter, which counts tokens this batch handed out before it. */
+  const readCluster = (sql: Statements, fence: number): ClusterState => {
     const retries: TaskRetry[] = sql.selectRetries.all().map((row) => ({
       task: row.task, of: new Date(row.retry_of), attempt: row.retry_attempt, at: new Date(row.retry_at)
     }))
     const last = sql.selectLastTick.get()
-    const fence = sql.selectLeaseToken.get()?.token ?? 0
     return last === undefined ? { retries, fence } : { lastTick: new Date(last.at), retries, fence }
   }
 
@@ -323,7 +325,7 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       await write((sql) => {
         writeRun(sql, run, historyLimit, true)
         if (leaseKey !== undefined) sql.releaseLease.run(leaseKey, run.id)
-        // Late results never cause a second run (docs/ARCHITECTURE.md#retries): forced runs
+        // Late results never cause a second run (docs/ARCHITECTURE.md#late-results): forced runs
         // touch no retry; the fences are conditions of the UPDATEs.
         if (run.forced) return
         if (retry !== undefined) setRetryFenced(sql, run, retry)
@@ -344,11 +346,11 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
     },
 
     async heartbeat (tick) {
-      if (tick === undefined) return read((db, sql) => db.transaction(() => readCluster(sql))())
+      if (tick === undefined) return read((db, sql) => db.transaction(() => readCluster(sql, sql.selectLeaseToken.get()?.token ?? 0))())
       const at = tick.at.getTime()
-      return write((sql) => {
+      return write((sql, tokens) => {
         sql.recordTick.run(String(at))
-        return readCluster(sql)
+        return readCluster(sql, tokens.current())
       })
     },
 

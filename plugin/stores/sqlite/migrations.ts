@@ -55,7 +55,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     // Breaking: code before it claims a new occurrence without resetting last_attempt, which
-    // would then fence off that occurrence's retries (docs/ARCHITECTURE.md#retries).
+    // would then fence off that occurrence's retries (docs/ARCHITECTURE.md#late-results).
     version: 3,
     description: "the newest attempt claimed of the task's last occurrence (NULL on old rows: unknown, fences pass)",
     breaking: true,
