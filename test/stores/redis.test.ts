@@ -64,7 +64,7 @@ t.test('options are checked when the store is created', async (t) => {
   t.throws(() => redisStore({ client: lazy, timeout: 1000 }), { code: 'FST_SCHEDULER_INVALID_OPTION', message: /commandTimeout on your own client/ },
     'timeout configures our own client only')
   for (const timeout of [0, -1, 1.5, 2 ** 31, Number.NaN, '5 parsecs', '0 seconds']) {
-    t.throws(() => redisStore({ url: 'redis://127.0.0.1:6379', timeout }), { code: 'FST_SCHEDULER_INVALID_OPTION', message: /^fastify-scheduler: redisStore: timeout\b/ }, `timeout ${timeout}`)
+    t.throws(() => redisStore({ url: 'redis://127.0.0.1:6379', timeout }), { code: 'FST_SCHEDULER_INVALID_OPTION', message: /^redisStore: timeout\b/ }, `timeout ${timeout}`)
   }
   t.doesNotThrow(() => redisStore({ url: 'redis://127.0.0.1:6379', timeout: '2.5 seconds' }), 'a duration string')
   const store = redisStore({ url: 'redis://127.0.0.1:6379', timeout: 2000 })
