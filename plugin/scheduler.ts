@@ -192,7 +192,9 @@ export class Scheduler implements SchedulerApi {
     // trigger runs some tasks and says nothing about the pinger (docs/ARCHITECTURE.md#health).
     const whole = named === undefined && given.force !== true
     if (whole) {
-      this.#lastTickMs = clockMs
+      // A skewed process claims nothing: its ticks do not count for health (its heartbeat
+      // still measures the clock, so it notices when the clock is corrected).
+      if (this.#skew === undefined) this.#lastTickMs = clockMs
       if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
     }
     this.#refuseIfSkewed()
@@ -369,7 +371,7 @@ export class Scheduler implements SchedulerApi {
     if (this.#beating !== undefined) return
     this.#lastBeatMs = clockMs
     this.#beating = Promise.all([
-      this.#readCluster({ at: new Date(clockMs), instance: INSTANCE }),
+      this.#readCluster(this.#skew === undefined ? { at: new Date(clockMs), instance: INSTANCE } : undefined),
       this.#measureClock().catch((err: unknown) => this.#config.log.warn({ err }, 'could not read the store\'s clock'))
     ])
       .then(([state]) => {

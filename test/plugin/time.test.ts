@@ -60,6 +60,14 @@ t.test('a replica whose clock runs an hour ahead claims nothing: 503 naming the 
   t.same(ledger.filter(line => line.startsWith('daily')), ['daily 2026-05-12T17:00:00.000Z at 2026-05-12T17:00:00.000Z'], 'the daily task ran at 17:00 store time, not early')
   t.match(await fast.scheduler.health(), { healthy: false, status: 'clock skew', reason: /clock skew \+3600 s/ }, 'the fast replica\'s health says why')
   t.match(await healthy.scheduler.health(), { healthy: true }, 'the healthy one is ok')
+
+  // Only the fast replica is pinged now: its ticks claim nothing, so they do not count as the cluster's.
+  storeClock.advance(10 * MINUTE)
+  for (let minute = 0; minute < 4; minute++) {
+    storeClock.advance(MINUTE)
+    await t.rejects(fast.scheduler.tick(), { message: /clock skew/ })
+  }
+  t.match((await store.heartbeat()).lastTick, at('2026-05-12 17:07'), 'the cluster\'s last tick is still the healthy replica\'s')
 })
 
 t.test('a clock behind is refused too, and a corrected clock is accepted at the next heartbeat', async t => {
