@@ -35,24 +35,28 @@ t.test('three stores with default options behind PgBouncer (transaction mode): o
 
   const failures: unknown[] = []
   const started = new Map<string, string[]>()
-  await Promise.all(OCCURRENCES.flatMap((occurrence) => TASKS.flatMap((task) => stores.map(async (store, i) => {
-    const id = `${task}-${occurrence}-store${i}`
-    try {
-      const result = await store.startRun({
-        run: { ...run(id, task, 0, 'running'), scheduledFor: new Date(occurrence), startedAt: new Date(occurrence) },
-        claim: 'occurrence',
-        lease: { key: `${task}:${occurrence}`, ttlMs: MINUTE, nowMs: occurrence },
-        historyLimit: 100
-      })
-      if (result.outcome === 'claimed') return
-      const key = `${task}@${occurrence}`
-      started.set(key, [...(started.get(key) ?? []), result.outcome])
-      await store.finishRun({ ...run(id, task, 0, 'succeeded'), scheduledFor: new Date(occurrence), startedAt: new Date(occurrence) },
-        { leaseKey: `${task}:${occurrence}`, historyLimit: 100 })
-    } catch (err) {
-      failures.push(err)
-    }
-  }))))
+  // Occurrence after occurrence, as ticks come (a later occurrence claimed first would make an
+  // earlier one "already claimed"); within one, every task on every store at once.
+  for (const occurrence of OCCURRENCES) {
+    await Promise.all(TASKS.flatMap((task) => stores.map(async (store, i) => {
+      const id = `${task}-${occurrence}-store${i}`
+      try {
+        const result = await store.startRun({
+          run: { ...run(id, task, 0, 'running'), scheduledFor: new Date(occurrence), startedAt: new Date(occurrence) },
+          claim: 'occurrence',
+          lease: { key: `${task}:${occurrence}`, ttlMs: MINUTE, nowMs: occurrence },
+          historyLimit: 100
+        })
+        if (result.outcome === 'claimed') return
+        const key = `${task}@${occurrence}`
+        started.set(key, [...(started.get(key) ?? []), result.outcome])
+        await store.finishRun({ ...run(id, task, 0, 'succeeded'), scheduledFor: new Date(occurrence), startedAt: new Date(occurrence) },
+          { leaseKey: `${task}:${occurrence}`, historyLimit: 100 })
+      } catch (err) {
+        failures.push(err)
+      }
+    })))
+  }
 
   t.same(failures, [], 'no call failed (no 503): a lost prepared statement is retried unnamed')
   const owed = OCCURRENCES.length * TASKS.length
