@@ -27,7 +27,10 @@ const cases: Array<[string, Record<string, unknown>, RegExp]> = [
   ['a clock that is not a function', { clock: 42 }, /clock: must be a function/],
   ['a lease too short to renew', { leaseTime: '10 ms' }, /leaseTime: must be at least 100 ms/],
   ['a prefix without a leading slash', { prefix: 'schedule' }, /prefix/],
-  ['tasks that is not an array', { tasks: 'say-hi' }, /tasks/]
+  ['tasks that is not an array', { tasks: 'say-hi' }, /tasks/],
+  ['a clock skew bound shorter than a round trip', { maxClockSkew: '10 ms' }, /maxClockSkew: must be at least 1 second .*or false/],
+  ['a clock skew bound that does not parse', { maxClockSkew: 'tiny' }, /maxClockSkew/],
+  ['a late-result grace that does not parse', { lateResultGrace: 'a while' }, /lateResultGrace/]
 ]
 
 for (const [label, options, message] of cases) {
@@ -37,7 +40,13 @@ for (const [label, options, message] of cases) {
 }
 
 t.test('durations accept strings and milliseconds', async t => {
-  const app = await boot({ maxWait: '2 seconds', expectTickEvery: 60_000, leaseTime: '30 seconds', closeGracePeriod: '1 second' })
+  const app = await boot({ maxWait: '2 seconds', expectTickEvery: 60_000, leaseTime: '30 seconds', closeGracePeriod: '1 second', maxClockSkew: '2 minutes', lateResultGrace: 0 })
+  t.teardown(() => app.close())
+  t.same(app.scheduler.taskNames, [])
+})
+
+t.test('maxClockSkew: false turns the clock measurement off', async t => {
+  const app = await boot({ maxClockSkew: false })
   t.teardown(() => app.close())
   t.same(app.scheduler.taskNames, [])
 })
