@@ -19,16 +19,16 @@ const TAP_ARGS = ['--reporter=tap', '--disable-coverage']
 const commandFor = (...files: string[]): string => `npx tap ${TAP_ARGS.join(' ')} ${files.join(' ')}`
 
 const FILES = {
-  replicas: 'test/plugin/multi-process.test.ts',
-  crash: 'test/plugin/crash.test.ts',
-  pluginOutage: 'test/plugin/outage.test.ts',
+  replicas: 'test/plugin/multi-process.slow.test.ts',
+  crash: 'test/plugin/crash.slow.test.ts',
+  pluginOutage: 'test/plugin/outage.slow.test.ts',
   redisStore: 'test/stores/redis.test.ts',
   postgresStore: 'test/stores/postgres.test.ts',
   sqliteStore: 'test/stores/sqlite.test.ts',
   trigger: 'test/routes/trigger.test.ts',
   fuzz: 'test/routes/fuzz.test.ts',
-  dst: 'test/plugin/dst-year.test.ts',
-  faults: 'test/plugin/faults.test.ts',
+  dst: 'test/plugin/dst-year.slow.test.ts',
+  faults: 'test/plugin/faults.slow.test.ts',
   resilience: 'test/plugin/resilience.test.ts'
 } as const
 
@@ -42,8 +42,8 @@ const LEDGER_FILES = [
   'test/plugin/time.test.ts',
   'test/plugin/time-network.test.ts',
   'test/plugin/late-results-network.test.ts',
-  'test/stores/postgres-pgbouncer.test.ts',
-  'test/stores/sqlite-replaced.test.ts'
+  'test/stores/postgres-pgbouncer.slow.test.ts',
+  'test/stores/sqlite-replaced.slow.test.ts'
 ] as const
 
 /** One (sub)test of the TAP stream: its result, comments and children. */

@@ -1,6 +1,6 @@
 /**
  * A store wrapper that injects one fault at a chosen store call, for the deterministic
- * fault-injection suite (test/plugin/faults.test.ts). Calls are numbered from 0 once
+ * fault-injection suite (test/plugin/faults.slow.test.ts). Calls are numbered from 0 once
  * `arm()` is called; at call `at` it does one of:
  *   error-before  reject without calling the store (the request never reached it)
  *   error-after   call the store, wait for it, then reject (the store committed; the answer was lost)
