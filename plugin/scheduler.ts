@@ -14,7 +14,7 @@
  * the tick's `unavailable` list (the trigger answers 503) and retried at the next tick.
  * When the store answers `stale` (its task state vanished, or is ahead of this process),
  * the scheduler reloads every task's state and decides again, so lost state never re-runs
- * an occurrence: tasks whose state vanished are first seen again now.
+ * an occurrence: tasks whose state vanished are first seen again just after this minute.
  */
 import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
@@ -41,6 +41,17 @@ export const HEARTBEAT_EVERY_MS = 5000
 /** Health reads the cluster state through a cache this old at most. */
 export const HEALTH_CACHE_MS = 5000
 /** Runs read per task for the listing's summary (last finished run, consecutive failures). */
+/**
+ * The first instant owed after state loss noticed at `ms`: just after that minute. Its
+ * occurrence may have run in the lost state (claimed by another replica a moment before a
+ * file was replaced or a primary failed over), and the new state cannot tell, so no replica
+ * runs it again: a lost minute, never a duplicated one
+ * (docs/ARCHITECTURE.md#a-store-that-goes-back-in-time).
+ */
+function afterLossAt (ms: number): number {
+  return floorToMinute(ms) + 1
+}
+
 const SUMMARY_RUNS = 20
 /** What an idle tick's `settled` resolves to: shared, since most ticks run nothing. */
 const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
@@ -465,16 +476,16 @@ export class Scheduler implements SchedulerApi {
   /**
    * The store lost writes it had acknowledged (a failover to a lagging replica, a restore, a
    * replaced file): treated as state loss. Before the next claim the store is rebased — every
-   * task first seen now, pending retries dropped, the fencing counter raised above every token
+   * task first seen just after this minute, pending retries dropped, the fencing counter raised above every token
    * seen — and health says so until a clean tick (docs/ARCHITECTURE.md#a-store-that-goes-back-in-time).
    */
   #wentBackInTime (why: string): void {
     if (this.#rebaseTo === undefined) {
-      this.#config.log.error(`fastify-scheduler: the store went back in time (${why}); treating it as state loss: every task is first seen now`)
+      this.#config.log.error(`fastify-scheduler: the store went back in time (${why}); treating it as state loss: every task is first seen just after this minute`)
     }
     this.#rebaseTo = {
       fence: Math.max(this.#rebaseTo?.fence ?? 0, this.#fence),
-      firstSeenMs: Math.min(this.#rebaseTo?.firstSeenMs ?? Infinity, floorToMinute(this.#tickNowMs))
+      firstSeenMs: Math.min(this.#rebaseTo?.firstSeenMs ?? Infinity, afterLossAt(this.#tickNowMs))
     }
     this.#wentBack = { reason: `the store went back in time: ${why}`, fence: this.#rebaseTo.fence, atMs: this.#now() }
     this.#statesLoaded = undefined
@@ -498,12 +509,15 @@ export class Scheduler implements SchedulerApi {
     await this.#reapAbandoned(nowMs)
   }
 
-  /** Register every task with the store once, with the first tick's minute as firstSeen. */
-  #loadStates (nowMs: number): Promise<void> {
+  /**
+   * Register every task with the store once, first seen at `firstSeenMs` (the first tick's
+   * minute, so that minute's occurrence is owed; just after it when state was lost).
+   */
+  #loadStates (nowMs: number, firstSeenMs = floorToMinute(nowMs)): Promise<void> {
     const rebaseTo = this.#rebaseTo
     this.#statesLoaded ??= (rebaseTo === undefined
-      ? this.store.ensureTasks(this.taskNames, new Date(floorToMinute(nowMs)))
-      : this.store.rebase(this.taskNames, new Date(Math.min(rebaseTo.firstSeenMs, floorToMinute(nowMs))), rebaseTo.fence)
+      ? this.store.ensureTasks(this.taskNames, new Date(firstSeenMs))
+      : this.store.rebase(this.taskNames, new Date(Math.min(rebaseTo.firstSeenMs, afterLossAt(nowMs))), rebaseTo.fence)
     ).then(states => {
       this.#states = states
       if (rebaseTo !== undefined && this.#rebaseTo === rebaseTo) this.#rebaseTo = undefined
@@ -516,13 +530,13 @@ export class Scheduler implements SchedulerApi {
 
   /**
    * The store's task state is not what this process cached (its data was lost, or another
-   * process saw newer state): reload it. Tasks whose state vanished are first seen now, so
-   * no occurrence before this minute is run again.
+   * process saw newer state): reload it. Tasks whose state vanished are first seen just
+   * after this minute, so no occurrence up to this minute is run again.
    */
   async #reloadStates (nowMs: number): Promise<void> {
-    this.#config.log.warn('fastify-scheduler: the store\'s task state changed under this process (data lost or reset?); reloading it — tasks whose state vanished are first seen now')
+    this.#config.log.warn('fastify-scheduler: the store\'s task state changed under this process (data lost or reset?); reloading it — tasks whose state vanished are first seen just after this minute: its occurrences may have run in the lost state and are not run again')
     this.#statesLoaded = undefined
-    await this.#loadStates(nowMs)
+    await this.#loadStates(nowMs, afterLossAt(nowMs))
     // A store that lost its task rows lost its fencing counter too: raise it above every token
     // this process saw, so the next start is not mistaken for (or turned into) a token handed out twice.
     if (this.#fence > 0) await this.store.rebase([], new Date(floorToMinute(nowMs)), this.#fence)
