@@ -93,6 +93,6 @@ export type {
  */
 export {
   InvalidOptionError, MissingAuthError, DuplicateTaskError, InvalidTaskError, InvalidScheduleError, TooLateError,
-  UnknownTaskError, StoreUnavailableError, ClosedError,
+  UnknownTaskError, StoreUnavailableError, StoreOpenError, ClosedError,
   InvalidInputError, UnsupportedBodyError, UnauthorizedError, MethodNotAllowedError, NotFoundError, BadRequestError, InternalError
 } from './core/errors.js'

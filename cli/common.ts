@@ -3,7 +3,7 @@
  * messages that name the option, and plain-text tables.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { StoreUnavailableError, UnknownTaskError } from '../core/errors.js'
+import { StoreOpenError, StoreUnavailableError, UnknownTaskError } from '../core/errors.js'
 import { suggest } from '../core/suggest.js'
 
 /** Exit codes cron and scripts can rely on. */
@@ -71,7 +71,7 @@ function didYouMean (err: unknown, options: Options): string {
 /** Exit code for an error thrown by the app or the scheduler. */
 export function exitCodeOf (err: unknown): number {
   if (err instanceof CliError) return err.exitCode
-  if (err instanceof StoreUnavailableError) return EXIT.store
+  if (err instanceof StoreUnavailableError || err instanceof StoreOpenError) return EXIT.store
   if (err instanceof UnknownTaskError) return EXIT.usage
   return EXIT.app
 }

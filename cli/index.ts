@@ -2,7 +2,7 @@
 /**
  * The `fastify-scheduler` command: dispatch to one module per subcommand, `--help`,
  * `--version`. Exit codes: 0 ok, 1 a run failed or timed out, 2 usage error, 3 the app
- * failed to load or boot, 4 the store is unavailable.
+ * failed to load or boot, 4 the store is unavailable or cannot be opened.
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -38,7 +38,7 @@ Options:
   -v, --version  print the version
 
 Exit codes: 0 ok, 1 a run failed or timed out, 2 usage error, 3 the app failed to load
-or boot, 4 the store is unavailable.
+or boot, 4 the store is unavailable or cannot be opened.
 `
 
 /** The package's version, from the package.json above this file (source or dist/). */
