@@ -2,7 +2,7 @@
  * fastify-scheduler: recurring tasks for Fastify. The package root re-exports the public API.
  */
 export { fastifyScheduler, fastifyScheduler as default } from './plugin.js'
-export { Task, defineTask } from './tasks/task.js'
+export { Task, defineTask, type UnknownTaskProperty } from './tasks/task.js'
 export { compileSchedule } from './tasks/schedule.js'
 export { parseDuration } from './tasks/duration.js'
 /**
