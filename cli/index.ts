@@ -8,7 +8,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { suggest } from '../core/suggest.js'
-import { CliError, EXIT, exitCodeOf, type Command } from './common.js'
+import { CliError, EXIT, applyEnvFile, exitCodeOf, type Command } from './common.js'
 
 interface CommandEntry {
   name: string
@@ -36,6 +36,10 @@ ${commands.map(command => `  ${command.name.padEnd(10)} ${command.summary}`).joi
 Options:
   -h, --help     show help (also: fastify-scheduler <command> --help)
   -v, --version  print the version
+
+Every command also takes --dotenv FILE: the file's KEY=value lines are set in the
+environment first (variables already set win), e.g. the demo's example-app/data/.env,
+or an app's settings for a crontab line, where the shell's variables are not set.
 
 Exit codes: 0 ok, 1 a run failed or timed out, 2 usage error, 3 the app failed to load
 or boot, 4 the store is unavailable or cannot be opened.
@@ -77,7 +81,7 @@ export async function cli (args: string[]): Promise<number> {
     process.stdout.write(command.help)
     return EXIT.ok
   }
-  return await command.main(rest)
+  return await command.main(applyEnvFile(rest))
 }
 
 function report (err: unknown): number {
