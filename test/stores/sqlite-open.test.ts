@@ -1,7 +1,7 @@
 /**
  * A SQLite store that cannot be opened (serverless and read-only hosts): the error is coded
  * FST_SCHEDULER_STORE_OPEN and names the absolute path, the reason and the way out; at boot
- * it never says "no task ran". A read-only folder (chmod 0555) when permissions apply; root
+ * it never says "no task ran", nor does the log line of a network store down at boot. A read-only folder (chmod 0555) when permissions apply; root
  * ignores them, so a path under a regular file is used too, where the open must fail.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -11,6 +11,7 @@ import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import { StoreOpenError, StoreUnavailableError } from '../../core/errors.js'
 import fastifyScheduler from '../../plugin.js'
+import { memoryStore } from '../../plugin/stores/memory.js'
 import { sqliteStore } from '../../plugin/stores/sqlite/index.js'
 
 const root = mkdtempSync(join(tmpdir(), 'sqlite-open-'))
@@ -82,4 +83,17 @@ t.test('the boot fails with the open error, never "no task ran"', async t => {
   const err = await app.ready().then(() => undefined, (e: unknown) => e)
   assertExplains(t, err, underAFile)
   await app.close().catch(() => {})
+})
+
+t.test('a network store down at boot: the app boots, and the log line never says "no task ran"', async t => {
+  const lines: string[] = []
+  const down = { ...memoryStore(), kind: 'redis', durable: true, async init () { throw new Error('connect ECONNREFUSED 127.0.0.1:6390') } }
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } } })
+  await app.register(fastifyScheduler, { dir: false, routes: false, store: down })
+  await app.ready()
+  t.teardown(() => app.close())
+  const logged = lines.join('')
+  t.match(logged, /the store is unreachable at boot; ticks will answer 503 until it is back/)
+  t.match(logged, /connect ECONNREFUSED 127\.0\.0\.1:6390/, 'the reason')
+  t.notMatch(logged, /no task ran/)
 })
