@@ -1,8 +1,10 @@
 /**
  * A SQLite store that cannot be opened (serverless and read-only hosts): the error is coded
  * FST_SCHEDULER_STORE_OPEN and names the absolute path, the reason and the way out; at boot
- * it never says "no task ran", nor does the log line of a network store down at boot. A read-only folder (chmod 0555) when permissions apply; root
- * ignores them, so a path under a regular file is used too, where the open must fail.
+ * it never says "no task ran", nor does the log line of a network store down at boot. A
+ * read-only folder (chmod 0555) when permissions apply; root ignores them, so a path under a
+ * regular file is used too, where the open must fail (and sqlite-open-readonly.slow.test.ts
+ * opens the 0555 folder as nobody).
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -61,7 +63,7 @@ t.test('a path under a regular file: init fails naming path, reason and way out'
   await store.close()
 })
 
-t.test('a read-only folder (chmod 0555)', { skip: permissionsApply() ? false : 'this process (root) ignores permissions: the path-under-a-file case covers it' }, async t => {
+t.test('a read-only folder (chmod 0555)', { skip: permissionsApply() ? false : 'this process (root) ignores permissions: sqlite-open-readonly.slow.test.ts opens it as nobody' }, async t => {
   const path = join(readOnly, 'scheduler.sqlite')
   const store = sqliteStore({ path })
   const err = await store.init().then(() => undefined, (e: unknown) => e)
