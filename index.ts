@@ -2,7 +2,7 @@
  * fastify-scheduler: recurring tasks for Fastify. The package root re-exports the public API.
  */
 export { fastifyScheduler, fastifyScheduler as default } from './plugin.js'
-export { Task, defineTask } from './tasks/task.js'
+export { Task, defineTask, type UnknownTaskProperty } from './tasks/task.js'
 export { compileSchedule } from './tasks/schedule.js'
 export { parseDuration } from './tasks/duration.js'
 /**
@@ -93,6 +93,6 @@ export type {
  */
 export {
   InvalidOptionError, MissingAuthError, DuplicateTaskError, InvalidTaskError, InvalidScheduleError, TooLateError,
-  UnknownTaskError, StoreUnavailableError, ClosedError,
+  UnknownTaskError, StoreUnavailableError, StoreOpenError, ClosedError,
   InvalidInputError, UnsupportedBodyError, UnauthorizedError, MethodNotAllowedError, NotFoundError, BadRequestError, InternalError
 } from './core/errors.js'

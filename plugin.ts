@@ -13,7 +13,7 @@ import type { ResolvedTask } from './tasks/types.js'
 import { resolveAuth } from './routes/auth.js'
 import { scheduleRoutes } from './routes/index.js'
 import { discoverTasks, type DiscoveredTask } from './plugin/discover.js'
-import { DuplicateTaskError, TooLateError } from './core/errors.js'
+import { DuplicateTaskError, StoreOpenError, TooLateError } from './core/errors.js'
 import { resolveOptions } from './plugin/options.js'
 import { Scheduler } from './plugin/scheduler.js'
 import { guardStore } from './plugin/stores/guard.js'
@@ -103,10 +103,17 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     try {
       await scheduler.ensureStore()
     } catch (err) {
+      // At boot no tick was asked for: the error names the store and why, never "no task ran".
+      const why = err instanceof StoreOpenError ? err : ((err as Error).cause ?? err)
       // A network store that is down at boot is not fatal: ticks answer 503 until it is back.
-      // An embedded store that cannot open (bad path, permissions) is a configuration error.
-      if (!store.durable || store.kind === 'sqlite') throw err
-      app.log.error({ err, store: store.kind }, 'fastify-scheduler: the store is unreachable; ticks will answer 503 until it is back')
+      // An embedded store that cannot open (bad path, permissions, a lock held) fails the boot.
+      if (!store.durable || store.kind === 'sqlite') {
+        if (err instanceof StoreOpenError) throw err
+        const failure = new StoreOpenError(`the ${store.kind} store could not be opened at boot: ${(why as Error).message ?? String(why)}`)
+        failure.cause = why
+        throw failure
+      }
+      app.log.error({ err: why, store: store.kind }, 'fastify-scheduler: the store is unreachable at boot; ticks will answer 503 until it is back')
     }
     app.log.info({ tasks: scheduler.taskNames.length, store: store.kind }, 'fastify-scheduler ready')
   })

@@ -18,7 +18,7 @@
  */
 import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
-import { ClosedError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
+import { ClosedError, StoreOpenError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
 import { withDeadline } from '../core/deadline.js'
 import { floorToMinute, MINUTE } from '../core/time.js'
 import { DueQueue } from './due-queue.js'
@@ -171,7 +171,7 @@ export class Scheduler implements SchedulerApi {
   ensureStore (): Promise<void> {
     this.#storeReady ??= this.store.init({ log: this.#config.log }).then(() => this.#measureClock()).catch((err: unknown) => {
       this.#storeReady = undefined
-      throw storeUnavailable(err)
+      throw err instanceof StoreOpenError ? err : storeUnavailable(err)
     })
     return this.#storeReady
   }

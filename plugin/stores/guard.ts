@@ -7,7 +7,7 @@
  * in the store later: the contract (see `store.ts`, `docs/ARCHITECTURE.md`) makes that safe.
  */
 import { withDeadline } from '../../core/deadline.js'
-import { storeUnavailable } from '../../core/errors.js'
+import { StoreOpenError, storeUnavailable } from '../../core/errors.js'
 import { STORE_METHODS, type Store } from './store.js'
 
 /** The least time `init()` and `close()` get. */
@@ -37,5 +37,5 @@ function bounded<T> (method: string, timeoutMs: number, kind: string, call: () =
   // store reports the failure instead of exiting silently mid-await.
   return withDeadline(call, timeoutMs, {
     onTimeout: () => { throw new Error(`the ${kind} store did not answer ${method}() within ${timeoutMs} ms`) }
-  }).catch((err: unknown) => { throw storeUnavailable(err) })
+  }).catch((err: unknown) => { throw err instanceof StoreOpenError ? err : storeUnavailable(err) })
 }

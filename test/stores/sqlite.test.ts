@@ -464,9 +464,9 @@ t.test('init waits for another process\'s write lock without blocking the event 
   assertWaitedWithoutBlocking(t, store)
 })
 
-t.test('a file that cannot be opened is reported as the store being unavailable', async (t) => {
+t.test('a file that cannot be opened fails init naming the path; calls are then unavailable', async (t) => {
   const store = sqliteStore({ path: dir }) // a directory, not a database file
-  await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' })
+  await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_OPEN', message: `cannot open the SQLite store at ${dir}: it is a folder; name a file` })
   await t.rejects(start(store, run('a', 'report', 0, 'running')), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' },
     'calls on a store that is not open reject with the coded error')
   await store.close()

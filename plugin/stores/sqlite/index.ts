@@ -28,7 +28,7 @@
  * the host's clock: no `time()`.
  */
 import type Database from 'better-sqlite3'
-import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
+import { InvalidOptionError, StoreOpenError, storeUnavailable } from '../../../core/errors.js'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { RUN_COLUMNS, runFromStored, type StoredRun } from '../driver.js'
 import { overlapRecord, pageOfRuns, SETTLED_STATUSES, TAKEOVER_REASON } from '../history.js'
@@ -260,7 +260,8 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       try {
         await connection.open()
       } catch (err) {
-        throw storeUnavailable(err)
+        // A path that cannot be opened is a configuration error, named as such; a lock held too long is an outage.
+        throw err instanceof StoreOpenError ? err : storeUnavailable(err)
       }
     },
 
