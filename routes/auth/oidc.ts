@@ -31,8 +31,8 @@ function checkUrl (value: unknown, name: string): string {
   return value
 }
 
-/** Validate `auth.oidc` at boot; no key is fetched until the first token arrives. */
-export function resolveOidc (option: unknown): OidcVerifier {
+/** Validate `auth.oidc` at boot; no key is fetched until the first token arrives. `cooldownMs` is for tests. */
+export function resolveOidc (option: unknown, cooldownMs = JWKS_COOLDOWN_MS): OidcVerifier {
   if (typeof option !== 'object' || option === null || Array.isArray(option)) {
     fail('auth.oidc must be an object { audience, issuer?, jwksUri?, email? }')
   }
@@ -52,7 +52,7 @@ export function resolveOidc (option: unknown): OidcVerifier {
   }
   // Google writes iss with or without the scheme.
   const issuers = issuer === GOOGLE_ISSUER ? [GOOGLE_ISSUER, 'accounts.google.com'] : [issuer]
-  const keys = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: JWKS_COOLDOWN_MS, timeoutDuration: 5000 })
+  const keys = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: cooldownMs, timeoutDuration: 5000 })
 
   return {
     async verify (token) {

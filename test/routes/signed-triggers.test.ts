@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
+import { resolveOidc } from '../../routes/auth/oidc.js'
 import { sqliteStore } from '../../plugin/stores/sqlite/index.js'
 import { AUTH, buildRoutesApp, START, TOKEN } from './helpers.js'
 
@@ -223,4 +224,24 @@ t.test('OIDC options fail the boot naming the field; Google is the default', asy
   const res = await app.inject({ method: 'POST', url: '/_schedule/run' })
   t.equal(res.statusCode, 401)
   t.equal(res.json().message, 'Missing credentials: send "Authorization: Bearer <token>"')
+})
+
+t.test('OIDC: a token naming a new kid refetches the keys (after the cooldown), so a key rotation needs no restart', async t => {
+  const first = await generateKeyPair('RS256', { extractable: true })
+  const rotated = await generateKeyPair('RS256', { extractable: true })
+  const keys: JWK[] = [{ ...(await exportJWK(first.publicKey)), kid: 'first', alg: 'RS256' }]
+  const jwks = await jwksServer(keys)
+  t.teardown(() => new Promise(resolve => jwks.server.close(resolve)))
+  const verifier = resolveOidc({ audience: 'aud', issuer: 'https://issuer.example.com', jwksUri: jwks.url }, 0)
+  const token = async (key: Parameters<SignJWT['sign']>[0], kid: string) => await new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', kid }).setIssuer('https://issuer.example.com').setAudience('aud')
+    .setExpirationTime(nowSeconds() + 60).sign(key)
+  t.equal(await verifier.verify(await token(first.privateKey, 'first')), undefined, 'accepted')
+  t.equal(await verifier.verify(await token(first.privateKey, 'first')), undefined, 'accepted again')
+  t.equal(jwks.fetches(), 1, 'from the cache')
+  t.equal(await verifier.verify(await token(rotated.privateKey, 'rotated')), 'ERR_JWKS_NO_MATCHING_KEY', 'not published yet')
+  t.equal(jwks.fetches(), 2, 'the unknown kid refetched the keys')
+  keys.push({ ...(await exportJWK(rotated.publicKey)), kid: 'rotated', alg: 'RS256' })
+  t.equal(await verifier.verify(await token(rotated.privateKey, 'rotated')), undefined, 'published: accepted')
+  t.equal(jwks.fetches(), 3)
 })
