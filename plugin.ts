@@ -10,10 +10,10 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { resolveTask } from './tasks/resolve.js'
 import type { ResolvedTask } from './tasks/types.js'
-import { resolveAuth } from './routes/auth.js'
+import { resolveAuth } from './routes/auth/index.js'
 import { scheduleRoutes } from './routes/index.js'
 import { discoverTasks, type DiscoveredTask } from './plugin/discover.js'
-import { DuplicateTaskError, StoreOpenError, TooLateError } from './core/errors.js'
+import { DuplicateTaskError, InvalidOptionError, StoreOpenError, TooLateError } from './core/errors.js'
 import { resolveOptions } from './plugin/options.js'
 import { Scheduler } from './plugin/scheduler.js'
 import { guardStore } from './plugin/stores/guard.js'
@@ -59,6 +59,9 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
   const ownStore = opts.store ?? sqliteStore()
   // Every store call is bounded in time and coded (503) — also for third-party stores.
   const store = guardStore(ownStore, opts.storeTimeoutMs)
+  if (auth?.qstash !== undefined && typeof store.claimOnce !== 'function') {
+    throw new InvalidOptionError(`auth.qstash needs a store with claimOnce() to refuse replayed signatures; the ${store.kind} store has none`)
+  }
 
   // Import task files now so a broken file fails the boot early; construct them at ready.
   const discovered: DiscoveredTask[] = opts.dir === false ? [] : await discoverTasks(opts.dir, opts.dirExplicit)
@@ -90,6 +93,10 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
       prefix: opts.prefix,
       scheduler,
       auth,
+      claimOnce: async (key, until) => {
+        await scheduler.ensureStore()
+        return await store.claimOnce!(key, until)
+      },
       allowGetTrigger: opts.allowGetTrigger,
       maxWaitMs: opts.maxWaitMs,
       expectTickEveryMs: opts.expectTickEveryMs,

@@ -442,6 +442,20 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       assert.equal(again.size, 1)
     }),
 
+    c('claimOnce: a key is claimed once, by exactly one of concurrent callers', async (store) => {
+      if (store.claimOnce === undefined) return
+      const until = new Date(Date.now() + 60 * MINUTE)
+      assert.equal(await store.claimOnce('jti:a', until), true, 'the first claim')
+      assert.equal(await store.claimOnce('jti:a', until), false, 'the same key again')
+      assert.equal(await store.claimOnce('jti:a', new Date(until.getTime() + MINUTE)), false, 'a later expiry changes nothing')
+      assert.equal(await store.claimOnce('jti:b', until), true, 'another key')
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.claimOnce!('jti:c', until)))
+      assert.equal(results.filter(Boolean).length, 1, 'one of 20 concurrent claims wins')
+      const odd = 'jti:é "quoted" \'single\' ' + 'x'.repeat(300)
+      assert.equal(await store.claimOnce(odd, until), true)
+      assert.equal(await store.claimOnce(odd, until), false, 'long keys with any characters')
+    }),
+
     c('records: unset optional fields come back absent, long texts intact', async (store) => {
       const bare = sampleRun('bare', 'report', 0, 'running')
       await store.ensureTasks(['report'], new Date(T0))

@@ -16,8 +16,12 @@ const LIFECYCLE_MIN_MS = 15_000
 /** The store, with every method bounded in time and every failure coded. */
 export function guardStore (store: Store, timeoutMs: number): Store {
   const guarded = Object.create(null) as Record<string, unknown>
-  // `time()` is optional: guarded only where the store has its own clock.
-  const methods = typeof store.time === 'function' ? [...STORE_METHODS, 'time' as const] : STORE_METHODS
+  // `time()` and `claimOnce()` are optional: guarded only where the store has them.
+  const methods: ReadonlyArray<keyof Store> = [
+    ...STORE_METHODS,
+    ...(typeof store.time === 'function' ? ['time' as const] : []),
+    ...(typeof store.claimOnce === 'function' ? ['claimOnce' as const] : [])
+  ]
   for (const method of methods) {
     const call = (store[method] as (...args: unknown[]) => Promise<unknown>).bind(store)
     // Opening and closing may create tables or drain a connection: a longer bound, still a bound.

@@ -32,6 +32,8 @@ export function memoryStore (): Store {
   const leases = new Map<string, Lease>()
   const runs = new Map<string, RunRecord>()
   let leaseTokens = 0
+  /** `claimOnce` keys, each with the epoch ms until which it is remembered. */
+  const claims = new Map<string, number>()
   let lastTick: number | undefined
 
   function prune (task: string, historyLimit: number): void {
@@ -194,6 +196,15 @@ export function memoryStore (): Store {
       if (tick !== undefined) lastTick = Math.max(lastTick ?? -Infinity, tick.at.getTime())
       const retries = [...tasks].flatMap(([task, row]) => row.retry === undefined ? [] : [{ task, ...copyRetry(row.retry) }])
       return lastTick === undefined ? { retries, fence: leaseTokens } : { lastTick: new Date(lastTick), retries, fence: leaseTokens }
+    },
+
+    async claimOnce (key, until) {
+      // Forget claims whose time is over; the host's clock is the memory store's clock.
+      const nowMs = Date.now()
+      for (const [claimed, untilMs] of claims) if (untilMs < nowMs) claims.delete(claimed)
+      if (claims.has(key)) return false
+      claims.set(key, until.getTime())
+      return true
     },
 
     async listRuns (query: HistoryQuery): Promise<HistoryPage> {

@@ -256,6 +256,15 @@ export interface Store {
    */
   time? (): Promise<number>
 
+  /**
+   * Claim `key` once (a signed trigger's `jti`, see docs/TRIGGERS.md): true for the first call
+   * with that key, false for every later one while the claim is remembered. The claim is kept
+   * at least until `until`, and may be forgotten afterwards (the token it guards has expired
+   * by then). Among concurrent callers for one key exactly one gets true. Optional for
+   * third-party stores; the built-in ones have it, and `auth.qstash` needs it.
+   */
+  claimOnce? (key: string, until: Date): Promise<boolean>
+
   /** Run history, newest first. */
   listRuns (query: HistoryQuery): Promise<HistoryPage>
   /** The newest `limit` runs of each named task, newest first (tasks with none are absent). */

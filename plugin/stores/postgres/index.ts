@@ -265,6 +265,14 @@ export function postgresStore (options: PostgresStoreOptions): Store {
       return Math.round(row!.now)
     },
 
+    async claimOnce (key, until) {
+      // One statement: forget claims whose time is over (the server's clock), then claim.
+      // A key still in the table (even expired, deleted by this same statement) is not claimed again.
+      const { rowCount } = await one(`WITH pruned AS (DELETE FROM ${n.claims} WHERE until < clock_timestamp())
+        INSERT INTO ${n.claims} (key, until) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, until])
+      return rowCount === 1
+    },
+
     async listRuns (query) {
       const { limit, offset } = pageOfRuns(query)
       const filter = 'WHERE ($1::text[] IS NULL OR task = ANY($1::text[])) AND ($2::text[] IS NULL OR status = ANY($2::text[]))'

@@ -80,6 +80,18 @@ CREATE SEQUENCE IF NOT EXISTS ${n.leaseTokens};`
     id: 3,
     breaking: true,
     sql: (n) => `ALTER TABLE ${n.tasks} ADD COLUMN IF NOT EXISTS last_attempt integer;`
+  },
+  {
+    // claimOnce keys (the jti of signed triggers), each remembered until its expiry. Not
+    // breaking: older code never reads the table. (4 to 7 belong to other features.)
+    id: 8,
+    breaking: false,
+    sql: (n) => `
+CREATE TABLE IF NOT EXISTS ${n.claims} (
+  key text PRIMARY KEY,
+  until timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${n.claimsUntilIndex} ON ${n.claims} (until);`
   }
 ]
 

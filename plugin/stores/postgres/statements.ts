@@ -57,6 +57,8 @@ export function tableNames (schema: string, tablePrefix: string) {
     leases: qualified('leases'),
     runs: qualified('runs'),
     leaseTokens: qualified('lease_tokens'),
+    claims: qualified('claims'),
+    claimsUntilIndex: id(`${tablePrefix}claims_until`),
     leasesExpiryIndex: id(`${tablePrefix}leases_expiry`),
     runsTaskIndex: id(`${tablePrefix}runs_task`),
     runsStartedIndex: id(`${tablePrefix}runs_started`)

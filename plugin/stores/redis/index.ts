@@ -99,6 +99,7 @@ export function redisStore (options: RedisStoreOptions): Store {
     leaseExpiry: `${prefix}lease:expiry`,
     leaseToken: `${prefix}lease:token`,
     tick: `${prefix}tick`,
+    claim: (key: string) => `${prefix}claim:${key}`,
     runPrefix: `${prefix}run:`,
     runs: `${prefix}runs`,
     taskRuns: (task: string) => `${prefix}runs:task:${task}`
@@ -250,6 +251,12 @@ export function redisStore (options: RedisStoreOptions): Store {
     async time () {
       const [seconds, micros] = await call(() => client.time())
       return Math.round(Number(seconds) * 1000 + Number(micros) / 1000)
+    },
+
+    async claimOnce (key, until) {
+      // SET NX with an absolute expiry: Redis forgets the claim at `until`, by its own clock.
+      const reply = await call(() => client.set(keys.claim(key), '1', 'PXAT', until.getTime(), 'NX'))
+      return reply === 'OK'
     },
 
     async listRuns (query) {

@@ -110,6 +110,10 @@ function prepareStatements (db: Database.Database) {
       WHERE status = 'running' AND id IN (SELECT owner FROM fastify_scheduler_leases WHERE expires_at <= @nowMs)
       RETURNING ${RUN_COLUMNS}`),
     deleteExpiredLeases: db.prepare('DELETE FROM fastify_scheduler_leases WHERE expires_at <= ?'),
+    /** A claimOnce key, unless it is already there. */
+    insertClaim: db.prepare<[string, number]>('INSERT INTO fastify_scheduler_claims (key, until_ms) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
+    /** Claims whose time is over (the host's clock: SQLite shares it). */
+    pruneClaims: db.prepare<[number]>('DELETE FROM fastify_scheduler_claims WHERE until_ms < ?'),
     /** Insert or replace a record (bound by `runRow`); with `settledKept` = 1 a stored settled record is left as it is. */
     upsertRun: db.prepare(`
       INSERT INTO fastify_scheduler_runs
@@ -360,6 +364,13 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
         for (const name of names) sql.rebaseTask.run(name, firstSeen.getTime())
         tokens.raise(fence)
         return taskStates(sql, names)
+      })
+    },
+
+    async claimOnce (key, until) {
+      return write((sql) => {
+        sql.pruneClaims.run(Date.now())
+        return sql.insertClaim.run(key, until.getTime()).changes === 1
       })
     },
 

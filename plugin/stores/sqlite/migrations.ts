@@ -60,6 +60,15 @@ export const MIGRATIONS: readonly Migration[] = [
     description: "the newest attempt claimed of the task's last occurrence (NULL on old rows: unknown, fences pass)",
     breaking: true,
     sql: 'ALTER TABLE fastify_scheduler_tasks ADD COLUMN last_attempt INTEGER;'
+  },
+  {
+    // Not breaking: older code never reads the table. (4 to 7 belong to other features.)
+    version: 8,
+    description: 'claimOnce keys (the jti of signed triggers), each remembered until its expiry',
+    breaking: false,
+    sql: `
+      CREATE TABLE IF NOT EXISTS fastify_scheduler_claims (key TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS fastify_scheduler_claims_until ON fastify_scheduler_claims (until_ms);`
   }
 ]
 
