@@ -256,7 +256,7 @@ export function readOverlapPolicy (value: unknown, field: string, fail: (message
 /** `overlap`, or the deprecated `allowOverlap` (true → 'allow', false → 'skip', with a warning); never both. */
 function readOverlap (target: Record<string, unknown>, options: ResolveTaskOptions, fail: (message: string) => Error): OverlapPolicy {
   if (target.allowOverlap !== undefined) {
-    if (target.overlap !== undefined) throw fail("allowOverlap and overlap both given: keep only overlap (allowOverlap is deprecated)")
+    if (target.overlap !== undefined) throw fail('allowOverlap and overlap both given: keep only overlap (allowOverlap is deprecated)')
     const allow = readBoolean('allowOverlap', target.allowOverlap, false, fail)
     options.warn(`${options.source}: allowOverlap is deprecated: use overlap: '${allow ? 'allow' : 'skip'}' (docs/OVERLAP.md)`)
     return allow ? 'allow' : 'skip'

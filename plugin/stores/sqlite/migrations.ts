@@ -60,6 +60,17 @@ export const MIGRATIONS: readonly Migration[] = [
     description: "the newest attempt claimed of the task's last occurrence (NULL on old rows: unknown, fences pass)",
     breaking: true,
     sql: 'ALTER TABLE fastify_scheduler_tasks ADD COLUMN last_attempt INTEGER;'
+  },
+  {
+    // Numbers 4 and 5 belong to other features (pause, steer); a file may skip them.
+    // Breaking: code before it takes over a lease without clearing `superseded`, so the new
+    // holder would be told it was superseded (docs/OVERLAP.md).
+    version: 6,
+    description: "overlap policies: the task's buffered run (an occurrence), and a lease's superseded mark",
+    breaking: true,
+    sql: `
+      ALTER TABLE fastify_scheduler_tasks ADD COLUMN buffered INTEGER;
+      ALTER TABLE fastify_scheduler_leases ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;`
   }
 ]
 
