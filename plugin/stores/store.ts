@@ -194,8 +194,8 @@ export interface ClusterState {
    * than a token it was given knows the store went back in time (see `rebase`).
    */
   fence: number
-  /** Every buffered run (docs/OVERLAP.md), of every task; absent from stores that predate them. */
-  buffered?: TaskBuffered[]
+  /** Every buffered run (docs/OVERLAP.md), of every task. */
+  buffered: TaskBuffered[]
 }
 
 /** Given to `init`: where a store may say something at boot (e.g. "Redis keeps nothing on disk"). */
