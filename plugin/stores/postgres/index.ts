@@ -136,6 +136,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
   const { withClient, one, useLog } = connection(pool, timeout, options.prepare ?? true)
   const statements = {
     startRun: startRunSql(n),
+    startRunOverlap: startRunSql(n, true),
     finishRun: finishRunSql(n),
     retryAbandoned: retryAbandonedSql(n),
     abandonExpired: abandonExpiredSql(n, RUN_COLUMNS),
@@ -184,8 +185,10 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     },
 
     async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
+      // Only a task that buffers pays for the overlap parts of the statement.
+      const withOverlap = overlap !== undefined || claim === 'buffer'
       const { rows: [row] } = await one<{ first_seen: Date | null, go: boolean, owner: string | null, token: string | null, abandoned: string | null, buffered: string }>(
-        statements.startRun, [
+        withOverlap ? statements.startRunOverlap : statements.startRun, [
           ...runParams(run),
           claim,
           lease?.key ?? null,
@@ -194,8 +197,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
           lease?.nowMs ?? null,
           Math.max(0, Math.floor(historyLimit)),
           TAKEOVER_REASON,
-          overlap ?? null,
-          BUFFERED_REASON
+          ...(withOverlap ? [overlap ?? null, BUFFERED_REASON] : [])
         ])
       if (!row!.go && claim === 'buffer') return { outcome: 'claimed' }
       if (!row!.go) {
