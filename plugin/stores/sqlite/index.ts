@@ -23,6 +23,9 @@
  *   (`last_occurrence` = the run's occurrence, `COALESCE(last_attempt, attempt)` = its attempt).
  * - `abandonExpired`: UPDATE … RETURNING flips the `running` records of expired leases to
  *   `abandoned`, then those leases are deleted.
+ * Overlap policies (docs/OVERLAP.md): the buffered run is a nullable column of the task row,
+ * set and cleared by conditional UPDATEs inside `startRun`; a lease's `superseded` mark is
+ * reset when the lease is taken over, and `renewLease` reads it back with RETURNING.
  * Pending retries are nullable columns of the task row; the cluster's last tick is a meta
  * row that only grows. Instants are integer milliseconds since the epoch (UTC). SQLite shares
  * the host's clock: no `time()`.
