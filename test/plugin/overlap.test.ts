@@ -299,3 +299,53 @@ t.test('a wrong policy fails the boot naming the task and the option, with a did
   })
   await t.rejects(boot({ overlap: 3 as unknown as 'skip' }), { message: /overlap: 3 is not an overlap policy \(accepted/ })
 })
+
+t.test('over HTTP: the trigger answers buffered under skipped; history and listing accept cancelled runs', async t => {
+  const token = 'overlap-test-token-0123456789'
+  const headers = { authorization: `Bearer ${token}` }
+  const clock = testClock(at('2026-05-11 10:00'))
+  const app = Fastify({ logger: false })
+  await app.register(fastifyScheduler, {
+    dir: false,
+    store: memoryStore(),
+    timezone: 'UTC',
+    clock,
+    leaseTime: '5 minutes',
+    auth: { tokens: [token] },
+    tasks: [defineTask({
+      name: 'report',
+      runEveryMinute: true,
+      overlap: 'cancelOther',
+      async handle ({ scheduledFor, signal }) {
+        if (scheduledFor.getUTCMinutes() !== 0) return
+        await aborted(signal)
+        throw signal.reason
+      }
+    })]
+  })
+  await app.ready()
+  t.teardown(() => app.close())
+
+  const first = await app.inject({ method: 'POST', url: '/_schedule/run', headers, payload: { wait: false } })
+  t.equal(first.statusCode, 202)
+  clock.set(at('2026-05-11 10:01')) // within the 5-minute lease
+  const second = await app.inject({ method: 'POST', url: '/_schedule/run', headers, payload: { wait: true } })
+  const answer = second.json()
+  t.equal(second.statusCode, 200, 'a buffered occurrence is no failure')
+  t.match(answer.skipped, [{ task: 'report', status: 'buffered', reason: BUFFERED_REASON, scheduledFor: '2026-05-11T10:01:00.000Z' }])
+
+  // The superseded run stopped at once (same process), and the new one ran after it.
+  let page: { runs: Array<{ status: string, scheduledFor: string }>, total: number } = { runs: [], total: 0 }
+  for (let i = 0; i < 100 && !page.runs.some(run => run.status === 'succeeded'); i++) {
+    await new Promise(resolve => setImmediate(resolve))
+    page = (await app.inject({ method: 'GET', url: '/_schedule/runs?task=report', headers })).json()
+  }
+  t.same(page.runs.map(run => `${run.scheduledFor.slice(11, 16)} ${run.status}`).sort(),
+    ['10:00 cancelled', '10:01 skipped', '10:01 succeeded'])
+  const cancelled = await app.inject({ method: 'GET', url: '/_schedule/runs?status=cancelled', headers })
+  t.equal(cancelled.statusCode, 200, 'the history filter accepts cancelled')
+  t.equal(cancelled.json().total, 1)
+  const listing = await app.inject({ method: 'GET', url: '/_schedule?recent=5', headers })
+  t.equal(listing.statusCode, 200, 'the listing serializes cancelled runs')
+  t.ok(listing.json().tasks[0].recent.some((run: { status: string }) => run.status === 'cancelled'))
+})
