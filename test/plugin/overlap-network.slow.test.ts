@@ -3,7 +3,7 @@
  * own connection to one Redis or one PostgreSQL. Instance A runs the task; instance B's tick
  * finds the lease held. `bufferOne`: the occurrence runs exactly once, right after A's run.
  * `cancelOther`: A's run is aborted with reason "superseded" at its next lease renewal (real
- * timers, a 300 ms lease), recorded `cancelled`, then the new occurrence runs once. Schedule
+ * timers, a 1-second lease), recorded `cancelled`, then the new occurrence runs once. Schedule
  * time is driven by `tick(now)`; the clock of record stands still, so leases expire only by
  * renewals stopping. The tasks' ledgers are the ground truth.
  */
@@ -27,7 +27,7 @@ interface Instance {
 async function instance (t: Test, store: Store, tasks: TaskObject[]): Promise<Instance> {
   const app = Fastify({ logger: false })
   await app.register(fastifyScheduler, {
-    dir: false, store, timezone: 'UTC', routes: false, clock: testClock(at('2026-05-11 10:00:05')), maxClockSkew: false, leaseTime: '300 ms', tasks
+    dir: false, store, timezone: 'UTC', routes: false, clock: testClock(at('2026-05-11 10:00:05')), maxClockSkew: false, leaseTime: '1 second', tasks
   })
   await app.ready()
   t.teardown(() => app.close())

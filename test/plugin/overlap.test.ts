@@ -170,8 +170,8 @@ for (const [kind, makeStore] of stores) {
         throw signal.reason
       }
     })
-    // A short lease: renewals (real timers) every 100 ms. Schedule time is still driven by tick().
-    const options = { leaseTime: '300 ms' }
+    // A short lease: renewals (real timers) every third of a second. Schedule time is still driven by tick().
+    const options = { leaseTime: '1 second' }
     const a = await replica(t, store, clock, [task('a', 'cancelOther', 'cancel'), task('a', 'bufferOne', 'buffer')], options)
     const b = await replica(t, store, clock, [task('b', 'cancelOther', 'cancel'), task('b', 'bufferOne', 'buffer')], options)
 
