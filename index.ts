@@ -77,7 +77,7 @@ export type {
 export type { RunHook, RunHookName } from './plugin/hooks.js'
 export type {
   TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, Schedule, ScheduleDefinition,
-  CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, FastifyInstance
+  CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, OverlapPolicy, FastifyInstance
 } from './tasks/types.js'
 /**
  * Every coded error (`FST_SCHEDULER_*`): the ones the plugin, `app.scheduler` and the stores

@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { resolveTask } from './tasks/resolve.js'
-import type { ResolvedTask } from './tasks/types.js'
+import type { OverlapPolicy, ResolvedTask } from './tasks/types.js'
 import { resolveAuth } from './routes/auth/index.js'
 import { scheduleRoutes } from './routes/index.js'
 import { discoverTasks, type DiscoveredTask } from './plugin/discover.js'
@@ -34,7 +34,7 @@ interface PendingTask {
 }
 
 /** Turn discovered files and given tasks into resolved tasks; duplicate names fail, naming both sources. */
-function resolveAll (app: FastifyInstance, pending: readonly PendingTask[], timezone: string | undefined): ResolvedTask[] {
+function resolveAll (app: FastifyInstance, pending: readonly PendingTask[], timezone: string | undefined, overlap: OverlapPolicy): ResolvedTask[] {
   const byName = new Map<string, ResolvedTask>()
   for (const entry of pending) {
     const task = resolveTask(entry.exported, {
@@ -42,6 +42,7 @@ function resolveAll (app: FastifyInstance, pending: readonly PendingTask[], time
       ...(entry.fileName !== undefined ? { fileName: entry.fileName } : {}),
       app,
       ...(timezone !== undefined ? { timezone } : {}),
+      overlap,
       warn: message => app.log.warn({ source: entry.source }, message)
     })
     const existing = byName.get(task.name)
@@ -106,7 +107,7 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
 
   app.addHook('onReady', async () => {
     ready = true
-    scheduler.start(resolveAll(app, pending, opts.timezone))
+    scheduler.start(resolveAll(app, pending, opts.timezone, opts.overlap))
     try {
       await scheduler.ensureStore()
     } catch (err) {

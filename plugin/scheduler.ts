@@ -25,7 +25,7 @@ import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
 import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
 import {
-  isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun,
+  BUSY_REASON, buffers, isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun, supersededError,
   type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
 } from './runner.js'
 import { TAKEOVER_REASON } from './stores/history.js'
@@ -58,7 +58,7 @@ const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([])
 const NOTHING_UNAVAILABLE: TickResult['unavailable'] = Object.freeze([]) as unknown as TickResult['unavailable']
 const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the store)`
 
-export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance' | 'finals' | 'fence'> {
+export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'onBuffered' | 'track' | 'instance' | 'finals' | 'fence'> {
   closeGraceMs: number
   expectTickEveryMs: number
   /** Refuse to claim while this process's clock is further than this from the store's (`false`: never measured). */
@@ -91,6 +91,8 @@ export class Scheduler implements SchedulerApi {
   #nextAt = new Map<string, number>()
   #states = new Map<string, TaskState>()
   #running = new Map<string, ActiveRun>()
+  /** Buffered runs this process knows of (docs/OVERLAP.md): task → occurrence. */
+  #buffered = new Map<string, Date>()
   #background = new Set<Promise<unknown>>()
   /** When the last tick arrived (clock ms); a number, so an idle tick allocates no Date. */
   #lastTickMs: number | undefined
@@ -134,6 +136,7 @@ export class Scheduler implements SchedulerApi {
       instance: INSTANCE,
       hooks: this.#hooks,
       onRetry: (task, retry) => this.#noteRetry(task, retry),
+      onBuffered: (task, of, holder) => this.#onBuffered(task, of, holder),
       track: work => this.#track(work),
       finals: this.#finals,
       fence: {
@@ -387,6 +390,7 @@ export class Scheduler implements SchedulerApi {
     ])
       .then(([state]) => {
         for (const retry of state?.retries ?? []) this.#noteRetry(retry.task, retry)
+        for (const buffered of state?.buffered ?? []) this.#noteBuffered(buffered.task, buffered.of)
       })
       .finally(() => { this.#beating = undefined })
     this.#track(this.#beating)
@@ -500,6 +504,56 @@ export class Scheduler implements SchedulerApi {
     this.#queue.set(name, Math.min(this.#nextAt.get(name) ?? Infinity, retry.at.getTime()))
   }
 
+  /** A buffered run another process left in the store: it is started at this process's next tick. */
+  #noteBuffered (name: string, of: Date): void {
+    const task = this.#tasks.get(name)
+    if (task === undefined || !task.enabled || !buffers(task) || this.#buffered.get(name)?.getTime() === of.getTime()) return
+    this.#buffered.set(name, of)
+    this.#queue.set(name, -Infinity)
+  }
+
+  /** This process buffered an occurrence; under `cancelOther` a holder running here stops now, not at its next renewal. */
+  #onBuffered (task: ResolvedTask, of: Date, holder: string): void {
+    this.#buffered.set(task.name, of)
+    if (task.overlap !== 'cancelOther') return
+    const run = this.#running.get(holder)
+    if (run !== undefined && !run.controller.signal.aborted) run.controller.abort(supersededError(task.name))
+  }
+
+  /**
+   * A run of a task that buffers ended here and released the lease: start the buffered run
+   * now, on this process (docs/OVERLAP.md). Buffered by another process, it is read from the
+   * cluster state first; a failure leaves it to the next tick of any process.
+   */
+  async #startBuffered (task: ResolvedTask, trigger: RunRequest['trigger']): Promise<void> {
+    if (this.#closed || !task.enabled) return
+    let of = this.#buffered.get(task.name)
+    if (of === undefined) {
+      const fenceBefore = this.#fence
+      const cluster = await this.store.heartbeat()
+      this.#noteCluster(cluster, fenceBefore)
+      of = cluster.buffered?.find(b => b.task === task.name)?.of
+      if (of === undefined || this.#closed) return
+      this.#buffered.set(task.name, of)
+    }
+    const nowMs = this.#now()
+    const result = await startRun(this.#deps, { task, scheduledFor: of, forced: false, attempt: 1, claim: 'buffer', trigger, request: undefined, tickMs: Math.max(nowMs, this.#tickNowMs) })
+    this.#settleBuffer(task, of, result, nowMs)
+  }
+
+  /** What a `buffer` claim's answer means for the buffered run this process knows of. */
+  #settleBuffer (task: ResolvedTask, of: Date, result: StartResult, nowMs: number): Decision {
+    if (result === 'stale') return undefined
+    const busy = !isActiveRun(result) && result.reason === BUSY_REASON
+    if (busy) {
+      // The holder has not ended: it starts the run when it does, or (crashed) a later tick does.
+      this.#queue.set(task.name, Math.min(this.#nextAt.get(task.name) ?? Infinity, floorToMinute(nowMs) + MINUTE))
+      return result
+    }
+    if (this.#buffered.get(task.name)?.getTime() === of.getTime()) this.#buffered.delete(task.name)
+    return this.#watch(result)
+  }
+
   /** Init the store, load task states (first tick only) and reap expired leases. */
   async #prepareStore (nowMs: number): Promise<void> {
     await this.ensureStore()
@@ -594,10 +648,17 @@ export class Scheduler implements SchedulerApi {
     } else if (retry !== undefined && retry.at.getTime() <= nowMs) {
       result = await startRun(this.#deps, this.#runRequest(task, retry.of, retry.attempt, 'retry', options, nowMs))
       if (result !== 'stale' && state.retry === retry) delete state.retry
+    } else if (this.#buffered.has(task.name) && buffers(task)) {
+      const of = this.#buffered.get(task.name)!
+      return this.#settleBuffer(task, of, await startRun(this.#deps, this.#runRequest(task, of, 1, 'buffer', options, nowMs)), nowMs)
     } else {
       return undefined
     }
-    if (result !== 'stale') return this.#watch(result)
+    if (result !== 'stale') {
+      // Buffered behind a run: checked again at the next minute's tick if its holder has not started it by then.
+      if (!isActiveRun(result) && result.status === 'buffered') this.#queue.set(task.name, Math.min(this.#nextAt.get(task.name) ?? Infinity, floorToMinute(nowMs) + MINUTE))
+      return this.#watch(result)
+    }
     if (reloaded) return undefined
     await this.#reloadStates(nowMs)
     return await this.#evaluate(task, nowMs, options, true)
@@ -615,7 +676,15 @@ export class Scheduler implements SchedulerApi {
   #watch (run: ActiveRun | RunOutcome): ActiveRun | RunOutcome {
     if (!isActiveRun(run)) return run
     this.#running.set(run.runId, run)
-    void run.settled.then(() => this.#running.delete(run.runId))
+    void run.settled.then(() => {
+      this.#running.delete(run.runId)
+      const task = this.#tasks.get(run.task)
+      if (task === undefined || !buffers(task)) return
+      this.#track(this.#startBuffered(task, run.trigger).catch((err: unknown) => {
+        this.#config.log.warn({ task: task.name, err }, 'could not start the buffered run; the next tick tries again')
+        this.#queue.set(task.name, -Infinity)
+      }))
+    })
     return run
   }
 

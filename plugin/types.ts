@@ -4,7 +4,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Task, TaskClass } from '../tasks/task.js'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
-import type { Duration, RetryOptions } from '../tasks/types.js'
+import type { Duration, OverlapPolicy, RetryOptions } from '../tasks/types.js'
 import type { RunHook, RunHookName } from './hooks.js'
 import type { Static } from 'typebox'
 import type { HealthAnswer, ListingAnswer, Outcome, RunSummarySchema, TaskListingSchema } from './schemas.js'
@@ -185,6 +185,11 @@ export interface SchedulerOptions {
   clock?: () => number
   /** Retry failed runs of every task that sets no `retries` of its own. Default none. */
   retries?: RetryOptions | false
+  /**
+   * The overlap policy of every task that sets no `overlap` of its own: `'skip'` (default),
+   * `'bufferOne'`, `'cancelOther'` or `'allow'` (docs/OVERLAP.md).
+   */
+  overlap?: OverlapPolicy
   /** How long any store call may take before it counts as failed (503). Default `'5 seconds'`. */
   storeTimeout?: Duration
   /**

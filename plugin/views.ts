@@ -97,11 +97,11 @@ export function runSummary (run: RunRecord): RunSummary {
   }
 }
 
-/** Failed, timed-out or abandoned runs in a row, newest first (skips, misses and the running run don't break the row). */
+/** Failed, timed-out or abandoned runs in a row, newest first (skips, misses, cancelled runs and the running run don't break the row). */
 function consecutiveFailures (runs: readonly RunRecord[]): number {
   let count = 0
   for (const run of runs) {
-    if (run.status === 'running' || run.status === 'skipped' || run.status === 'missed') continue
+    if (run.status === 'running' || run.status === 'skipped' || run.status === 'missed' || run.status === 'cancelled') continue
     if (!FAILED_STATUSES.has(run.status)) break
     count++
   }

@@ -26,7 +26,7 @@ export const TASK_BRAND: unique symbol = Symbol.for('fastify-scheduler.task') as
  * ```
  *
  * The options (`runEvery`, `runAt`, `runEveryHour`, `runEveryMinute`, `twiceDaily`, `cron`,
- * `name`, `timezone`, `timeout`, `catchUp`, `allowOverlap`, `enabled`; see `TaskOptions`)
+ * `name`, `timezone`, `timeout`, `catchUp`, `overlap`, `enabled`; see `TaskOptions`)
  * are deliberately not declared here. TypeScript does not type a subclass's field initializer
  * from its base class, so declaring them would check nothing (`runEvery = '3 dayz'` is just a
  * `string`), and under `noImplicitOverride` (this repository's setting, common in strict

@@ -62,6 +62,17 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: 'ALTER TABLE fastify_scheduler_tasks ADD COLUMN last_attempt INTEGER;'
   },
   {
+    // Numbers 4 and 5 belong to other features (pause, steer); a file may skip them.
+    // Breaking: code before it takes over a lease without clearing `superseded`, so the new
+    // holder would be told it was superseded (docs/OVERLAP.md).
+    version: 6,
+    description: "overlap policies: the task's buffered run (an occurrence), and a lease's superseded mark",
+    breaking: true,
+    sql: `
+      ALTER TABLE fastify_scheduler_tasks ADD COLUMN buffered INTEGER;
+      ALTER TABLE fastify_scheduler_leases ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;`
+  },
+  {
     // Not breaking: older code never reads the table. (4 to 7 belong to other features.)
     version: 8,
     description: 'claimOnce keys (the jti of signed triggers), each remembered until its expiry',
