@@ -5,9 +5,9 @@
  * implementation of the contract in `store.ts`: the SQL and Lua stores do the same steps.
  */
 import type {
-  ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, StartRunResult, Store, TaskState
+  ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, StartRunResult, Store, TaskPause, TaskState
 } from './store.js'
-import { compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
+import { comparePauses, compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
 
 interface Lease { owner: string, expiresAt: number }
 /** `attempt`: the newest attempt claimed of `lastOccurrence` (the fence of late results). */
@@ -23,6 +23,13 @@ function copyRun (run: RunRecord): RunRecord {
   return copy
 }
 
+function copyPause (pause: TaskPause): TaskPause {
+  const copy: TaskPause = { task: pause.task, since: new Date(pause.since) }
+  if (pause.reason !== undefined) copy.reason = pause.reason
+  if (pause.by !== undefined) copy.by = pause.by
+  return copy
+}
+
 function copyRetry (retry: PendingRetry): PendingRetry {
   return { of: new Date(retry.of), attempt: retry.attempt, at: new Date(retry.at) }
 }
@@ -32,6 +39,8 @@ export function memoryStore (): Store {
   const leases = new Map<string, Lease>()
   const runs = new Map<string, RunRecord>()
   let leaseTokens = 0
+  /** Pauses in force, by task; '' for the pause of everything. */
+  const pauses = new Map<string, TaskPause>()
   let lastTick: number | undefined
 
   function prune (task: string, historyLimit: number): void {
@@ -111,6 +120,10 @@ export function memoryStore (): Store {
     async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
       const row = tasks.get(run.task)
       const at = run.scheduledFor.getTime()
+      if (claim !== 'none') {
+        const pause = pauses.get('') ?? pauses.get(run.task)
+        if (pause !== undefined) return { outcome: 'paused', pause: copyPause(pause) }
+      }
       if (claim === 'occurrence') {
         if (row === undefined || at < row.firstSeen) return { outcome: 'stale' }
         if (row.lastOccurrence !== undefined && row.lastOccurrence >= at) return { outcome: 'claimed' }
@@ -193,7 +206,35 @@ export function memoryStore (): Store {
     async heartbeat (tick): Promise<ClusterState> {
       if (tick !== undefined) lastTick = Math.max(lastTick ?? -Infinity, tick.at.getTime())
       const retries = [...tasks].flatMap(([task, row]) => row.retry === undefined ? [] : [{ task, ...copyRetry(row.retry) }])
-      return lastTick === undefined ? { retries, fence: leaseTokens } : { lastTick: new Date(lastTick), retries, fence: leaseTokens }
+      const paused = [...pauses.values()].map(copyPause).sort(comparePauses)
+      return lastTick === undefined ? { retries, fence: leaseTokens, paused } : { lastTick: new Date(lastTick), retries, fence: leaseTokens, paused }
+    },
+
+    async pause ({ task, since, reason, by }) {
+      const key = task ?? ''
+      let pause = pauses.get(key)
+      if (pause === undefined) {
+        pause = copyPause({ task: task ?? null, since, ...(reason !== undefined ? { reason } : {}), ...(by !== undefined ? { by } : {}) })
+        pauses.set(key, pause)
+      }
+      return copyPause(pause)
+    },
+
+    async resume ({ task, skip = [], historyLimit }) {
+      const key = task ?? ''
+      const pause = pauses.get(key)
+      if (pause === undefined) return undefined
+      pauses.delete(key)
+      for (const run of skip) {
+        const row = tasks.get(run.task)
+        const at = run.scheduledFor.getTime()
+        if (row === undefined || at < row.firstSeen || (row.lastOccurrence !== undefined && row.lastOccurrence >= at)) continue
+        row.lastOccurrence = at
+        row.attempt = 1
+        delete row.retry
+        write(run, historyLimit)
+      }
+      return copyPause(pause)
     },
 
     async listRuns (query: HistoryQuery): Promise<HistoryPage> {

@@ -60,6 +60,13 @@ export const MIGRATIONS: readonly Migration[] = [
     description: "the newest attempt claimed of the task's last occurrence (NULL on old rows: unknown, fences pass)",
     breaking: true,
     sql: 'ALTER TABLE fastify_scheduler_tasks ADD COLUMN last_attempt INTEGER;'
+  },
+  {
+    // Breaking: code before it starts runs of a paused task (docs/PAUSE.md).
+    version: 4,
+    description: "pauses in force, per task ('' for the pause of everything)",
+    breaking: true,
+    sql: 'CREATE TABLE IF NOT EXISTS fastify_scheduler_pauses (task TEXT PRIMARY KEY, since INTEGER NOT NULL, reason TEXT, paused_by TEXT);'
   }
 ]
 
