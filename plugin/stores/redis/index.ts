@@ -6,7 +6,7 @@
  * and fault model are in `docs/ARCHITECTURE.md`.
  *
  * Keys, all under `prefix` (default `fastify-scheduler:`):
- *   schema                  the layout version (2); v1 keys stay valid as they are
+ *   schema                  the layout version (3); v1 and v2 keys stay valid as they are
  *   first, last             hashes task -> firstSeen ms, task -> lastOccurrence ms
  *   attempt                 hash task -> the attempt of the newest claim of its lastOccurrence;
  *                           missing (older data) reads as "unknown" and passes the fences
@@ -15,6 +15,8 @@
  *   lease:expiry            sorted set of lease keys scored by expiresAt ms
  *   lease:token             the fencing counter: INCR on every lease taken, only raised by rebase
  *   tick                    the latest tick (ms); only moves forward
+ *   pauses                  hash task ('' for everything) -> the pause in force, JSON
+ *                           `{ since, reason?, by? }` (layout v3, docs/PAUSE.md)
  *   run:<id>                hash of one run record (instants as ms strings; `forced` '1'/'0';
  *                           a v1 hash has no attempt/forced/instance: read as 1, false), plus
  *                           `leaseToken` while it runs
@@ -30,8 +32,8 @@
 import type { Redis } from 'ioredis'
 import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
 import { RUN_FIELDS, runFromStored, runToStored, withStoreErrors, type StoredRun } from '../driver.js'
-import { pageOfRuns, TAKEOVER_REASON } from '../history.js'
-import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskRetry, TaskState } from '../store.js'
+import { comparePauses, pageOfRuns, TAKEOVER_REASON } from '../history.js'
+import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskPause, TaskRetry, TaskState } from '../store.js'
 import {
   DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS, endClient, notAcknowledged, persistence, REDIS_NOT_PERSISTENT,
   resolveClient, type Client, type RedisStoreOptions
@@ -40,8 +42,11 @@ import { SCRIPTS, type ScriptName } from './scripts.js'
 
 export { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS, REDIS_NOT_PERSISTENT, type RedisStoreOptions }
 
-/** The key layout this code writes; v1 (no schema key) needs no change to be read. */
-const SCHEMA_VERSION = 2
+/**
+ * The key layout this code writes; v1 (no schema key) and v2 need no change to be read. v3
+ * added `pauses`: code that reads v2 would start paused tasks, so it refuses v3.
+ */
+const SCHEMA_VERSION = 3
 
 type Script = (...args: Array<string | number>) => Promise<unknown>
 type ScriptedClient = Client & { [name in ScriptName]: Script }
@@ -73,6 +78,19 @@ function retryFromField (value: string): PendingRetry {
   return { of: new Date(Number(of)), attempt: Number(attempt), at: new Date(Number(at)) }
 }
 
+/** A pause as the `pauses` hash holds it (field: task, '' for everything). */
+function pauseToField ({ since, reason, by }: { since: Date, reason?: string | undefined, by?: string | undefined }): string {
+  return JSON.stringify({ since: since.getTime(), reason, by })
+}
+
+function pauseFromField (task: string, value: string): TaskPause {
+  const { since, reason, by } = JSON.parse(value) as { since: number, reason?: string, by?: string }
+  const pause: TaskPause = { task: task === '' ? null : task, since: new Date(since) }
+  if (reason !== undefined) pause.reason = reason
+  if (by !== undefined) pause.by = by
+  return pause
+}
+
 /**
  * A store in Redis: see the module comment for the keys and `RedisStoreOptions` for the options.
  *
@@ -99,6 +117,7 @@ export function redisStore (options: RedisStoreOptions): Store {
     leaseExpiry: `${prefix}lease:expiry`,
     leaseToken: `${prefix}lease:token`,
     tick: `${prefix}tick`,
+    pauses: `${prefix}pauses`,
     runPrefix: `${prefix}run:`,
     runs: `${prefix}runs`,
     taskRuns: (task: string) => `${prefix}runs:task:${task}`
@@ -186,7 +205,7 @@ export function redisStore (options: RedisStoreOptions): Store {
     async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
       const reply = await claiming('fastifySchedulerStartRun',
         keys.first, keys.last, keys.retry, keys.leaseOwners, keys.leaseExpiry, keys.leaseToken,
-        keys.runPrefix, keys.taskRuns(run.task), keys.runs, keys.attempt,
+        keys.runPrefix, keys.taskRuns(run.task), keys.runs, keys.attempt, keys.pauses,
         claim, run.task, run.scheduledFor.getTime(), run.attempt,
         lease?.key ?? '', lease === undefined ? 0 : lease.nowMs + lease.ttlMs, lease?.nowMs ?? 0,
         Math.max(0, Math.floor(historyLimit)), run.id, run.startedAt.getTime(), TAKEOVER_REASON,
@@ -201,6 +220,8 @@ export function redisStore (options: RedisStoreOptions): Store {
           return { outcome, holder: String(detail) }
         case 'recorded': case 'claimed': case 'stale':
           return { outcome }
+        case 'paused':
+          return { outcome, pause: pauseFromField(String(detail), String(abandoned)) }
         default:
           throw storeUnavailable(new Error(`unexpected startRun reply from Redis: ${JSON.stringify(reply)}`))
       }
@@ -234,11 +255,32 @@ export function redisStore (options: RedisStoreOptions): Store {
     },
 
     async heartbeat (tick) {
-      const [last, flat, fence] = await call(() => redis.fastifySchedulerHeartbeat(keys.tick, keys.retry, keys.leaseToken,
-        tick === undefined ? '' : tick.at.getTime())) as [string | null, string[], number]
+      const [last, flat, fence, flatPauses] = await call(() => redis.fastifySchedulerHeartbeat(keys.tick, keys.retry, keys.leaseToken, keys.pauses,
+        tick === undefined ? '' : tick.at.getTime())) as [string | null, string[], number, string[]]
       const retries: TaskRetry[] = []
       for (let i = 0; i < flat.length; i += 2) retries.push({ task: flat[i]!, ...retryFromField(flat[i + 1]!) })
-      return last == null ? { retries, fence: Number(fence) } : { lastTick: new Date(Number(last)), retries, fence: Number(fence) }
+      const paused: TaskPause[] = []
+      for (let i = 0; i < flatPauses.length; i += 2) paused.push(pauseFromField(flatPauses[i]!, flatPauses[i + 1]!))
+      paused.sort(comparePauses)
+      return last == null ? { retries, fence: Number(fence), paused } : { lastTick: new Date(Number(last)), retries, fence: Number(fence), paused }
+    },
+
+    async pause (request) {
+      const field = request.task ?? ''
+      const stored = await claiming('fastifySchedulerPause', keys.pauses, field, pauseToField(request)) as string
+      return pauseFromField(field, stored)
+    },
+
+    async resume ({ task, skip = [], historyLimit }) {
+      const field = task ?? ''
+      const recordArgs = skip.flatMap(run => {
+        const fields = runToFields(run)
+        return [run.task, run.scheduledFor.getTime(), run.id, run.startedAt.getTime(), fields.length, ...fields]
+      })
+      const lifted = await claiming('fastifySchedulerResume', 7 + skip.length,
+        keys.pauses, keys.first, keys.last, keys.attempt, keys.retry, keys.runPrefix, keys.runs, ...skip.map(run => keys.taskRuns(run.task)),
+        field, Math.max(0, Math.floor(historyLimit)), ...recordArgs) as string | null
+      return lifted === null ? undefined : pauseFromField(field, lifted)
     },
 
     async rebase (names, firstSeen, fence) {

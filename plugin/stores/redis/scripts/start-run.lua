@@ -1,8 +1,9 @@
 -- One atomic step: claim, lease, record (docs/ARCHITECTURE.md#the-store-contract).
--- KEYS first, last, retry, lease owners, lease expiry, token, run prefix, task runs, all runs, attempt
+-- KEYS first, last, retry, lease owners, lease expiry, token, run prefix, task runs, all runs, attempt, pauses
 -- ARGV claim, task, scheduledFor, attempt, leaseKey|'', expiresAt, now, historyLimit, id,
 --      startedAt, takeover reason, field, value, ...
 -- -> { 'stale' } | { 'claimed' } | { 'recorded' } | { 'overlap', holder } | { 'started', token, abandoned? }
+--    | { 'paused', task|'', pause json }
 
 -- The same start again (a command resent after its reply was lost): answer what it got.
 local mine = redis.call('HMGET', KEYS[7] .. ARGV[9], 'status', 'leaseToken')
@@ -10,6 +11,13 @@ if mine[1] == 'running' and mine[2] and redis.call('HGET', KEYS[4], ARGV[5]) == 
   return { 'started', tonumber(mine[2]) }
 end
 local claim, task, at = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- A paused task claims nothing (docs/PAUSE.md): checked in the same step as the claim.
+if claim ~= 'none' then
+  local everything = redis.call('HGET', KEYS[11], '')
+  if everything then return { 'paused', '', everything } end
+  local own = redis.call('HGET', KEYS[11], task)
+  if own then return { 'paused', task, own } end
+end
 if claim == 'occurrence' then
   local first = redis.call('HGET', KEYS[1], task)
   if not first or at < tonumber(first) then return { 'stale' } end
