@@ -10,12 +10,12 @@ import type pg from 'pg'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { InvalidOptionError } from '../../../core/errors.js'
 import { RUN_COLUMNS, RUN_FIELDS, runFromStored, runToStored, type StoredRun } from '../driver.js'
-import { pageOfRuns, TAKEOVER_REASON } from '../history.js'
+import { pageOfRuns, pauseFromStored, TAKEOVER_REASON, type StoredPause } from '../history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, TaskState } from '../store.js'
 import { connection, openPool } from './connection.js'
 import { migrate } from './migrations.js'
 import {
-  abandonExpiredSql, finishRunSql, heartbeatSql, rebaseSql, retryAbandonedSql, startRunSql, tableNames, TASK_COLUMNS,
+  abandonExpiredSql, finishRunSql, heartbeatSql, pauseSql, rebaseSql, RUN_INSERT_COLUMNS, retryAbandonedSql, startRunSql, tableNames, TASK_COLUMNS,
   type TableNames
 } from './statements.js'
 
@@ -140,6 +140,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     retryAbandoned: retryAbandonedSql(n),
     abandonExpired: abandonExpiredSql(n, RUN_COLUMNS),
     heartbeat: heartbeatSql(n),
+    pause: pauseSql(n),
     rebase: rebaseSql(n)
   }
   let initialized: Promise<void> | undefined
@@ -184,7 +185,10 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     },
 
     async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
-      const { rows: [row] } = await one<{ first_seen: Date | null, go: boolean, owner: string | null, token: string | null, abandoned: string | null }>(
+      const { rows: [row] } = await one<{
+        first_seen: Date | null, go: boolean, owner: string | null, token: string | null, abandoned: string | null,
+        pause_task: string | null, pause_since: Date | null, pause_reason: string | null, pause_by: string | null
+      }>(
         statements.startRun, [
           ...runParams(run),
           claim,
@@ -195,6 +199,9 @@ export function postgresStore (options: PostgresStoreOptions): Store {
           Math.max(0, Math.floor(historyLimit)),
           TAKEOVER_REASON
         ])
+      if (row!.pause_task !== null) {
+        return { outcome: 'paused', pause: pauseFromStored({ task: row!.pause_task, since: row!.pause_since!.getTime(), reason: row!.pause_reason, paused_by: row!.pause_by }) }
+      }
       if (!row!.go) {
         const firstSeen = row!.first_seen
         const stale = firstSeen === null || (claim === 'occurrence' && run.scheduledFor.getTime() < firstSeen.getTime())
@@ -242,7 +249,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     },
 
     async heartbeat (tick) {
-      const { rows } = await one<{ last_tick: string | null, fence: string } & Partial<TaskRow>>(statements.heartbeat,
+      const { rows } = await one<{ last_tick: string | null, fence: string, pauses: StoredPause[] | null } & Partial<TaskRow>>(statements.heartbeat,
         [tick === undefined ? null : String(tick.at.getTime())])
       const retries = rows.flatMap((row) => {
         const retry = row.task == null ? undefined : retryOf(row as TaskRow)
@@ -250,7 +257,44 @@ export function postgresStore (options: PostgresStoreOptions): Store {
       })
       const fence = Number(rows[0]!.fence)
       const lastTick = rows[0]!.last_tick
-      return lastTick == null ? { retries, fence } : { lastTick: new Date(Number(lastTick)), retries, fence }
+      const paused = (rows[0]!.pauses ?? []).map(pauseFromStored)
+      return lastTick == null ? { retries, fence, paused } : { lastTick: new Date(Number(lastTick)), retries, fence, paused }
+    },
+
+    async pause ({ task, since, reason, by }) {
+      const params = [task ?? '', since, reason ?? null, by ?? null]
+      let { rows: [row] } = await one<StoredPause & { since: Date }>(statements.pause, params)
+      // A pause committed by another caller after this statement's snapshot: read it again.
+      row ??= (await one<StoredPause & { since: Date }>(statements.pause, params)).rows[0]
+      return pauseFromStored({ ...row!, since: row!.since.getTime() })
+    },
+
+    async resume ({ task, skip = [], historyLimit }) {
+      return await withClient(async (query) => {
+        await query('BEGIN')
+        try {
+          const { rows: [lifted] } = await query<StoredPause & { since: Date }>(
+            `DELETE FROM ${n.pauses} WHERE task = $1 RETURNING task, since, reason, paused_by`, [task ?? ''])
+          if (lifted === undefined) {
+            await query('ROLLBACK')
+            return undefined
+          }
+          for (const run of skip) {
+            // The claim as startRun makes it (docs/PAUSE.md), then the skipped record.
+            const { rowCount } = await query(`UPDATE ${n.tasks} SET last_occurrence = $2, last_attempt = 1,
+              retry_of = NULL, retry_attempt = NULL, retry_at = NULL
+              WHERE task = $1 AND first_seen <= $2 AND (last_occurrence IS NULL OR last_occurrence < $2)`, [run.task, run.scheduledFor])
+            if (rowCount !== 1) continue
+            await query(`INSERT INTO ${n.runs} (${RUN_INSERT_COLUMNS}) VALUES (${RUN_FIELDS.map((_, i) => `$${i + 1}`).join(', ')})
+              ON CONFLICT (id) DO NOTHING`, runParams(run))
+          }
+          await query('COMMIT')
+          return pauseFromStored({ ...lifted, since: lifted.since.getTime() })
+        } catch (err) {
+          await query('ROLLBACK').catch(() => {})
+          throw err
+        }
+      })
     },
 
     async rebase (names, firstSeen, fence) {

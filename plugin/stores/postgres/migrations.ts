@@ -80,6 +80,13 @@ CREATE SEQUENCE IF NOT EXISTS ${n.leaseTokens};`
     id: 3,
     breaking: true,
     sql: (n) => `ALTER TABLE ${n.tasks} ADD COLUMN IF NOT EXISTS last_attempt integer;`
+  },
+  {
+    // Pauses in force, per task ('' for the pause of everything: docs/PAUSE.md). Breaking:
+    // older code would start paused tasks.
+    id: 4,
+    breaking: true,
+    sql: (n) => `CREATE TABLE IF NOT EXISTS ${n.pauses} (task text PRIMARY KEY, since timestamptz NOT NULL, reason text, paused_by text);`
   }
 ]
 
