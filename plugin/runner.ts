@@ -157,9 +157,23 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
       return { task: task.name, status: 'skipped', runId, reason: 'overlap', scheduledFor }
     case 'stale':
       return 'stale'
+    case 'paused':
+      return pausedOutcome(task.name, scheduledFor)
     default:
       return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
   }
+}
+
+/** The reason of a start the store refused because the task is paused (docs/PAUSE.md). */
+export const PAUSED_REASON = 'paused'
+
+function pausedOutcome (task: string, scheduledFor: string): RunOutcome {
+  return { task, status: 'skipped', reason: PAUSED_REASON, scheduledFor }
+}
+
+/** True for the outcome of a start refused because the task is paused: nothing was claimed. */
+export function isPausedOutcome (result: StartResult): boolean {
+  return typeof result === 'object' && !isActiveRun(result) && result.status === 'skipped' && result.reason === PAUSED_REASON && result.runId === undefined
 }
 
 /** Claim an occurrence too late for `catchUp` and record it `missed`, in one store step. */
@@ -182,6 +196,7 @@ export async function recordMissed (deps: RunnerDeps, task: ResolvedTask, occurr
   const result = await deps.store.startRun({ run, claim: 'occurrence', historyLimit: deps.historyLimit })
   const scheduledFor = occurrence.toISOString()
   if (result.outcome === 'stale') return 'stale'
+  if (result.outcome === 'paused') return pausedOutcome(task.name, scheduledFor)
   if (result.outcome !== 'recorded') return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
   deps.log.warn({ task: task.name, scheduledFor: occurrence }, `occurrence missed: ${reason}`)
   return { task: task.name, status: 'missed', runId: run.id, reason, scheduledFor }

@@ -16,6 +16,7 @@
  * the scheduler reloads every task's state and decides again, so lost state never re-runs
  * an occurrence: tasks whose state vanished are first seen again now.
  */
+import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
 import { ClosedError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
@@ -25,15 +26,16 @@ import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
 import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
 import {
-  isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun,
+  isActiveRun, isPausedOutcome, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun,
   type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
 } from './runner.js'
-import { TAKEOVER_REASON } from './stores/history.js'
-import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskState } from './stores/store.js'
+import { PAUSE_TEXT_MAX, TAKEOVER_REASON } from './stores/history.js'
+import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskPause, TaskState } from './stores/store.js'
 import { describeThrown } from './thrown.js'
-import { healthReport, latest, taskListing } from './views.js'
+import { healthReport, latest, pausedView, pauseOf, taskListing } from './views.js'
 import type {
-  HealthReport, ListOptions, RunOutcome, SchedulerApi, SchedulerListing, TaskInput, TickOptions, TickResult
+  HealthReport, ListOptions, PauseAnswer, PauseOptions, ResumeAnswer, ResumeOptions, RunOutcome, SchedulerApi,
+  SchedulerListing, TaskInput, TickOptions, TickResult
 } from './types.js'
 
 /** A process records the cluster's last tick at most this often (docs/ARCHITECTURE.md#the-tick-path: the cluster heartbeat). */
@@ -46,6 +48,15 @@ const SUMMARY_RUNS = 20
 const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
 const NOTHING_UNAVAILABLE: TickResult['unavailable'] = Object.freeze([]) as unknown as TickResult['unavailable']
 const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the store)`
+/** Occurrences counted at most when a resume reports what a pause held back. */
+const MAX_COUNTED_OCCURRENCES = 100_000
+
+/** A pause's reason or name, kept to PAUSE_TEXT_MAX characters; empty means none. */
+function pauseText (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const text = String(value).trim()
+  return text === '' ? undefined : text.slice(0, PAUSE_TEXT_MAX)
+}
 
 export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance' | 'finals' | 'fence'> {
   closeGraceMs: number
@@ -111,6 +122,8 @@ export class Scheduler implements SchedulerApi {
   #tickNowMs = -Infinity
   /** Why health is 503 after the store went back in time, until the next clean tick. */
   #wentBack: { reason: string, fence: number, atMs: number } | undefined
+  /** The pauses in force, as the last cluster read found them (docs/PAUSE.md). */
+  #paused: TaskPause[] = []
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -292,14 +305,17 @@ export class Scheduler implements SchedulerApi {
       upcoming,
       recent: recentCount,
       runningHere: [...this.#running.values()].some(run => run.task === task.name),
-      attempts: retryPolicy(this.#deps, task)?.attempts ?? 1
+      attempts: retryPolicy(this.#deps, task)?.attempts ?? 1,
+      paused: pauseOf(cluster.paused, task.name)
     }))
+    const everything = cluster.paused.find(p => p.task === null)
     const lastTick = latest(cluster.lastTick, this.lastTickAt)
     return {
       now: new Date(nowMs).toISOString(),
       store: { kind: this.store.kind, durable: this.store.durable },
       lastTick: lastTick?.toISOString() ?? null,
       instance: INSTANCE,
+      paused: everything === undefined ? null : pausedView(everything),
       tasks
     }
   }
@@ -333,8 +349,136 @@ export class Scheduler implements SchedulerApi {
       storeError: cluster.error,
       skew: this.#skew,
       wentBack: this.#wentBack?.reason,
-      storeFault: this.#storeFault
+      storeFault: this.#storeFault,
+      paused: this.#pausedCount(cluster.state?.paused ?? [])
     })
+  }
+
+  async pause (nameOrOptions?: string | PauseOptions, maybeOptions?: PauseOptions): Promise<PauseAnswer> {
+    const [name, options = {}] = typeof nameOrOptions === 'string' ? [nameOrOptions, maybeOptions] : [undefined, nameOrOptions]
+    if (name !== undefined) this.#lookup([name])
+    if (this.#closed) throw new ClosedError()
+    await this.ensureStore()
+    const reason = pauseText(options.reason)
+    const by = pauseText(options.by)
+    let pause: TaskPause
+    try {
+      pause = await this.store.pause({
+        ...(name !== undefined ? { task: name } : {}),
+        since: new Date(this.#now()),
+        ...(reason !== undefined ? { reason } : {}),
+        ...(by !== undefined ? { by } : {})
+      })
+    } catch (err) {
+      throw storeUnavailable(err)
+    }
+    this.#notePause(pause)
+    this.#config.log.info({ task: name ?? null, by: pause.by }, name === undefined ? 'fastify-scheduler: every task paused' : 'fastify-scheduler: task paused')
+    return { task: pause.task, paused: pausedView(pause) }
+  }
+
+  async resume (nameOrOptions?: string | ResumeOptions, maybeOptions?: ResumeOptions): Promise<ResumeAnswer> {
+    const [name, options = {}] = typeof nameOrOptions === 'string' ? [nameOrOptions, maybeOptions] : [undefined, nameOrOptions]
+    if (name !== undefined) this.#lookup([name])
+    if (this.#closed) throw new ClosedError()
+    const nowMs = this.#now()
+    let cluster: ClusterState
+    try {
+      await this.#prepareStore(nowMs)
+      cluster = await this.store.heartbeat()
+    } catch (err) {
+      throw storeUnavailable(err)
+    }
+    this.#paused = cluster.paused
+    const target = name ?? null
+    const pause = cluster.paused.find(p => p.task === target)
+    const answer: ResumeAnswer = { task: target, resumed: false, paused: null, skipped: [], runs: [] }
+    if (pause === undefined) return answer
+    // The tasks this pause alone held back: another pause in force keeps holding the others.
+    const freed = [...this.#tasks.values()].filter(task => task.enabled && !task.schedule.manual &&
+      (name === undefined ? !cluster.paused.some(p => p.task === task.name) : task.name === name && !cluster.paused.some(p => p.task === null)))
+    const catchUp = options.catchUp === true
+    const skip: RunRecord[] = []
+    for (const task of freed) {
+      const held = this.#heldBack(task, pause.since.getTime(), nowMs)
+      if (held === undefined) continue
+      // With catchUp the latest owed occurrence stays owed: the next lines run it.
+      const count = catchUp ? held.count - 1 : held.count
+      const to = catchUp ? held.beforeLast : held.last
+      if (count < 1 || to === undefined) continue
+      const from = held.first
+      const message = `paused: ${count} occurrence${count === 1 ? '' : 's'} from ${from.toISOString()} to ${to.toISOString()}`
+      const at = new Date(nowMs)
+      skip.push({
+        id: randomUUID(), task: task.name, scheduledFor: to, trigger: 'manual', startedAt: at, finishedAt: at, durationMs: 0,
+        status: 'skipped', error: message, attempt: 1, forced: false, instance: INSTANCE
+      })
+      answer.skipped.push({ task: task.name, occurrences: count, from: from.toISOString(), to: to.toISOString() })
+    }
+    let lifted: TaskPause | undefined
+    try {
+      lifted = await this.store.resume({ ...(name !== undefined ? { task: name } : {}), skip, historyLimit: this.#config.historyLimit })
+    } catch (err) {
+      throw storeUnavailable(err)
+    }
+    this.#paused = this.#paused.filter(p => p.task !== target)
+    if (lifted === undefined) {
+      answer.skipped = []
+      return answer
+    }
+    answer.resumed = true
+    answer.paused = pausedView(lifted)
+    for (const record of skip) {
+      const state = this.#states.get(record.task)
+      if (state !== undefined && (state.lastOccurrence === undefined || state.lastOccurrence < record.scheduledFor)) {
+        state.lastOccurrence = record.scheduledFor
+        delete state.retry
+      }
+    }
+    // Every freed task is looked at by the next tick (a retry held back, the next occurrence).
+    for (const task of freed) this.#queue.set(task.name, -Infinity)
+    this.#config.log.info({ task: target, skipped: answer.skipped.length }, name === undefined ? 'fastify-scheduler: every task resumed' : 'fastify-scheduler: task resumed')
+    if (catchUp && freed.length > 0) {
+      const result = await this.tick({ tasks: freed.map(task => task.name), now: new Date(nowMs), trigger: 'manual' })
+      answer.runs = result.runs
+    }
+    return answer
+  }
+
+  /**
+   * The occurrences of `task` owed and held back by a pause that began at `sinceMs`: at or
+   * after the pause, after the task's last claimed occurrence and its first sighting, up to
+   * `nowMs`. Undefined when there are none.
+   */
+  #heldBack (task: ResolvedTask, sinceMs: number, nowMs: number): { count: number, first: Date, last: Date, beforeLast: Date | undefined } | undefined {
+    const state = this.#states.get(task.name)
+    if (state === undefined) return undefined
+    const floor = Math.max(floorToMinute(sinceMs), state.firstSeen.getTime(), (state.lastOccurrence?.getTime() ?? -Infinity) + 1)
+    let at = task.schedule.previous(new Date(floor))
+    if (at === undefined || at.getTime() < floor) at = task.schedule.next(new Date(floor - 1))
+    let count = 0
+    let first: Date | undefined
+    let last: Date | undefined
+    let beforeLast: Date | undefined
+    while (at !== undefined && at.getTime() <= nowMs && count < MAX_COUNTED_OCCURRENCES) {
+      first ??= at
+      beforeLast = last
+      last = at
+      count++
+      at = task.schedule.next(at)
+    }
+    return count === 0 ? undefined : { count, first: first!, last: last!, beforeLast }
+  }
+
+  /** A pause this process learned of (its own call, or the store's answer to a start). */
+  #notePause (pause: TaskPause): void {
+    this.#paused = [...this.#paused.filter(p => p.task !== pause.task), pause]
+  }
+
+  /** How many tasks are paused, by their own pause or the pause of everything. */
+  #pausedCount (paused: readonly TaskPause[]): number {
+    if (paused.some(p => p.task === null)) return this.#tasks.size
+    return paused.filter(p => p.task !== null && this.#tasks.has(p.task)).length
   }
 
   /**
@@ -375,7 +519,10 @@ export class Scheduler implements SchedulerApi {
       this.#measureClock().catch((err: unknown) => this.#config.log.warn({ err }, 'could not read the store\'s clock'))
     ])
       .then(([state]) => {
-        for (const retry of state?.retries ?? []) this.#noteRetry(retry.task, retry)
+        // A paused task's retry waits for its resume (docs/PAUSE.md): no start is tried meanwhile.
+        for (const retry of state?.retries ?? []) {
+          if (pauseOf(state!.paused, retry.task) === undefined) this.#noteRetry(retry.task, retry)
+        }
       })
       .finally(() => { this.#beating = undefined })
     this.#track(this.#beating)
@@ -449,7 +596,8 @@ export class Scheduler implements SchedulerApi {
    * was rebased (by this replica or another): health stops reporting it, and a pending rebase
    * of ours, which would only move firstSeen again, is dropped.
    */
-  #noteCluster ({ fence, lastTick }: ClusterState, seenBefore: number): void {
+  #noteCluster ({ fence, lastTick, paused }: ClusterState, seenBefore: number): void {
+    this.#paused = paused
     if (fence < seenBefore) {
       this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
       return
@@ -571,6 +719,9 @@ export class Scheduler implements SchedulerApi {
         ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'manual',
           `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`)
         : await startRun(this.#deps, this.#runRequest(task, occurrence!, 1, 'occurrence', options, nowMs))
+      // Paused: nothing was claimed, the occurrence is not owed (docs/PAUSE.md); the task is
+      // looked at again at its next occurrence.
+      if (isPausedOutcome(result)) return result as RunOutcome
       if (result !== 'stale') {
         // Started, recorded, skipped or claimed elsewhere: this occurrence is spent either way,
         // and so is any retry of an older one (a retry of this one may already be pending).
@@ -579,6 +730,8 @@ export class Scheduler implements SchedulerApi {
       }
     } else if (retry !== undefined && retry.at.getTime() <= nowMs) {
       result = await startRun(this.#deps, this.#runRequest(task, retry.of, retry.attempt, 'retry', options, nowMs))
+      // Paused: the retry stays pending in the store and waits for the resume.
+      if (isPausedOutcome(result)) return result as RunOutcome
       if (result !== 'stale' && state.retry === retry) delete state.retry
     } else {
       return undefined

@@ -7,7 +7,7 @@ import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
 import type { Duration, RetryOptions } from '../tasks/types.js'
 import type { RunHook, RunHookName } from './hooks.js'
 import type { Static } from 'typebox'
-import type { HealthAnswer, ListingAnswer, Outcome, RunSummarySchema, TaskListingSchema } from './schemas.js'
+import type { HealthAnswer, ListingAnswer, Outcome, PauseAnswerSchema, PausedSchema, ResumeAnswerSchema, RunSummarySchema, TaskListingSchema } from './schemas.js'
 import type { HistoryPage, HistoryQuery, Store } from './stores/store.js'
 
 // The answers' types are derived from their schemas (plugin/schemas.ts), the one definition
@@ -27,6 +27,33 @@ export type SchedulerListing = Static<typeof ListingAnswer>
 
 /** What `/health` answers; `healthy` (not sent) decides 200 or 503. */
 export type HealthReport = Static<typeof HealthAnswer> & { healthy: boolean }
+
+/** A pause in force as the listing shows it. */
+export type PausedInfo = Static<typeof PausedSchema>
+
+/** What `pause()` answers. */
+export type PauseAnswer = Static<typeof PauseAnswerSchema>
+
+/** What `resume()` answers. */
+export type ResumeAnswer = Static<typeof ResumeAnswerSchema>
+
+/** Options of `pause()` (docs/PAUSE.md). */
+export interface PauseOptions {
+  /** Why, shown in the listing and the dashboard (at most 500 characters). */
+  reason?: string
+  /** Who paused (an operator's name; the CLI says `cli`). At most 500 characters. */
+  by?: string
+}
+
+/** Options of `resume()` (docs/PAUSE.md). */
+export interface ResumeOptions {
+  /**
+   * `false` (default): the occurrences owed during the pause are recorded as one `skipped`
+   * run and not run. `true`: the latest owed occurrence runs once now, as catch-up does
+   * (within the task's `catchUp`; later than it, it is recorded `missed`); older ones are skipped.
+   */
+  catchUp?: boolean
+}
 
 /** The answer of a tick. `runs` lists only tasks something happened to. */
 export interface TickResult {
@@ -83,6 +110,18 @@ export interface SchedulerApi {
   addHook (name: RunHookName, fn: RunHook): void
   /** Run history, newest first. */
   history (query?: HistoryQuery): Promise<HistoryPage>
+  /**
+   * Pause a task for every replica (kept in the store): no replica starts it until
+   * `resume(name)`; its occurrences meanwhile are not owed. A pause already in force is kept.
+   * Unknown names reject with `FST_SCHEDULER_UNKNOWN_TASK`.
+   */
+  pause (name: string, options?: PauseOptions): Promise<PauseAnswer>
+  /** Pause every task (maintenance), for every replica, until `resume()`. */
+  pause (options?: PauseOptions): Promise<PauseAnswer>
+  /** Lift a task's pause; see `ResumeOptions` for what happens to the occurrences it held back. */
+  resume (name: string, options?: ResumeOptions): Promise<ResumeAnswer>
+  /** Lift the pause of everything (tasks paused on their own stay paused). */
+  resume (options?: ResumeOptions): Promise<ResumeAnswer>
   /** Add a task before the app is ready (class, instance or object form). */
   add (task: TaskInput): void
   /** Names of all registered tasks (after ready). */
