@@ -365,7 +365,7 @@ export class Scheduler implements SchedulerApi {
     try {
       pause = await this.store.pause({
         ...(name !== undefined ? { task: name } : {}),
-        since: new Date(this.#now()),
+        since: new Date(options.now?.getTime() ?? this.#now()),
         ...(reason !== undefined ? { reason } : {}),
         ...(by !== undefined ? { by } : {})
       })
@@ -381,7 +381,7 @@ export class Scheduler implements SchedulerApi {
     const [name, options = {}] = typeof nameOrOptions === 'string' ? [nameOrOptions, maybeOptions] : [undefined, nameOrOptions]
     if (name !== undefined) this.#lookup([name])
     if (this.#closed) throw new ClosedError()
-    const nowMs = this.#now()
+    const nowMs = options.now?.getTime() ?? this.#now()
     let cluster: ClusterState
     try {
       await this.#prepareStore(nowMs)

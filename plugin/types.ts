@@ -43,6 +43,8 @@ export interface PauseOptions {
   reason?: string
   /** Who paused (an operator's name; the CLI says `cli`). At most 500 characters. */
   by?: string
+  /** The instant the pause begins (default: the clock's now); tests pass it as they pass it to `tick()`. */
+  now?: Date
 }
 
 /** Options of `resume()` (docs/PAUSE.md). */
@@ -53,6 +55,8 @@ export interface ResumeOptions {
    * (within the task's `catchUp`; later than it, it is recorded `missed`); older ones are skipped.
    */
   catchUp?: boolean
+  /** The instant of the resume (default: the clock's now); tests pass it as they pass it to `tick()`. */
+  now?: Date
 }
 
 /** The answer of a tick. `runs` lists only tasks something happened to. */
