@@ -410,8 +410,18 @@ export class Scheduler implements SchedulerApi {
       const message = `paused: ${count} occurrence${count === 1 ? '' : 's'} from ${from.toISOString()} to ${to.toISOString()}`
       const at = new Date(nowMs)
       skip.push({
-        id: randomUUID(), task: task.name, scheduledFor: to, trigger: 'manual', startedAt: at, finishedAt: at, durationMs: 0,
-        status: 'skipped', error: message, attempt: 1, forced: false, instance: INSTANCE
+        id: randomUUID(),
+        task: task.name,
+        scheduledFor: to,
+        trigger: 'manual',
+        startedAt: at,
+        finishedAt: at,
+        durationMs: 0,
+        status: 'skipped',
+        error: message,
+        attempt: 1,
+        forced: false,
+        instance: INSTANCE
       })
       answer.skipped.push({ task: task.name, occurrences: count, from: from.toISOString(), to: to.toISOString() })
     }

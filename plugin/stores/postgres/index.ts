@@ -186,8 +186,15 @@ export function postgresStore (options: PostgresStoreOptions): Store {
 
     async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
       const { rows: [row] } = await one<{
-        first_seen: Date | null, go: boolean, owner: string | null, token: string | null, abandoned: string | null,
-        pause_task: string | null, pause_since: Date | null, pause_reason: string | null, pause_by: string | null
+        first_seen: Date | null,
+        go: boolean,
+        owner: string | null,
+        token: string | null,
+        abandoned: string | null,
+        pause_task: string | null,
+        pause_since: Date | null,
+        pause_reason: string | null,
+        pause_by: string | null
       }>(
         statements.startRun, [
           ...runParams(run),
