@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 import Type from 'typebox'
 import Value from 'typebox/value'
 import { describeValue, parseTimerDuration } from '../tasks/duration.js'
-import { readRetries } from '../tasks/resolve.js'
+import { readPauseOnFailure, readRetries } from '../tasks/resolve.js'
 import { InvalidOptionError } from '../core/errors.js'
 import { suggest } from '../core/suggest.js'
 import { canonicalZoneName } from '../tasks/zone.js'
@@ -32,6 +32,7 @@ const OptionsSchema = Type.Object({
   closeGracePeriod: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   clock: Type.Optional(Type.Unknown()),
   retries: Type.Optional(Type.Unknown()), // checked by readRetries
+  pauseOnFailure: Type.Optional(Type.Unknown()), // checked by readPauseOnFailure
   storeTimeout: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   maxClockSkew: Type.Optional(Type.Unknown()), // a duration or false: checked below
   lateResultGrace: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
@@ -64,6 +65,8 @@ export interface ResolvedOptions {
   closeGraceMs: number
   clock: () => number
   retries: { attempts: number, delayMs: number } | undefined
+  /** Failures in a row that pause a task that sets none of its own; undefined: never. */
+  pauseOnFailure: number | undefined
   storeTimeoutMs: number
   /** Refuse to claim beyond this offset from the store's clock; false: never measured. */
   maxClockSkewMs: number | false
@@ -138,6 +141,7 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     closeGraceMs: duration(opts.closeGracePeriod, 'closeGracePeriod', 10_000),
     clock: opts.clock ?? Date.now,
     retries: readRetries(opts.retries, 'retries', fail) || undefined,
+    pauseOnFailure: readPauseOnFailure(opts.pauseOnFailure, 'pauseOnFailure', fail) || undefined,
     storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000),
     maxClockSkewMs,
     lateResultGraceMs: duration(opts.lateResultGrace, 'lateResultGrace', 5 * leaseMs),

@@ -35,6 +35,8 @@ export interface RunnerDeps {
   finals: FinalRecords
   /** The fencing tokens this process has seen: a store that goes back in time is caught here. */
   fence: FenceWatch
+  /** A run ended badly and its record is written: the scheduler judges `pauseOnFailure` (docs/PAUSE.md). */
+  onFailed: (task: ResolvedTask, run: RunRecord) => Promise<void>
 }
 
 /**
@@ -335,7 +337,8 @@ async function notifyEnd (deps: RunnerDeps, task: ResolvedTask, ctx: TaskContext
     task.heartbeat === undefined ? undefined : pingHeartbeat(task.heartbeat, ok ? 'success' : 'fail', log, final.error),
     ok
       ? task.onSuccess === undefined ? undefined : callBounded('onSuccess', log, HOOK_TIMEOUT_MS, () => task.onSuccess!(ctx))
-      : task.onFailure === undefined ? undefined : callBounded('onFailure', log, HOOK_TIMEOUT_MS, () => task.onFailure!(ctx, thrown))
+      : task.onFailure === undefined ? undefined : callBounded('onFailure', log, HOOK_TIMEOUT_MS, () => task.onFailure!(ctx, thrown)),
+    ok ? undefined : deps.onFailed(task, final).catch((err: unknown) => log.error({ err }, 'could not judge pauseOnFailure'))
   ])
 }
 

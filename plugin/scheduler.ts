@@ -24,7 +24,7 @@ import { withDeadline } from '../core/deadline.js'
 import { floorToMinute, MINUTE } from '../core/time.js'
 import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
-import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
+import { pingHeartbeat, RunHooks, type PauseHook, type RunHook, type RunHookName } from './hooks.js'
 import {
   isActiveRun, isPausedOutcome, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun,
   type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
@@ -32,7 +32,7 @@ import {
 import { PAUSE_TEXT_MAX, TAKEOVER_REASON } from './stores/history.js'
 import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskPause, TaskState } from './stores/store.js'
 import { describeThrown } from './thrown.js'
-import { healthReport, latest, pausedView, pauseOf, taskListing } from './views.js'
+import { consecutiveFailures, healthReport, latest, pausedView, pauseOf, taskListing } from './views.js'
 import type {
   HealthReport, ListOptions, PauseAnswer, PauseOptions, ResumeAnswer, ResumeOptions, RunOutcome, SchedulerApi,
   SchedulerListing, TaskInput, TickOptions, TickResult
@@ -58,7 +58,9 @@ function pauseText (value: string | undefined): string | undefined {
   return text === '' ? undefined : text.slice(0, PAUSE_TEXT_MAX)
 }
 
-export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance' | 'finals' | 'fence'> {
+export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance' | 'finals' | 'fence' | 'onFailed'> {
+  /** Failures in a row that pause a task setting none of its own (docs/PAUSE.md); undefined: never. */
+  pauseOnFailure: number | undefined
   closeGraceMs: number
   expectTickEveryMs: number
   /** Refuse to claim while this process's clock is further than this from the store's (`false`: never measured). */
@@ -137,6 +139,7 @@ export class Scheduler implements SchedulerApi {
       hooks: this.#hooks,
       onRetry: (task, retry) => this.#noteRetry(task, retry),
       track: work => this.#track(work),
+      onFailed: async (task, run) => await this.#judgeFailure(task, run),
       finals: this.#finals,
       fence: {
         seen: () => this.#fence,
@@ -157,7 +160,7 @@ export class Scheduler implements SchedulerApi {
     this.#config.addTask(task)
   }
 
-  addHook (name: RunHookName, fn: RunHook): void {
+  addHook (name: RunHookName | 'onPause', fn: RunHook | PauseHook): void {
     this.#hooks.add(name, fn)
   }
 
@@ -373,6 +376,7 @@ export class Scheduler implements SchedulerApi {
       throw storeUnavailable(err)
     }
     this.#notePause(pause)
+    this.#track(this.#hooks.callPause(pause, this.#config.log))
     this.#config.log.info({ task: name ?? null, by: pause.by }, name === undefined ? 'fastify-scheduler: every task paused' : 'fastify-scheduler: task paused')
     return { task: pause.task, paused: pausedView(pause) }
   }
@@ -478,6 +482,30 @@ export class Scheduler implements SchedulerApi {
       at = task.schedule.next(at)
     }
     return count === 0 ? undefined : { count, first: first!, last: last!, beforeLast }
+  }
+
+  /**
+   * `pauseOnFailure` (docs/PAUSE.md): after a run ended badly, count the task's failures in a
+   * row from its newest records; at the threshold pause it, with a reason naming the last
+   * error, and report it through `onPause` and the heartbeat URL. Only the process that
+   * made the pause reports it.
+   */
+  async #judgeFailure (task: ResolvedTask, run: RunRecord): Promise<void> {
+    const threshold = task.pauseOnFailure === false ? undefined : task.pauseOnFailure ?? this.#config.pauseOnFailure
+    if (threshold === undefined || run.forced) return
+    const recent = (await this.store.recentRuns([task.name], threshold + 20)).get(task.name) ?? []
+    const streak = consecutiveFailures(recent)
+    if (streak < threshold) return
+    const since = new Date(this.#now())
+    const reason = pauseText(`pauseOnFailure: ${streak} failures in a row; last: ${run.error ?? run.status}`)!
+    const pause = await this.store.pause({ task: task.name, since, reason, by: 'pauseOnFailure' })
+    this.#notePause(pause)
+    if (pause.since.getTime() !== since.getTime() || pause.by !== 'pauseOnFailure') return
+    this.#config.log.warn({ task: task.name, failures: streak }, `fastify-scheduler: task paused after ${streak} failures in a row`)
+    await Promise.all([
+      this.#hooks.callPause(pause, this.#config.log),
+      task.heartbeat === undefined ? undefined : pingHeartbeat(task.heartbeat, 'fail', this.#config.log, `paused: ${reason}`)
+    ])
   }
 
   /** A pause this process learned of (its own call, or the store's answer to a start). */

@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Task, TaskClass } from '../tasks/task.js'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
 import type { Duration, RetryOptions } from '../tasks/types.js'
-import type { RunHook, RunHookName } from './hooks.js'
+import type { PauseHook, RunHook, RunHookName } from './hooks.js'
 import type { Static } from 'typebox'
 import type { HealthAnswer, ListingAnswer, Outcome, PauseAnswerSchema, PausedSchema, ResumeAnswerSchema, RunSummarySchema, TaskListingSchema } from './schemas.js'
 import type { HistoryPage, HistoryQuery, Store } from './stores/store.js'
@@ -112,6 +112,8 @@ export interface SchedulerApi {
    * throws or hangs is logged and never changes the run.
    */
   addHook (name: RunHookName, fn: RunHook): void
+  /** Add a hook called when this process pauses a task or everything (`pause()`, `pauseOnFailure`: docs/PAUSE.md). */
+  addHook (name: 'onPause', fn: PauseHook): void
   /** Run history, newest first. */
   history (query?: HistoryQuery): Promise<HistoryPage>
   /**
@@ -189,6 +191,11 @@ export interface SchedulerOptions {
   clock?: () => number
   /** Retry failed runs of every task that sets no `retries` of its own. Default none. */
   retries?: RetryOptions | false
+  /**
+   * After this many failed runs in a row, a task that sets no `pauseOnFailure` of its own
+   * pauses itself for every replica (docs/PAUSE.md). A whole number from 1; default never.
+   */
+  pauseOnFailure?: number | false
   /** How long any store call may take before it counts as failed (503). Default `'5 seconds'`. */
   storeTimeout?: Duration
   /**

@@ -114,7 +114,7 @@ export function runSummary (run: RunRecord): RunSummary {
 }
 
 /** Failed, timed-out or abandoned runs in a row, newest first (skips, misses and the running run don't break the row). */
-function consecutiveFailures (runs: readonly RunRecord[]): number {
+export function consecutiveFailures (runs: readonly RunRecord[]): number {
   let count = 0
   for (const run of runs) {
     if (run.status === 'running' || run.status === 'skipped' || run.status === 'missed') continue

@@ -4,6 +4,8 @@
  */
 import t from 'tap'
 import { mkdtempSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { defineTask } from '../../tasks/task.js'
@@ -137,3 +139,53 @@ t.test('a long reason is cut to 500 characters; an empty one is none', async t =
   await app.scheduler.resume('a')
   t.equal((await app.scheduler.pause('a', { reason: '  ' })).paused.reason, null)
 })
+
+t.test('pauseOnFailure: after N failures in a row the task pauses itself; onPause and the heartbeat URL report it', async t => {
+  const pings: Array<{ url: string, body: string }> = []
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', chunk => { body += String(chunk) })
+    req.on('end', () => { pings.push({ url: req.url!, body }); res.end('ok') })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const port = (server.address() as AddressInfo).port
+  let calls = 0
+  const task = defineTask({
+    name: 'partner',
+    runEveryMinute: true,
+    heartbeat: `http://127.0.0.1:${port}/hc`,
+    handle () { calls++; throw new Error(`partner API answered 502 (#${calls})`) }
+  })
+  const app = await buildApp({ tasks: [task], pauseOnFailure: 2 })
+  t.teardown(() => app.close())
+  const paused: unknown[] = []
+  app.scheduler.addHook('onPause', pause => { paused.push(pause) })
+  await tickAt(app, '2026-05-11 10:00')
+  t.same(paused, [], 'one failure does not pause')
+  await tickAt(app, '2026-05-11 10:01')
+  await waitFor(() => paused.length === 1 && pings.some(p => p.body.startsWith('paused:')))
+  t.match(paused[0], { task: 'partner', by: 'pauseOnFailure', reason: 'pauseOnFailure: 2 failures in a row; last: partner API answered 502 (#2)' })
+  t.match(pings.find(p => p.body.startsWith('paused:')), { url: '/hc/fail', body: /partner API answered 502 \(#2\)/ }, 'the heartbeat URL is told')
+  await tickAt(app, '2026-05-11 10:02')
+  t.equal(calls, 2, 'the task is paused: no third run')
+  const listing = await app.scheduler.list()
+  t.match(listing.tasks[0]!.paused, { by: 'pauseOnFailure', reason: /502 \(#2\)/ })
+})
+
+t.test('pauseOnFailure: false on the task wins over the plugin default; bad values fail the boot naming the option', async t => {
+  let calls = 0
+  const task = defineTask({ name: 'x', runEveryMinute: true, pauseOnFailure: false, handle () { calls++; throw new Error('no') } })
+  const app = await buildApp({ tasks: [task], pauseOnFailure: 1 })
+  t.teardown(() => app.close())
+  await tickAt(app, '2026-05-11 10:00')
+  await tickAt(app, '2026-05-11 10:01')
+  t.equal(calls, 2, 'never paused')
+  await t.rejects(buildApp({ pauseOnFailure: 0 }), { message: /pauseOnFailure: expected a whole number/ })
+  await t.rejects(buildApp({ tasks: [defineTask({ name: 'y', runEveryMinute: true, pauseOnFailure: 1.5 as number, handle () {} })] }),
+    { message: /pauseOnFailure: expected a whole number of failures in a row from 1 to 10000, or false, got 1\.5/ })
+})
+
+async function waitFor (condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise(resolve => setTimeout(resolve, 10))
+}
