@@ -51,6 +51,11 @@ const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the 
 /** Occurrences counted at most when a resume reports what a pause held back. */
 const MAX_COUNTED_OCCURRENCES = 100_000
 
+/** The pauses of a cluster state (a store written before pauses existed answers none). */
+function pausesOf (state: ClusterState | undefined): TaskPause[] {
+  return Array.isArray(state?.paused) ? state.paused : []
+}
+
 /** A pause's reason or name, kept to PAUSE_TEXT_MAX characters; empty means none. */
 function pauseText (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
@@ -309,9 +314,9 @@ export class Scheduler implements SchedulerApi {
       recent: recentCount,
       runningHere: [...this.#running.values()].some(run => run.task === task.name),
       attempts: retryPolicy(this.#deps, task)?.attempts ?? 1,
-      paused: pauseOf(cluster.paused, task.name)
+      paused: pauseOf(pausesOf(cluster), task.name)
     }))
-    const everything = cluster.paused.find(p => p.task === null)
+    const everything = pausesOf(cluster).find(p => p.task === null)
     const lastTick = latest(cluster.lastTick, this.lastTickAt)
     return {
       now: new Date(nowMs).toISOString(),
@@ -353,7 +358,7 @@ export class Scheduler implements SchedulerApi {
       skew: this.#skew,
       wentBack: this.#wentBack?.reason,
       storeFault: this.#storeFault,
-      paused: this.#pausedCount(cluster.state?.paused ?? [])
+      paused: this.#pausedCount(pausesOf(cluster.state))
     })
   }
 
@@ -393,14 +398,15 @@ export class Scheduler implements SchedulerApi {
     } catch (err) {
       throw storeUnavailable(err)
     }
-    this.#paused = cluster.paused
+    const paused = pausesOf(cluster)
+    this.#paused = paused
     const target = name ?? null
-    const pause = cluster.paused.find(p => p.task === target)
+    const pause = paused.find(p => p.task === target)
     const answer: ResumeAnswer = { task: target, resumed: false, paused: null, skipped: [], runs: [] }
     if (pause === undefined) return answer
     // The tasks this pause alone held back: another pause in force keeps holding the others.
     const freed = [...this.#tasks.values()].filter(task => task.enabled && !task.schedule.manual &&
-      (name === undefined ? !cluster.paused.some(p => p.task === task.name) : task.name === name && !cluster.paused.some(p => p.task === null)))
+      (name === undefined ? !paused.some(p => p.task === task.name) : task.name === name && !paused.some(p => p.task === null)))
     const catchUp = options.catchUp === true
     const skip: RunRecord[] = []
     for (const task of freed) {
@@ -559,7 +565,7 @@ export class Scheduler implements SchedulerApi {
       .then(([state]) => {
         // A paused task's retry waits for its resume (docs/PAUSE.md): no start is tried meanwhile.
         for (const retry of state?.retries ?? []) {
-          if (pauseOf(state!.paused, retry.task) === undefined) this.#noteRetry(retry.task, retry)
+          if (pauseOf(pausesOf(state), retry.task) === undefined) this.#noteRetry(retry.task, retry)
         }
       })
       .finally(() => { this.#beating = undefined })
@@ -634,8 +640,9 @@ export class Scheduler implements SchedulerApi {
    * was rebased (by this replica or another): health stops reporting it, and a pending rebase
    * of ours, which would only move firstSeen again, is dropped.
    */
-  #noteCluster ({ fence, lastTick, paused }: ClusterState, seenBefore: number): void {
-    this.#paused = paused
+  #noteCluster (state: ClusterState, seenBefore: number): void {
+    const { fence, lastTick } = state
+    this.#paused = pausesOf(state)
     if (fence < seenBefore) {
       this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
       return
