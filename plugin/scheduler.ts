@@ -459,8 +459,13 @@ export class Scheduler implements SchedulerApi {
     for (const task of freed) this.#queue.set(task.name, -Infinity)
     this.#config.log.info({ task: target, skipped: answer.skipped.length }, name === undefined ? 'fastify-scheduler: every task resumed' : 'fastify-scheduler: task resumed')
     if (catchUp && freed.length > 0) {
-      const result = await this.tick({ tasks: freed.map(task => task.name), now: new Date(nowMs), trigger: 'manual' })
-      answer.runs = result.runs
+      try {
+        const result = await this.tick({ tasks: freed.map(task => task.name), now: new Date(nowMs), trigger: 'manual' })
+        answer.runs = result.runs
+      } catch (err) {
+        // The pause is lifted: the latest occurrence stays owed and the next tick runs it.
+        this.#config.log.warn({ err }, 'fastify-scheduler: resumed, but the caught-up run could not start now; the next tick runs it')
+      }
     }
     return answer
   }
