@@ -61,7 +61,8 @@ export type { Store, RunRecord, RunStatus, HistoryQuery, HistoryPage } from './p
  */
 export type {
   SchedulerApi, SchedulerOptions, AuthOption, QstashOption, OidcOption, TaskInput, TickOptions, TickResult, RunOutcome,
-  SchedulerListing, TaskListing, RunSummary, ListOptions, HealthReport
+  SchedulerListing, TaskListing, RunSummary, ListOptions, HealthReport,
+  PauseOptions, ResumeOptions, PauseAnswer, ResumeAnswer, PausedInfo
 } from './plugin/types.js'
 /**
  * Hooks on every run: `onRunStart` once its `running` record is written, `onRunEnd` once its
@@ -74,7 +75,7 @@ export type {
  * })
  * ```
  */
-export type { RunHook, RunHookName } from './plugin/hooks.js'
+export type { RunHook, RunHookName, PauseHook } from './plugin/hooks.js'
 export type {
   TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, Schedule, ScheduleDefinition,
   CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, OverlapPolicy, FastifyInstance

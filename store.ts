@@ -28,13 +28,15 @@
  */
 export type {
   Store, RunRecord, RunStatus, FinalStatus, TaskState, HistoryQuery, HistoryPage, PendingRetry, StartClaim,
-  StartRunRequest, StartRunResult, FinishRunOptions, TaskRetry, ClusterState, StoreInitContext, OverlapAction, TaskBuffered
+  StartRunRequest, StartRunResult, FinishRunOptions, TaskRetry, ClusterState, StoreInitContext, OverlapAction, TaskBuffered,
+  PauseInfo, TaskPause, PauseRequest, ResumeRequest
 } from './plugin/stores/store.js'
 /** The methods every store must have (checked at registration), and the check itself. */
 export { STORE_METHODS, RUN_STATUSES, whyNotAStore } from './plugin/stores/store.js'
 /** The history rules every store shares: order, paging, pruning, the overlap record, the settled statuses. */
 export {
-  compareRunsNewestFirst, pageOfRuns, pruneVictims, overlapRecord, SETTLED_STATUSES, DEFAULT_PAGE_SIZE, TAKEOVER_REASON
+  compareRunsNewestFirst, pageOfRuns, pruneVictims, overlapRecord, SETTLED_STATUSES, DEFAULT_PAGE_SIZE, TAKEOVER_REASON,
+  comparePauses
 } from './plugin/stores/history.js'
 /** Run one driver call, turning any failure into `StoreUnavailableError`. */
 export { withStoreErrors } from './plugin/stores/driver.js'

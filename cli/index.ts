@@ -21,6 +21,8 @@ export const commands: readonly CommandEntry[] = [
   { name: 'run', summary: 'tick once: run the due tasks, print what ran, exit 1 if one failed', load: async () => (await import('./run.js')).runCommand },
   { name: 'list', summary: 'print every task with its schedule, next run and last run', load: async () => (await import('./list.js')).listCommand },
   { name: 'work', summary: 'tick at second 0 of every minute in-process (for hosts without cron)', load: async () => (await import('./work.js')).workCommand },
+  { name: 'pause', summary: 'pause a task, or every task, for every replica', load: async () => (await import('./pause.js')).pauseCommand },
+  { name: 'resume', summary: 'resume a paused task, or every task', load: async () => (await import('./pause.js')).resumeCommand },
   { name: 'make:task', summary: 'write a task file from a template', load: async () => (await import('./make-task.js')).makeTaskCommand },
   { name: 'crontab', summary: 'print ready-to-paste crontab lines (curl form and CLI form)', load: async () => (await import('./crontab.js')).crontabCommand }
 ]

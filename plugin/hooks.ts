@@ -7,7 +7,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { TIMED_OUT, withDeadline } from '../core/deadline.js'
 import { InvalidOptionError } from '../core/errors.js'
-import type { RunRecord } from './stores/store.js'
+import type { RunRecord, TaskPause } from './stores/store.js'
 import { loggableError } from './thrown.js'
 import { suggest } from '../core/suggest.js'
 
@@ -16,7 +16,13 @@ export type RunHookName = 'onRunStart' | 'onRunEnd'
 /** A run hook receives a copy of the run record. Its promise is awaited up to `hookTimeout`. */
 export type RunHook = (run: Readonly<RunRecord>) => unknown
 
-const HOOK_NAMES: readonly RunHookName[] = ['onRunStart', 'onRunEnd']
+/**
+ * `onPause`: called with the pause when this process pauses a task or everything — by
+ * `pause()` or by `pauseOnFailure` (docs/PAUSE.md). `task` is null for everything.
+ */
+export type PauseHook = (pause: Readonly<TaskPause>) => unknown
+
+const HOOK_NAMES: ReadonlyArray<RunHookName | 'onPause'> = ['onRunStart', 'onRunEnd', 'onPause']
 
 /** How long a hook, a task's onSuccess/onFailure or a heartbeat request may take before it is given up on. */
 export const HOOK_TIMEOUT_MS = 5000
@@ -33,14 +39,22 @@ export async function callBounded (label: string, log: FastifyBaseLogger, timeou
 
 export class RunHooks {
   readonly #hooks: Record<RunHookName, RunHook[]> = { onRunStart: [], onRunEnd: [] }
+  readonly #pauseHooks: PauseHook[] = []
 
-  add (name: RunHookName, fn: RunHook): void {
+  add (name: RunHookName | 'onPause', fn: RunHook | PauseHook): void {
     if (!HOOK_NAMES.includes(name)) {
       const guess = suggest(String(name), HOOK_NAMES)
       throw new InvalidOptionError(`addHook: unknown hook "${String(name)}"${guess === undefined ? '' : ` — did you mean "${guess}"?`} (accepted: ${HOOK_NAMES.join(', ')})`)
     }
     if (typeof fn !== 'function') throw new InvalidOptionError(`addHook('${name}', fn): fn must be a function`)
-    this.#hooks[name].push(fn)
+    if (name === 'onPause') this.#pauseHooks.push(fn as PauseHook)
+    else this.#hooks[name].push(fn as RunHook)
+  }
+
+  /** Call every `onPause` hook with a copy of `pause`, in parallel, each bounded. */
+  async callPause (pause: TaskPause, log: FastifyBaseLogger): Promise<void> {
+    if (this.#pauseHooks.length === 0) return
+    await Promise.all(this.#pauseHooks.map(hook => callBounded('onPause', log, HOOK_TIMEOUT_MS, () => hook(Object.freeze({ ...pause })))))
   }
 
   /** Call every hook of `name` with a copy of `run`, in parallel, each bounded. */

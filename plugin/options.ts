@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 import Type from 'typebox'
 import Value from 'typebox/value'
 import { describeValue, parseTimerDuration } from '../tasks/duration.js'
-import { readOverlapPolicy, readRetries } from '../tasks/resolve.js'
+import { readOverlapPolicy, readPauseOnFailure, readRetries } from '../tasks/resolve.js'
 import type { OverlapPolicy } from '../tasks/types.js'
 import { InvalidOptionError } from '../core/errors.js'
 import { suggest } from '../core/suggest.js'
@@ -34,6 +34,7 @@ const OptionsSchema = Type.Object({
   clock: Type.Optional(Type.Unknown()),
   retries: Type.Optional(Type.Unknown()), // checked by readRetries
   overlap: Type.Optional(Type.Unknown()), // checked by readOverlapPolicy
+  pauseOnFailure: Type.Optional(Type.Unknown()), // checked by readPauseOnFailure
   storeTimeout: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   maxClockSkew: Type.Optional(Type.Unknown()), // a duration or false: checked below
   lateResultGrace: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
@@ -68,6 +69,8 @@ export interface ResolvedOptions {
   retries: { attempts: number, delayMs: number } | undefined
   /** The overlap policy of tasks that set none (docs/OVERLAP.md). */
   overlap: OverlapPolicy
+  /** Failures in a row that pause a task that sets none of its own; undefined: never. */
+  pauseOnFailure: number | undefined
   storeTimeoutMs: number
   /** Refuse to claim beyond this offset from the store's clock; false: never measured. */
   maxClockSkewMs: number | false
@@ -143,6 +146,7 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     clock: opts.clock ?? Date.now,
     retries: readRetries(opts.retries, 'retries', fail) || undefined,
     overlap: opts.overlap === undefined ? 'skip' : readOverlapPolicy(opts.overlap, 'overlap', fail),
+    pauseOnFailure: readPauseOnFailure(opts.pauseOnFailure, 'pauseOnFailure', fail) || undefined,
     storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000),
     maxClockSkewMs,
     lateResultGraceMs: duration(opts.lateResultGrace, 'lateResultGrace', 5 * leaseMs),

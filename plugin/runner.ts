@@ -41,6 +41,8 @@ export interface RunnerDeps {
   finals: FinalRecords
   /** The fencing tokens this process has seen: a store that goes back in time is caught here. */
   fence: FenceWatch
+  /** A run ended badly and its record is written: the scheduler judges `pauseOnFailure` (docs/PAUSE.md). */
+  onFailed: (task: ResolvedTask, run: RunRecord) => Promise<void>
 }
 
 /**
@@ -190,9 +192,23 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
       return { task: task.name, status: 'skipped', reason: BUSY_REASON, scheduledFor }
     case 'stale':
       return 'stale'
+    case 'paused':
+      return pausedOutcome(task.name, scheduledFor)
     default:
       return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
   }
+}
+
+/** The reason of a start the store refused because the task is paused (docs/PAUSE.md). */
+export const PAUSED_REASON = 'paused'
+
+function pausedOutcome (task: string, scheduledFor: string): RunOutcome {
+  return { task, status: 'skipped', reason: PAUSED_REASON, scheduledFor }
+}
+
+/** True for the outcome of a start refused because the task is paused: nothing was claimed. */
+export function isPausedOutcome (result: StartResult): boolean {
+  return typeof result === 'object' && !isActiveRun(result) && result.status === 'skipped' && result.reason === PAUSED_REASON && result.runId === undefined
 }
 
 /** Claim an occurrence too late for `catchUp` and record it `missed`, in one store step. */
@@ -215,6 +231,7 @@ export async function recordMissed (deps: RunnerDeps, task: ResolvedTask, occurr
   const result = await deps.store.startRun({ run, claim: 'occurrence', historyLimit: deps.historyLimit })
   const scheduledFor = occurrence.toISOString()
   if (result.outcome === 'stale') return 'stale'
+  if (result.outcome === 'paused') return pausedOutcome(task.name, scheduledFor)
   if (result.outcome !== 'recorded') return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
   deps.log.warn({ task: task.name, scheduledFor: occurrence }, `occurrence missed: ${reason}`)
   return { task: task.name, status: 'missed', runId: run.id, reason, scheduledFor }
@@ -364,7 +381,8 @@ async function notifyEnd (deps: RunnerDeps, task: ResolvedTask, ctx: TaskContext
     task.heartbeat === undefined ? undefined : pingHeartbeat(task.heartbeat, ok ? 'success' : 'fail', log, final.error),
     ok
       ? task.onSuccess === undefined ? undefined : callBounded('onSuccess', log, HOOK_TIMEOUT_MS, () => task.onSuccess!(ctx))
-      : task.onFailure === undefined ? undefined : callBounded('onFailure', log, HOOK_TIMEOUT_MS, () => task.onFailure!(ctx, thrown))
+      : task.onFailure === undefined ? undefined : callBounded('onFailure', log, HOOK_TIMEOUT_MS, () => task.onFailure!(ctx, thrown)),
+    ok ? undefined : deps.onFailed(task, final).catch((err: unknown) => log.error({ err }, 'could not judge pauseOnFailure'))
   ])
 }
 

@@ -16,6 +16,7 @@
  * the scheduler reloads every task's state and decides again, so lost state never re-runs
  * an occurrence: tasks whose state vanished are first seen again just after this minute.
  */
+import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
 import { ClosedError, StoreOpenError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
@@ -23,17 +24,18 @@ import { withDeadline } from '../core/deadline.js'
 import { floorToMinute, MINUTE } from '../core/time.js'
 import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
-import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
+import { pingHeartbeat, RunHooks, type PauseHook, type RunHook, type RunHookName } from './hooks.js'
 import {
-  BUSY_REASON, buffers, isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun, supersededError,
+  BUSY_REASON, buffers, isActiveRun, isPausedOutcome, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun, supersededError,
   type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
 } from './runner.js'
-import { TAKEOVER_REASON } from './stores/history.js'
-import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskState } from './stores/store.js'
+import { PAUSE_TEXT_MAX, TAKEOVER_REASON } from './stores/history.js'
+import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskPause, TaskState } from './stores/store.js'
 import { describeThrown } from './thrown.js'
-import { healthReport, latest, taskListing } from './views.js'
+import { consecutiveFailures, healthReport, latest, pausedView, pauseOf, taskListing } from './views.js'
 import type {
-  HealthReport, ListOptions, RunOutcome, SchedulerApi, SchedulerListing, TaskInput, TickOptions, TickResult
+  HealthReport, ListOptions, PauseAnswer, PauseOptions, ResumeAnswer, ResumeOptions, RunOutcome, SchedulerApi,
+  SchedulerListing, TaskInput, TickOptions, TickResult
 } from './types.js'
 
 /** A process records the cluster's last tick at most this often (docs/ARCHITECTURE.md#the-tick-path: the cluster heartbeat). */
@@ -57,8 +59,24 @@ const SUMMARY_RUNS = 20
 const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
 const NOTHING_UNAVAILABLE: TickResult['unavailable'] = Object.freeze([]) as unknown as TickResult['unavailable']
 const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the store)`
+/** Occurrences counted at most when a resume reports what a pause held back. */
+const MAX_COUNTED_OCCURRENCES = 100_000
 
-export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'onBuffered' | 'track' | 'instance' | 'finals' | 'fence'> {
+/** The pauses of a cluster state (a store written before pauses existed answers none). */
+function pausesOf (state: ClusterState | undefined): TaskPause[] {
+  return Array.isArray(state?.paused) ? state.paused : []
+}
+
+/** A pause's reason or name, kept to PAUSE_TEXT_MAX characters; empty means none. */
+function pauseText (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const text = String(value).trim()
+  return text === '' ? undefined : text.slice(0, PAUSE_TEXT_MAX)
+}
+
+export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'onBuffered' | 'track' | 'instance' | 'finals' | 'fence' | 'onFailed'> {
+  /** Failures in a row that pause a task setting none of its own (docs/PAUSE.md); undefined: never. */
+  pauseOnFailure: number | undefined
   closeGraceMs: number
   expectTickEveryMs: number
   /** Refuse to claim while this process's clock is further than this from the store's (`false`: never measured). */
@@ -124,6 +142,8 @@ export class Scheduler implements SchedulerApi {
   #tickNowMs = -Infinity
   /** Why health is 503 after the store went back in time, until the next clean tick. */
   #wentBack: { reason: string, fence: number, atMs: number } | undefined
+  /** The pauses in force, as the last cluster read found them (docs/PAUSE.md). */
+  #paused: TaskPause[] = []
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -138,6 +158,7 @@ export class Scheduler implements SchedulerApi {
       onRetry: (task, retry) => this.#noteRetry(task, retry),
       onBuffered: (task, of, holder) => this.#onBuffered(task, of, holder),
       track: work => this.#track(work),
+      onFailed: async (task, run) => await this.#judgeFailure(task, run),
       finals: this.#finals,
       fence: {
         seen: () => this.#fence,
@@ -158,7 +179,7 @@ export class Scheduler implements SchedulerApi {
     this.#config.addTask(task)
   }
 
-  addHook (name: RunHookName, fn: RunHook): void {
+  addHook (name: RunHookName | 'onPause', fn: RunHook | PauseHook): void {
     this.#hooks.add(name, fn)
   }
 
@@ -306,14 +327,17 @@ export class Scheduler implements SchedulerApi {
       upcoming,
       recent: recentCount,
       runningHere: [...this.#running.values()].some(run => run.task === task.name),
-      attempts: retryPolicy(this.#deps, task)?.attempts ?? 1
+      attempts: retryPolicy(this.#deps, task)?.attempts ?? 1,
+      paused: pauseOf(pausesOf(cluster), task.name)
     }))
+    const everything = pausesOf(cluster).find(p => p.task === null)
     const lastTick = latest(cluster.lastTick, this.lastTickAt)
     return {
       now: new Date(nowMs).toISOString(),
       store: { kind: this.store.kind, durable: this.store.durable },
       lastTick: lastTick?.toISOString() ?? null,
       instance: INSTANCE,
+      paused: everything === undefined ? null : pausedView(everything),
       tasks
     }
   }
@@ -347,8 +371,177 @@ export class Scheduler implements SchedulerApi {
       storeError: cluster.error,
       skew: this.#skew,
       wentBack: this.#wentBack?.reason,
-      storeFault: this.#storeFault
+      storeFault: this.#storeFault,
+      paused: this.#pausedCount(pausesOf(cluster.state))
     })
+  }
+
+  async pause (nameOrOptions?: string | PauseOptions, maybeOptions?: PauseOptions): Promise<PauseAnswer> {
+    const [name, options = {}] = typeof nameOrOptions === 'string' ? [nameOrOptions, maybeOptions] : [undefined, nameOrOptions]
+    if (name !== undefined) this.#lookup([name])
+    if (this.#closed) throw new ClosedError()
+    await this.ensureStore()
+    const reason = pauseText(options.reason)
+    const by = pauseText(options.by)
+    let pause: TaskPause
+    try {
+      pause = await this.store.pause({
+        ...(name !== undefined ? { task: name } : {}),
+        since: new Date(options.now?.getTime() ?? this.#now()),
+        ...(reason !== undefined ? { reason } : {}),
+        ...(by !== undefined ? { by } : {})
+      })
+    } catch (err) {
+      throw storeUnavailable(err)
+    }
+    this.#notePause(pause)
+    this.#track(this.#hooks.callPause(pause, this.#config.log))
+    this.#config.log.info({ task: name ?? null, by: pause.by }, name === undefined ? 'fastify-scheduler: every task paused' : 'fastify-scheduler: task paused')
+    return { task: pause.task, paused: pausedView(pause) }
+  }
+
+  async resume (nameOrOptions?: string | ResumeOptions, maybeOptions?: ResumeOptions): Promise<ResumeAnswer> {
+    const [name, options = {}] = typeof nameOrOptions === 'string' ? [nameOrOptions, maybeOptions] : [undefined, nameOrOptions]
+    if (name !== undefined) this.#lookup([name])
+    if (this.#closed) throw new ClosedError()
+    const nowMs = options.now?.getTime() ?? this.#now()
+    let cluster: ClusterState
+    try {
+      await this.#prepareStore(nowMs)
+      cluster = await this.store.heartbeat()
+    } catch (err) {
+      throw storeUnavailable(err)
+    }
+    const paused = pausesOf(cluster)
+    this.#paused = paused
+    const target = name ?? null
+    const pause = paused.find(p => p.task === target)
+    const answer: ResumeAnswer = { task: target, resumed: false, paused: null, skipped: [], runs: [] }
+    if (pause === undefined) return answer
+    // The tasks this pause alone held back: another pause in force keeps holding the others.
+    const freed = [...this.#tasks.values()].filter(task => task.enabled && !task.schedule.manual &&
+      (name === undefined ? !paused.some(p => p.task === task.name) : task.name === name && !paused.some(p => p.task === null)))
+    const catchUp = options.catchUp === true
+    const skip: RunRecord[] = []
+    for (const task of freed) {
+      const held = this.#heldBack(task, pause.since.getTime(), nowMs)
+      if (held === undefined) continue
+      // With catchUp the latest owed occurrence stays owed: the next lines run it.
+      const count = catchUp ? held.count - 1 : held.count
+      const to = catchUp ? held.beforeLast : held.last
+      if (count < 1 || to === undefined) continue
+      const from = held.first
+      const message = `paused: ${count} occurrence${count === 1 ? '' : 's'} from ${from.toISOString()} to ${to.toISOString()}`
+      const at = new Date(nowMs)
+      skip.push({
+        id: randomUUID(),
+        task: task.name,
+        scheduledFor: to,
+        trigger: 'manual',
+        startedAt: at,
+        finishedAt: at,
+        durationMs: 0,
+        status: 'skipped',
+        error: message,
+        attempt: 1,
+        forced: false,
+        instance: INSTANCE
+      })
+      answer.skipped.push({ task: task.name, occurrences: count, from: from.toISOString(), to: to.toISOString() })
+    }
+    let lifted: TaskPause | undefined
+    try {
+      lifted = await this.store.resume({ ...(name !== undefined ? { task: name } : {}), skip, historyLimit: this.#config.historyLimit })
+    } catch (err) {
+      throw storeUnavailable(err)
+    }
+    this.#paused = this.#paused.filter(p => p.task !== target)
+    if (lifted === undefined) {
+      answer.skipped = []
+      return answer
+    }
+    answer.resumed = true
+    answer.paused = pausedView(lifted)
+    for (const record of skip) {
+      const state = this.#states.get(record.task)
+      if (state !== undefined && (state.lastOccurrence === undefined || state.lastOccurrence < record.scheduledFor)) {
+        state.lastOccurrence = record.scheduledFor
+        delete state.retry
+      }
+    }
+    // Every freed task is looked at by the next tick (a retry held back, the next occurrence).
+    for (const task of freed) this.#queue.set(task.name, -Infinity)
+    this.#config.log.info({ task: target, skipped: answer.skipped.length }, name === undefined ? 'fastify-scheduler: every task resumed' : 'fastify-scheduler: task resumed')
+    if (catchUp && freed.length > 0) {
+      try {
+        const result = await this.tick({ tasks: freed.map(task => task.name), now: new Date(nowMs), trigger: 'manual' })
+        answer.runs = result.runs
+      } catch (err) {
+        // The pause is lifted: the latest occurrence stays owed and the next tick runs it.
+        this.#config.log.warn({ err }, 'fastify-scheduler: resumed, but the caught-up run could not start now; the next tick runs it')
+      }
+    }
+    return answer
+  }
+
+  /**
+   * The occurrences of `task` owed and held back by a pause that began at `sinceMs`: at or
+   * after the pause, after the task's last claimed occurrence and its first sighting, up to
+   * `nowMs`. Undefined when there are none.
+   */
+  #heldBack (task: ResolvedTask, sinceMs: number, nowMs: number): { count: number, first: Date, last: Date, beforeLast: Date | undefined } | undefined {
+    const state = this.#states.get(task.name)
+    if (state === undefined) return undefined
+    const floor = Math.max(floorToMinute(sinceMs), state.firstSeen.getTime(), (state.lastOccurrence?.getTime() ?? -Infinity) + 1)
+    let at = task.schedule.previous(new Date(floor))
+    if (at === undefined || at.getTime() < floor) at = task.schedule.next(new Date(floor - 1))
+    let count = 0
+    let first: Date | undefined
+    let last: Date | undefined
+    let beforeLast: Date | undefined
+    while (at !== undefined && at.getTime() <= nowMs && count < MAX_COUNTED_OCCURRENCES) {
+      first ??= at
+      beforeLast = last
+      last = at
+      count++
+      at = task.schedule.next(at)
+    }
+    return count === 0 ? undefined : { count, first: first!, last: last!, beforeLast }
+  }
+
+  /**
+   * `pauseOnFailure` (docs/PAUSE.md): after a run ended badly, count the task's failures in a
+   * row from its newest records; at the threshold pause it, with a reason naming the last
+   * error, and report it through `onPause` and the heartbeat URL. Only the process that
+   * made the pause reports it.
+   */
+  async #judgeFailure (task: ResolvedTask, run: RunRecord): Promise<void> {
+    const threshold = task.pauseOnFailure === false ? undefined : task.pauseOnFailure ?? this.#config.pauseOnFailure
+    if (threshold === undefined || run.forced) return
+    const recent = (await this.store.recentRuns([task.name], threshold + 20)).get(task.name) ?? []
+    const streak = consecutiveFailures(recent)
+    if (streak < threshold) return
+    const since = new Date(this.#now())
+    const reason = pauseText(`pauseOnFailure: ${streak} failures in a row; last: ${run.error ?? run.status}`)!
+    const pause = await this.store.pause({ task: task.name, since, reason, by: 'pauseOnFailure' })
+    this.#notePause(pause)
+    if (pause.since.getTime() !== since.getTime() || pause.by !== 'pauseOnFailure') return
+    this.#config.log.warn({ task: task.name, failures: streak }, `fastify-scheduler: task paused after ${streak} failures in a row`)
+    await Promise.all([
+      this.#hooks.callPause(pause, this.#config.log),
+      task.heartbeat === undefined ? undefined : pingHeartbeat(task.heartbeat, 'fail', this.#config.log, `paused: ${reason}`)
+    ])
+  }
+
+  /** A pause this process learned of (its own call, or the store's answer to a start). */
+  #notePause (pause: TaskPause): void {
+    this.#paused = [...this.#paused.filter(p => p.task !== pause.task), pause]
+  }
+
+  /** How many tasks are paused, by their own pause or the pause of everything. */
+  #pausedCount (paused: readonly TaskPause[]): number {
+    if (paused.some(p => p.task === null)) return this.#tasks.size
+    return paused.filter(p => p.task !== null && this.#tasks.has(p.task)).length
   }
 
   /**
@@ -389,7 +582,10 @@ export class Scheduler implements SchedulerApi {
       this.#measureClock().catch((err: unknown) => this.#config.log.warn({ err }, 'could not read the store\'s clock'))
     ])
       .then(([state]) => {
-        for (const retry of state?.retries ?? []) this.#noteRetry(retry.task, retry)
+        // A paused task's retry waits for its resume (docs/PAUSE.md): no start is tried meanwhile.
+        for (const retry of state?.retries ?? []) {
+          if (pauseOf(pausesOf(state), retry.task) === undefined) this.#noteRetry(retry.task, retry)
+        }
         for (const buffered of state?.buffered ?? []) this.#noteBuffered(buffered.task, buffered.of)
       })
       .finally(() => { this.#beating = undefined })
@@ -464,7 +660,9 @@ export class Scheduler implements SchedulerApi {
    * was rebased (by this replica or another): health stops reporting it, and a pending rebase
    * of ours, which would only move firstSeen again, is dropped.
    */
-  #noteCluster ({ fence, lastTick }: ClusterState, seenBefore: number): void {
+  #noteCluster (state: ClusterState, seenBefore: number): void {
+    const { fence, lastTick } = state
+    this.#paused = pausesOf(state)
     if (fence < seenBefore) {
       this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
       return
@@ -639,6 +837,9 @@ export class Scheduler implements SchedulerApi {
         ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'manual',
           `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`)
         : await startRun(this.#deps, this.#runRequest(task, occurrence!, 1, 'occurrence', options, nowMs))
+      // Paused: nothing was claimed, the occurrence is not owed (docs/PAUSE.md); the task is
+      // looked at again at its next occurrence.
+      if (isPausedOutcome(result)) return result as RunOutcome
       if (result !== 'stale') {
         // Started, recorded, skipped or claimed elsewhere: this occurrence is spent either way,
         // and so is any retry of an older one (a retry of this one may already be pending).
@@ -647,6 +848,8 @@ export class Scheduler implements SchedulerApi {
       }
     } else if (retry !== undefined && retry.at.getTime() <= nowMs) {
       result = await startRun(this.#deps, this.#runRequest(task, retry.of, retry.attempt, 'retry', options, nowMs))
+      // Paused: the retry stays pending in the store and waits for the resume.
+      if (isPausedOutcome(result)) return result as RunOutcome
       if (result !== 'stale' && state.retry === retry) delete state.retry
     } else if (this.#buffered.has(task.name) && buffers(task)) {
       const of = this.#buffered.get(task.name)!

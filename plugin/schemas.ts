@@ -60,6 +60,47 @@ export const RunSummarySchema = Type.Object({
   forced: Forced
 })
 
+/** A pause in force as the listing and the pause routes show it (docs/PAUSE.md). */
+export const PausedSchema = Type.Object({
+  /** ISO instant the pause began. */
+  since: Instant,
+  /** Why, as the operator said it (or the error that tripped `pauseOnFailure`). */
+  reason: NullableString,
+  /** Who paused. */
+  by: NullableString,
+  /** True for the pause of everything (maintenance), false for the task's own. */
+  all: Type.Boolean({ description: 'true for the pause of everything (maintenance)' })
+}, { description: 'the pause in force: no replica runs the task' })
+
+/** What `pause()` answers (`PauseAnswer`). */
+export const PauseAnswerSchema = Type.Object({
+  /** The task paused, null for everything. */
+  task: NullableString,
+  paused: PausedSchema
+})
+
+/** Occurrences owed during a pause, recorded as one `skipped` run on resume. */
+export const SkippedSchema = Type.Object({
+  task: Type.String(),
+  occurrences: Type.Integer({ minimum: 1 }),
+  from: Instant,
+  to: Instant
+})
+
+/** What `resume()` answers (`ResumeAnswer`). */
+export const ResumeAnswerSchema = Type.Object({
+  /** The task resumed, null for everything. */
+  task: NullableString,
+  /** False when no such pause was in force (nothing changed). */
+  resumed: Type.Boolean(),
+  /** The pause lifted. */
+  paused: Type.Union([PausedSchema, Type.Null()]),
+  /** Occurrences owed during the pause and recorded as skipped (all of them without catchUp, all but the latest with it). */
+  skipped: Type.Array(SkippedSchema),
+  /** With catchUp: what the latest owed occurrence's start gave, per task. */
+  runs: Type.Array(Outcome)
+})
+
 /** One row of the listing (`TaskListing`). */
 export const TaskListingSchema = Type.Object({
   name: Type.String(),
@@ -91,7 +132,9 @@ export const TaskListingSchema = Type.Object({
   retries: Type.Integer({ minimum: 1, description: 'runs in all per occurrence under the retry policy (1: no retries)' }),
   /** The newest runs (`recent` of them, default 0), newest first. */
   recent: Type.Array(RunSummarySchema, { description: 'the newest runs, newest first (query recent, default 0)' }),
-  source: Type.String({ description: 'file or option the task came from' })
+  source: Type.String({ description: 'file or option the task came from' }),
+  /** The pause that stops the task (its own, else the pause of everything), null when it runs. */
+  paused: Type.Union([PausedSchema, Type.Null()], { description: 'the pause that stops the task, null when it runs' })
 })
 
 /** The listing (`GET /_schedule`, `list()`: `SchedulerListing`). */
@@ -102,6 +145,8 @@ export const ListingAnswer = Type.Object({
   lastTick: Type.Union([Instant, Type.Null()], { description: 'the cluster\'s last tick (any replica\'s)' }),
   /** This process (`host:pid`), as run records name it. */
   instance: Type.String({ description: 'the process that answered (host:pid)' }),
+  /** The pause of everything (maintenance), null when none. */
+  paused: Type.Union([PausedSchema, Type.Null()], { description: 'the pause of everything (maintenance), null when none' }),
   tasks: Type.Array(TaskListingSchema)
 })
 
@@ -111,5 +156,7 @@ export const HealthAnswer = Type.Object({
   /** ISO instant of the cluster's last tick, null if none. */
   lastTick: Type.Union([Instant, Type.Null()], { description: 'the cluster\'s last tick (any replica\'s)' }),
   /** One line for humans; names no task. */
-  reason: Type.String({ description: 'one line for humans; names no task' })
+  reason: Type.String({ description: 'one line for humans; names no task' }),
+  /** How many tasks are paused (their own pause or the pause of everything); a pause never makes health 503. */
+  paused: Type.Integer({ minimum: 0, description: 'how many tasks are paused (never a reason for 503)' })
 }, { description: 'ok when any replica ticked within expectTickEvery and the store answers' })

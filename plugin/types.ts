@@ -5,9 +5,9 @@ import type { FastifyRequest } from 'fastify'
 import type { Task, TaskClass } from '../tasks/task.js'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
 import type { Duration, OverlapPolicy, RetryOptions } from '../tasks/types.js'
-import type { RunHook, RunHookName } from './hooks.js'
+import type { PauseHook, RunHook, RunHookName } from './hooks.js'
 import type { Static } from 'typebox'
-import type { HealthAnswer, ListingAnswer, Outcome, RunSummarySchema, TaskListingSchema } from './schemas.js'
+import type { HealthAnswer, ListingAnswer, Outcome, PauseAnswerSchema, PausedSchema, ResumeAnswerSchema, RunSummarySchema, TaskListingSchema } from './schemas.js'
 import type { HistoryPage, HistoryQuery, Store } from './stores/store.js'
 
 // The answers' types are derived from their schemas (plugin/schemas.ts), the one definition
@@ -27,6 +27,37 @@ export type SchedulerListing = Static<typeof ListingAnswer>
 
 /** What `/health` answers; `healthy` (not sent) decides 200 or 503. */
 export type HealthReport = Static<typeof HealthAnswer> & { healthy: boolean }
+
+/** A pause in force as the listing shows it. */
+export type PausedInfo = Static<typeof PausedSchema>
+
+/** What `pause()` answers. */
+export type PauseAnswer = Static<typeof PauseAnswerSchema>
+
+/** What `resume()` answers. */
+export type ResumeAnswer = Static<typeof ResumeAnswerSchema>
+
+/** Options of `pause()` (docs/PAUSE.md). */
+export interface PauseOptions {
+  /** Why, shown in the listing and the dashboard (at most 500 characters). */
+  reason?: string
+  /** Who paused (an operator's name; the CLI says `cli`). At most 500 characters. */
+  by?: string
+  /** The instant the pause begins (default: the clock's now); tests pass it as they pass it to `tick()`. */
+  now?: Date
+}
+
+/** Options of `resume()` (docs/PAUSE.md). */
+export interface ResumeOptions {
+  /**
+   * `false` (default): the occurrences owed during the pause are recorded as one `skipped`
+   * run and not run. `true`: the latest owed occurrence runs once now, as catch-up does
+   * (within the task's `catchUp`; later than it, it is recorded `missed`); older ones are skipped.
+   */
+  catchUp?: boolean
+  /** The instant of the resume (default: the clock's now); tests pass it as they pass it to `tick()`. */
+  now?: Date
+}
 
 /** The answer of a tick. `runs` lists only tasks something happened to. */
 export interface TickResult {
@@ -81,8 +112,22 @@ export interface SchedulerApi {
    * throws or hangs is logged and never changes the run.
    */
   addHook (name: RunHookName, fn: RunHook): void
+  /** Add a hook called when this process pauses a task or everything (`pause()`, `pauseOnFailure`: docs/PAUSE.md). */
+  addHook (name: 'onPause', fn: PauseHook): void
   /** Run history, newest first. */
   history (query?: HistoryQuery): Promise<HistoryPage>
+  /**
+   * Pause a task for every replica (kept in the store): no replica starts it until
+   * `resume(name)`; its occurrences meanwhile are not owed. A pause already in force is kept.
+   * Unknown names reject with `FST_SCHEDULER_UNKNOWN_TASK`.
+   */
+  pause (name: string, options?: PauseOptions): Promise<PauseAnswer>
+  /** Pause every task (maintenance), for every replica, until `resume()`. */
+  pause (options?: PauseOptions): Promise<PauseAnswer>
+  /** Lift a task's pause; see `ResumeOptions` for what happens to the occurrences it held back. */
+  resume (name: string, options?: ResumeOptions): Promise<ResumeAnswer>
+  /** Lift the pause of everything (tasks paused on their own stay paused). */
+  resume (options?: ResumeOptions): Promise<ResumeAnswer>
   /** Add a task before the app is ready (class, instance or object form). */
   add (task: TaskInput): void
   /** Names of all registered tasks (after ready). */
@@ -190,6 +235,11 @@ export interface SchedulerOptions {
    * `'bufferOne'`, `'cancelOther'` or `'allow'` (docs/OVERLAP.md).
    */
   overlap?: OverlapPolicy
+  /**
+   * After this many failed runs in a row, a task that sets no `pauseOnFailure` of its own
+   * pauses itself for every replica (docs/PAUSE.md). A whole number from 1; default never.
+   */
+  pauseOnFailure?: number | false
   /** How long any store call may take before it counts as failed (503). Default `'5 seconds'`. */
   storeTimeout?: Duration
   /**

@@ -4,8 +4,8 @@
  * views only shape them (docs/ARCHITECTURE.md#health).
  */
 import type { ResolvedTask } from '../tasks/types.js'
-import type { RunRecord } from './stores/store.js'
-import type { HealthReport, RunSummary, TaskListing } from './types.js'
+import type { RunRecord, TaskPause } from './stores/store.js'
+import type { HealthReport, PausedInfo, RunSummary, TaskListing } from './types.js'
 
 const FAILED_STATUSES = new Set(['failed', 'timed_out', 'abandoned'])
 
@@ -19,6 +19,18 @@ export interface TaskListingInput {
   runningHere: boolean
   /** Runs an occurrence may get in all (1 without retries). */
   attempts: number
+  /** The pause that stops the task, if any (its own, else the pause of everything). */
+  paused?: TaskPause | undefined
+}
+
+/** A stored pause as the listing shows it. */
+export function pausedView (pause: TaskPause): PausedInfo {
+  return { since: pause.since.toISOString(), reason: pause.reason ?? null, by: pause.by ?? null, all: pause.task === null }
+}
+
+/** The pause that stops `task`: its own, else the pause of everything. */
+export function pauseOf (paused: readonly TaskPause[], task: string): TaskPause | undefined {
+  return paused.find(p => p.task === task) ?? paused.find(p => p.task === null)
 }
 
 /** One task of the listing, from its newest runs (newest first). */
@@ -50,7 +62,8 @@ export function taskListing (task: ResolvedTask, runs: readonly RunRecord[], inp
     consecutiveFailures: consecutiveFailures(runs),
     retries: input.attempts,
     recent: runs.slice(0, input.recent).map(runSummary),
-    source: task.source
+    source: task.source,
+    paused: input.paused === undefined ? null : pausedView(input.paused)
   }
 }
 
@@ -67,12 +80,15 @@ export interface HealthInput {
   wentBack?: string | undefined
   /** Why the last tick could not use the store. */
   storeFault?: string | undefined
+  /** How many tasks are paused: reported, never a reason for 503. */
+  paused?: number
 }
 
 /** The dead-man's switch: the first reason for 503, or ok. Names no task. */
 export function healthReport (input: HealthInput): HealthReport {
   const lastTick = input.lastTick?.toISOString() ?? null
-  const unhealthy = (status: HealthReport['status'], reason: string): HealthReport => ({ healthy: false, status, lastTick, reason })
+  const paused = input.paused ?? 0
+  const unhealthy = (status: HealthReport['status'], reason: string): HealthReport => ({ healthy: false, status, lastTick, reason, paused })
   if (input.storeError !== undefined) return unhealthy('store unreachable', 'the store cannot be reached')
   if (input.skew !== undefined) return unhealthy('clock skew', `${input.skew}: no task is claimed`)
   if (input.wentBack !== undefined) return unhealthy('store went back in time', input.wentBack)
@@ -80,7 +96,7 @@ export function healthReport (input: HealthInput): HealthReport {
   const every = `expected every ${Math.round(input.expectTickEveryMs / 1000)} s`
   if (lastTick === null) return unhealthy('no tick yet', `no tick has reached any replica yet (${every})`)
   if (input.nowMs - input.lastTick!.getTime() > input.expectTickEveryMs) return unhealthy('stale', `no tick since ${lastTick} (${every})`)
-  return { healthy: true, status: 'ok', lastTick, reason: `last tick ${lastTick}` }
+  return { healthy: true, status: 'ok', lastTick, reason: `last tick ${lastTick}${paused > 0 ? `; ${paused} paused` : ''}`, paused }
 }
 
 /** A run as the listing shows it: instants as ISO strings, absent values as null. */
@@ -98,7 +114,7 @@ export function runSummary (run: RunRecord): RunSummary {
 }
 
 /** Failed, timed-out or abandoned runs in a row, newest first (skips, misses, cancelled runs and the running run don't break the row). */
-function consecutiveFailures (runs: readonly RunRecord[]): number {
+export function consecutiveFailures (runs: readonly RunRecord[]): number {
   let count = 0
   for (const run of runs) {
     if (run.status === 'running' || run.status === 'skipped' || run.status === 'missed' || run.status === 'cancelled') continue

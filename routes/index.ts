@@ -7,6 +7,7 @@
  *   POST <prefix>/run      tick now (GET too with allowGetTrigger)
  *   GET  <prefix>          the listing
  *   GET  <prefix>/runs     run history
+ *   POST <prefix>/pause, <prefix>/resume, <prefix>/tasks/:name/pause|resume   (docs/PAUSE.md)
  *   GET  <prefix>/ui       the dashboard page (no auth: it carries no data; option `ui`)
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
@@ -18,6 +19,7 @@ import { replyNotFound, replyWithError } from './errors.js'
 import { healthRoute } from './health.js'
 import { historyRoute } from './history.js'
 import { listingRoute } from './listing.js'
+import { pauseRoutes } from './pause.js'
 import { redactingLoggerFactory } from './log-redaction.js'
 import { triggerRoutes } from './trigger.js'
 import type { ScheduleRoutesOptions } from './types.js'
@@ -71,5 +73,6 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
     triggerRoutes(guarded, opts)
     listingRoute(guarded, opts)
     historyRoute(guarded, opts)
+    pauseRoutes(guarded, opts)
   })
 }

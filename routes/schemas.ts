@@ -6,8 +6,8 @@
  */
 import Type, { type Static } from 'typebox'
 import {
-  Attempt, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, RunStatusSchema,
-  stringEnum, Instant
+  Attempt, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, PauseAnswerSchema,
+  ResumeAnswerSchema, RunStatusSchema, stringEnum, Instant
 } from '../plugin/schemas.js'
 import { RUN_STATUSES } from '../plugin/stores/store.js'
 
@@ -56,6 +56,22 @@ export const HistoryQuerySchema = Type.Object({
 }, { additionalProperties: false })
 
 /** Query of the listing. */
+/** Body of the pause routes (docs/PAUSE.md): JSON or a form; an empty body is fine. */
+export const PauseBody = Type.Object({
+  reason: Type.Optional(Type.String({ maxLength: 500, description: 'at most 500 characters: why (shown in the listing and the dashboard)' })),
+  by: Type.Optional(Type.String({ maxLength: 500, description: 'at most 500 characters: who pauses (shown in the listing)' }))
+}, { additionalProperties: false })
+export type PauseInput = Static<typeof PauseBody>
+
+/** Body of the resume routes: JSON or a form; an empty body is fine. */
+export const ResumeBody = Type.Object({
+  catchUp: Type.Optional(Flag('run the latest occurrence held back by the pause once (default false: record them skipped)'))
+}, { additionalProperties: false })
+export type ResumeInput = Static<typeof ResumeBody>
+
+/** Params of the per-task pause routes. */
+export const TaskParams = Type.Object({ name: TaskName })
+
 export const ListingQuery = Type.Object({
   upcoming: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'an integer from 1 to 20: next occurrences per task (default 1)' })),
   recent: Type.Optional(Type.Integer({ minimum: 0, maximum: 50, description: 'an integer from 0 to 50: recent runs per task (default 0)' })),
@@ -128,4 +144,6 @@ export const triggerResponses = {
 export const listingResponses = { 200: ListingAnswer, ...errors(400, 401, 500, 503) }
 export const historyResponses = { 200: HistoryAnswer, ...errors(400, 401, 500, 503) }
 export const healthResponses = { 200: HealthAnswer, 503: HealthAnswer, ...errors(500) }
+export const pauseResponses = { 200: PauseAnswerSchema, ...errors(400, 401, 404, 415, 500, 503) }
+export const resumeResponses = { 200: ResumeAnswerSchema, ...errors(400, 401, 404, 415, 500, 503) }
 export const methodNotAllowedResponses = errors(401, 405, 500)

@@ -63,6 +63,7 @@ export function resolveTask (exported: unknown, options: ResolveTaskOptions): Re
     enabled: readBoolean('enabled', target.enabled, true, fail),
     retries: readRetries(target.retries, 'retries', fail),
     heartbeat: readHeartbeat(target.heartbeat, fail),
+    pauseOnFailure: readPauseOnFailure(target.pauseOnFailure, 'pauseOnFailure', fail),
     handle: async (ctx: TaskContext) => await handle.call(target, ctx),
     onSuccess: readHook(target, 'onSuccess', fail),
     onFailure: readHook(target, 'onFailure', fail)
@@ -201,6 +202,15 @@ export function readRetries (value: unknown, field: string, fail: (message: stri
     throw fail(`${field}.attempts: expected an integer from 2 to 100 (runs in all, the first included), got ${describeValue(attempts)}`)
   }
   return { attempts, delayMs: readDuration(`${field}.delay`, value.delay ?? '1 minute', fail) }
+}
+
+/** `pauseOnFailure`: a whole number of failures in a row from 1, or false (docs/PAUSE.md). */
+export function readPauseOnFailure (value: unknown, field: string, fail: (message: string) => Error): number | false | undefined {
+  if (value === undefined || value === false) return value
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 10_000) {
+    throw fail(`${field}: expected a whole number of failures in a row from 1 to 10000, or false, got ${describeValue(value)}`)
+  }
+  return value
 }
 
 /** An http(s) URL for the Healthchecks.io-style pings. */

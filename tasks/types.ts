@@ -141,6 +141,13 @@ export interface TaskOptions extends ScheduleDefinition {
    * `<url>/fail` when it fails; short timeout, a few retries, never changes the run.
    */
   heartbeat?: string
+  /**
+   * After this many failed, timed-out or abandoned runs in a row, the task pauses itself for
+   * every replica (docs/PAUSE.md), with a reason naming the last error; the `onPause` hook
+   * and the heartbeat URL (`/fail`) report it. A whole number from 1. Default: the plugin's
+   * `pauseOnFailure`, else never; `false`: never, whatever the plugin says.
+   */
+  pauseOnFailure?: number | false
 }
 
 /** How a task's failed runs are retried. */
@@ -315,6 +322,8 @@ export interface ResolvedTask {
   /** Resolved retry policy, or undefined when the task takes the plugin's (see `retries: false` for none). */
   retries: { attempts: number, delayMs: number } | false | undefined
   heartbeat: URL | undefined
+  /** Failures in a row that pause the task; false: never; undefined: the plugin's. */
+  pauseOnFailure: number | false | undefined
   handle: (ctx: TaskContext) => Promise<unknown>
   onSuccess: ((ctx: TaskContext) => Promise<unknown>) | undefined
   onFailure: ((ctx: TaskContext, error: unknown) => Promise<unknown>) | undefined

@@ -342,7 +342,7 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
     }),
 
     c('heartbeat: the last tick only moves forward', async (store) => {
-      assert.deepEqual(await store.heartbeat(), { retries: [], fence: 0, buffered: [] }, 'no tick yet, no token handed out, nothing buffered')
+      assert.deepEqual(await store.heartbeat(), { retries: [], fence: 0, buffered: [], paused: [] }, 'no tick yet, no token handed out, nothing buffered, nothing paused')
       assert.deepEqual((await store.heartbeat({ at: new Date(T0 + MINUTE), instance: 'a:1' })).lastTick, new Date(T0 + MINUTE))
       assert.deepEqual((await store.heartbeat({ at: new Date(T0), instance: 'b:2' })).lastTick, new Date(T0 + MINUTE), 'an older tick does not move it back')
       assert.deepEqual((await store.heartbeat()).lastTick, new Date(T0 + MINUTE), 'read without writing')
@@ -517,6 +517,92 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       const odd = 'jti:é "quoted" \'single\' ' + 'x'.repeat(300)
       assert.equal(await store.claimOnce(odd, until), true)
       assert.equal(await store.claimOnce(odd, until), false, 'long keys with any characters')
+    }),
+
+    c('pause: a paused task\'s start is answered `paused` in the same step, and nothing moves', async (store) => {
+      await store.ensureTasks(['report', 'cleanup'], new Date(T0))
+      const since = new Date(T0 + 2 * MINUTE)
+      const pause = await store.pause({ task: 'report', since, reason: 'partner API down', by: 'ops' })
+      assert.deepEqual(pause, { task: 'report', since, reason: 'partner API down', by: 'ops' }, 'the pause in force')
+      const again = await store.pause({ task: 'report', since: new Date(T0 + 9 * MINUTE), reason: 'other' })
+      assert.deepEqual(again, pause, 'a pause in force is kept as it is')
+      const result = await start(store, sampleRun('a', 'report', 3, 'running'))
+      assert.deepEqual(result, { outcome: 'paused', pause }, 'answered paused, with the pause')
+      assert.deepEqual((await store.listRuns({})).runs, [], 'no record written')
+      assert.deepEqual((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0) }, 'the occurrence was not claimed')
+      const missed = await store.startRun({ run: sampleRun('m', 'report', 3, 'missed'), claim: 'occurrence', historyLimit: 100 })
+      assert.equal(missed.outcome, 'paused', 'a missed record is not written either')
+      assert.equal((await start(store, sampleRun('b', 'cleanup', 3, 'running'))).outcome, 'started', 'another task is not paused')
+      const forced = await start(store, sampleRun('f', 'report', 3, 'running', { forced: true }), 'none', undefined, 'report#f')
+      assert.equal(forced.outcome, 'started', 'a forced run (claim none) is an operator\'s act: it starts')
+      assert.deepEqual((await store.heartbeat()).paused, [pause], 'the cluster state lists the pause')
+      assert.deepEqual(await store.resume({ task: 'report', historyLimit: 100 }), pause, 'resume returns the pause lifted')
+      assert.equal(await store.resume({ task: 'report', historyLimit: 100 }), undefined, 'nothing to lift twice')
+      assert.deepEqual((await store.heartbeat()).paused, [])
+      assert.equal((await start(store, sampleRun('c', 'report', 3, 'running'))).outcome, 'started', 'resumed: the occurrence is owed again')
+    }),
+
+    c('pause: a pending retry is not claimed while paused', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      await start(store, sampleRun('a', 'report', 1, 'running'))
+      const retry = { of: new Date(T0 + MINUTE), attempt: 2, at: new Date(T0 + 3 * MINUTE) }
+      await store.finishRun(sampleRun('a', 'report', 1, 'failed'), { leaseKey: 'report', historyLimit: 100, retry })
+      await store.pause({ task: 'report', since: new Date(T0 + 2 * MINUTE) })
+      const result = await start(store, sampleRun('r', 'report', 1, 'running', { attempt: 2 }), 'retry', T0 + 3 * MINUTE)
+      assert.equal(result.outcome, 'paused')
+      assert.deepEqual((await store.heartbeat()).retries, [{ task: 'report', ...retry }], 'the retry is still pending')
+    }),
+
+    c('pause: everything (maintenance) stops every task', async (store) => {
+      await store.ensureTasks(['report', 'cleanup'], new Date(T0))
+      const since = new Date(T0 + MINUTE)
+      const all = await store.pause({ since, reason: 'migration' })
+      assert.deepEqual(all, { task: null, since, reason: 'migration' }, 'task null: everything; by absent when not given')
+      const own = await store.pause({ task: 'cleanup', since })
+      assert.equal((await start(store, sampleRun('a', 'report', 2, 'running'))).outcome, 'paused')
+      const both = await start(store, sampleRun('b', 'cleanup', 2, 'running'))
+      assert.ok(both.outcome === 'paused' && both.pause.task === null, 'the pause of everything is named first')
+      assert.deepEqual((await store.heartbeat()).paused, [all, own], 'everything first, then by task')
+      assert.deepEqual(await store.resume({ historyLimit: 100 }), all)
+      assert.equal((await start(store, sampleRun('c', 'report', 2, 'running'))).outcome, 'started', 'report runs again')
+      assert.equal((await start(store, sampleRun('d', 'cleanup', 2, 'running'))).outcome, 'paused', 'cleanup keeps its own pause')
+    }),
+
+    c('resume without catch-up: one skipped record claims the last occurrence owed', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      await start(store, sampleRun('a', 'report', 1, 'running'))
+      const retry = { of: new Date(T0 + MINUTE), attempt: 2, at: new Date(T0 + 3 * MINUTE) }
+      await store.finishRun(sampleRun('a', 'report', 1, 'failed'), { leaseKey: 'report', historyLimit: 100, retry })
+      await store.pause({ task: 'report', since: new Date(T0 + 2 * MINUTE) })
+      const skip = sampleRun('s', 'report', 10, 'skipped', { error: 'paused: 9 occurrences from x to y' })
+      assert.equal(await store.resume({ skip: [skip], historyLimit: 100 }), undefined, 'everything was not paused: nothing lifted')
+      assert.equal(await statusOf(store, 's'), undefined, 'and nothing written')
+      assert.ok(await store.resume({ task: 'report', skip: [skip], historyLimit: 100 }))
+      assert.deepEqual(await statusOf(store, 's'), skip, 'the skipped record, as given')
+      assert.deepEqual((await store.ensureTasks(['report'], new Date(0))).get('report'),
+        { firstSeen: new Date(T0), lastOccurrence: skip.scheduledFor }, 'the occurrence is claimed, the pending retry dropped')
+      assert.equal((await start(store, sampleRun('b', 'report', 10, 'running'))).outcome, 'claimed', 'the skipped occurrence is not owed')
+      assert.equal((await start(store, sampleRun('c', 'report', 11, 'running'))).outcome, 'started', 'the next one runs')
+    }),
+
+    c('resume with catch-up: nothing skipped, the latest occurrence is owed once', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      await store.pause({ task: 'report', since: new Date(T0) })
+      assert.ok(await store.resume({ task: 'report', skip: [], historyLimit: 100 }))
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => start(store, sampleRun(`r${i}`, 'report', 10, 'running'))))
+      assert.equal(results.filter(r => r.outcome === 'started').length, 1, 'the latest occurrence runs once')
+    }),
+
+    c('pause: no start issued after pause() resolved ever starts, even among 50 concurrent ones', async (store) => {
+      const names = Array.from({ length: 50 }, (_, i) => `t${i}`)
+      await store.ensureTasks(names, new Date(T0))
+      const before = names.map((name, i) => start(store, sampleRun(`before-${i}`, name, 1, 'running')))
+      await store.pause({ since: new Date(T0 + MINUTE) })
+      const after = await Promise.all(names.map((name, i) => start(store, sampleRun(`after-${i}`, name, 2, 'running'))))
+      await Promise.all(before)
+      assert.deepEqual(new Set(after.map(r => r.outcome)), new Set(['paused']), 'every start after the pause is refused')
+      const started = (await store.listRuns({ limit: 500 })).runs.filter(r => r.id.startsWith('after-'))
+      assert.deepEqual(started, [], 'none wrote a record')
     }),
 
     c('records: unset optional fields come back absent, long texts intact', async (store) => {

@@ -2,7 +2,7 @@
  * Run-history rules shared by every store, so "newest first", paging defaults and pruning
  * mean the same thing in memory, SQL and Lua.
  */
-import type { HistoryQuery, RunRecord, RunStatus } from './store.js'
+import type { HistoryQuery, RunRecord, RunStatus, TaskPause } from './store.js'
 
 /** Page size when a query gives none. */
 export const DEFAULT_PAGE_SIZE = 50
@@ -48,3 +48,25 @@ export const TAKEOVER_REASON = 'lease expired: the process running it stopped re
 
 /** Final statuses that `finishRun` never overwrites (`abandoned` it does: the run did finish). */
 export const SETTLED_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'timed_out', 'skipped', 'missed', 'cancelled']
+
+/** Pauses ordered as the cluster state lists them: everything (null) first, then by task. */
+export function comparePauses (a: TaskPause, b: TaskPause): number {
+  if (a.task === b.task) return 0
+  if (a.task === null) return -1
+  if (b.task === null) return 1
+  return a.task < b.task ? -1 : 1
+}
+
+/** Pause reasons and names are kept to this many characters (they are shown, not parsed). */
+export const PAUSE_TEXT_MAX = 500
+
+/** A pause row as stores keep it: `task` '' for the pause of everything. */
+export interface StoredPause { task: string, since: number, reason: string | null, paused_by: string | null }
+
+/** A stored pause row, back as the contract's `TaskPause`. */
+export function pauseFromStored (row: StoredPause): TaskPause {
+  const pause: TaskPause = { task: row.task === '' ? null : row.task, since: new Date(Number(row.since)) }
+  if (row.reason !== null) pause.reason = row.reason
+  if (row.paused_by !== null) pause.by = row.paused_by
+  return pause
+}

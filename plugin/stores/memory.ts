@@ -5,9 +5,9 @@
  * implementation of the contract in `store.ts`: the SQL and Lua stores do the same steps.
  */
 import type {
-  ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, StartRunResult, Store, TaskState
+  ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, StartRunResult, Store, TaskPause, TaskState
 } from './store.js'
-import { bufferedRecord, compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
+import { bufferedRecord, comparePauses, compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
 
 interface Lease { owner: string, expiresAt: number, superseded?: boolean }
 /** `attempt`: the newest attempt claimed of `lastOccurrence` (the fence of late results). */
@@ -23,6 +23,13 @@ function copyRun (run: RunRecord): RunRecord {
   return copy
 }
 
+function copyPause (pause: TaskPause): TaskPause {
+  const copy: TaskPause = { task: pause.task, since: new Date(pause.since) }
+  if (pause.reason !== undefined) copy.reason = pause.reason
+  if (pause.by !== undefined) copy.by = pause.by
+  return copy
+}
+
 function copyRetry (retry: PendingRetry): PendingRetry {
   return { of: new Date(retry.of), attempt: retry.attempt, at: new Date(retry.at) }
 }
@@ -34,6 +41,8 @@ export function memoryStore (): Store {
   let leaseTokens = 0
   /** `claimOnce` keys, each with the epoch ms until which it is remembered. */
   const claims = new Map<string, number>()
+  /** Pauses in force, by task; '' for the pause of everything. */
+  const pauses = new Map<string, TaskPause>()
   let lastTick: number | undefined
 
   function prune (task: string, historyLimit: number): void {
@@ -113,6 +122,10 @@ export function memoryStore (): Store {
     async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
       const row = tasks.get(run.task)
       const at = run.scheduledFor.getTime()
+      if (claim !== 'none') {
+        const pause = pauses.get('') ?? pauses.get(run.task)
+        if (pause !== undefined) return { outcome: 'paused', pause: copyPause(pause) }
+      }
       if (claim === 'buffer') {
         if (row?.buffered !== at) return { outcome: 'claimed' }
         const held = lease === undefined ? undefined : leases.get(lease.key)
@@ -207,9 +220,10 @@ export function memoryStore (): Store {
       if (tick !== undefined) lastTick = Math.max(lastTick ?? -Infinity, tick.at.getTime())
       const retries = [...tasks].flatMap(([task, row]) => row.retry === undefined ? [] : [{ task, ...copyRetry(row.retry) }])
       const buffered = [...tasks].flatMap(([task, row]) => row.buffered === undefined ? [] : [{ task, of: new Date(row.buffered) }])
+      const paused = [...pauses.values()].map(copyPause).sort(comparePauses)
       return lastTick === undefined
-        ? { retries, fence: leaseTokens, buffered }
-        : { lastTick: new Date(lastTick), retries, fence: leaseTokens, buffered }
+        ? { retries, fence: leaseTokens, buffered, paused }
+        : { lastTick: new Date(lastTick), retries, fence: leaseTokens, buffered, paused }
     },
 
     async claimOnce (key, until) {
@@ -219,6 +233,33 @@ export function memoryStore (): Store {
       if (claims.has(key)) return false
       claims.set(key, until.getTime())
       return true
+    },
+
+    async pause ({ task, since, reason, by }) {
+      const key = task ?? ''
+      let pause = pauses.get(key)
+      if (pause === undefined) {
+        pause = copyPause({ task: task ?? null, since, ...(reason !== undefined ? { reason } : {}), ...(by !== undefined ? { by } : {}) })
+        pauses.set(key, pause)
+      }
+      return copyPause(pause)
+    },
+
+    async resume ({ task, skip = [], historyLimit }) {
+      const key = task ?? ''
+      const pause = pauses.get(key)
+      if (pause === undefined) return undefined
+      pauses.delete(key)
+      for (const run of skip) {
+        const row = tasks.get(run.task)
+        const at = run.scheduledFor.getTime()
+        if (row === undefined || at < row.firstSeen || (row.lastOccurrence !== undefined && row.lastOccurrence >= at)) continue
+        row.lastOccurrence = at
+        row.attempt = 1
+        delete row.retry
+        write(run, historyLimit)
+      }
+      return copyPause(pause)
     },
 
     async listRuns (query: HistoryQuery): Promise<HistoryPage> {

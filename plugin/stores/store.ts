@@ -77,6 +77,38 @@ export interface TaskState {
   retry?: PendingRetry
 }
 
+/** A pause in force (docs/PAUSE.md): while it lasts `startRun` claims nothing for the task and answers `paused`. */
+export interface PauseInfo {
+  /** When the pause began. */
+  since: Date
+  /** Why, as the operator said it (or the error that tripped `pauseOnFailure`). */
+  reason?: string
+  /** Who paused (an operator's name, `cli`, `pauseOnFailure`…). */
+  by?: string
+}
+
+/** A pause as the cluster state lists it: `task` null for the pause of everything (maintenance). */
+export interface TaskPause extends PauseInfo {
+  task: string | null
+}
+
+/** What `pause` stores: the pause of `task`, or of everything when `task` is absent. */
+export interface PauseRequest extends PauseInfo {
+  task?: string
+}
+
+/**
+ * What `resume` does in one step: lift the pause of `task` (or of everything), and write
+ * each record of `skip` (a `skipped` record of a task's last occurrence owed during the
+ * pause) claiming its occurrence, as `startRun` with claim `occurrence` would (only if still
+ * owed; a task without a state row is left alone).
+ */
+export interface ResumeRequest {
+  task?: string
+  skip?: RunRecord[]
+  historyLimit: number
+}
+
 export interface HistoryQuery {
   /** Only these tasks (any of). */
   task?: string[]
@@ -157,6 +189,10 @@ export interface StartRunRequest {
  *   store lost its data) or the occurrence is before `firstSeen`. Nothing was written; the
  *   caller reloads its task states (`ensureTasks`) and decides again. Never for `none` nor
  *   `buffer` (a buffer that is not there answers `claimed`).
+ * - `paused`: the task, or everything, is paused (`pause` says which: `task` null for
+ *   everything). Checked before the claim, in the same step: nothing was claimed nor
+ *   written, the occurrence is not owed. Never for `none` (a forced run is an operator's
+ *   explicit act).
  *
  * A `buffer` claim that starts clears the buffered run; the lease it takes is not superseded.
  */
@@ -168,6 +204,7 @@ export type StartRunResult =
   | { outcome: 'buffered', holder: string }
   | { outcome: 'busy', holder: string }
   | { outcome: 'stale' }
+  | { outcome: 'paused', pause: TaskPause }
 
 export interface FinishRunOptions {
   /** Also release this lease if `run.id` still holds it (absent: keep the lease, e.g. on timeout). */
@@ -196,6 +233,8 @@ export interface ClusterState {
   fence: number
   /** Every buffered run (docs/OVERLAP.md), of every task. */
   buffered: TaskBuffered[]
+  /** Every pause in force (the pause of everything has `task` null), ordered by task, null first. */
+  paused: TaskPause[]
 }
 
 /** Given to `init`: where a store may say something at boot (e.g. "Redis keeps nothing on disk"). */
@@ -288,6 +327,20 @@ export interface Store {
   rebase (names: readonly string[], firstSeen: Date, fence: number): Promise<Map<string, TaskState>>
 
   /**
+   * Pause a task (or everything, without `task`) for every replica: from now on `startRun`
+   * answers `paused` for it (claims `occurrence` and `retry`). A pause already in force is
+   * kept as it is (its `since` does not move). Returns the pause in force.
+   */
+  pause (request: PauseRequest): Promise<TaskPause>
+
+  /**
+   * Lift the pause of a task (or of everything, without `task`) and, in the same step, write
+   * the `skip` records (see `ResumeRequest`). Returns the pause lifted, or undefined when
+   * none was in force (then nothing is written).
+   */
+  resume (request: ResumeRequest): Promise<TaskPause | undefined>
+
+  /**
    * The store's own clock (ms since the epoch), for network stores whose clock is the clock
    * of record (Redis `TIME`, PostgreSQL `clock_timestamp()`). Stores that share the host's
    * clock (memory, SQLite) leave it out; the scheduler then measures no skew.
@@ -312,7 +365,7 @@ export interface Store {
 /** Every method a store must have, checked when the plugin is registered. */
 export const STORE_METHODS = [
   'init', 'close', 'ensureTasks', 'startRun', 'renewLease', 'releaseLease', 'finishRun',
-  'abandonExpired', 'retryAbandoned', 'heartbeat', 'rebase', 'listRuns', 'recentRuns'
+  'abandonExpired', 'retryAbandoned', 'heartbeat', 'rebase', 'pause', 'resume', 'listRuns', 'recentRuns'
 ] as const satisfies ReadonlyArray<keyof Store>
 
 /** Why a value is not a store (`undefined` when it is one): names every missing method. */

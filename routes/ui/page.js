@@ -27,7 +27,11 @@ const routes = {
   listing: base === '' ? '/' : base,
   health: `${base}/health`,
   runs: `${base}/runs`,
-  run: `${base}/run`
+  run: `${base}/run`,
+  pauseAll: `${base}/pause`,
+  resumeAll: `${base}/resume`,
+  /** @param {string} name @param {'pause' | 'resume'} action */
+  task: (name, action) => `${base}/tasks/${encodeURIComponent(name)}/${action}`
 }
 
 const state = {
@@ -396,25 +400,51 @@ function renderTask (task) {
     head.append(el('span', { class: 'badge s-failed', text: `${task.consecutiveFailures} failed in a row` }))
   }
 
+  if (task.paused !== null && task.paused !== undefined) {
+    head.append(el('span', { class: 'badge s-skipped', 'data-paused': task.name, text: task.paused.all ? 'paused (everything)' : 'paused' }))
+  }
+
   const facts = el('dl', { class: 'facts' },
     fact('Schedule', task.schedule, task.cron === null ? null : el('code', { class: 'sub', text: task.cron })),
     fact('Zone', task.timezone),
     fact('Next run', ...renderNextRun(task)),
     el('div', {}, el('dt', { text: 'Last run' }), ...renderLastRun(task)),
     fact('Running', renderRunning(task)),
-    fact('Failures in a row', orNone(task.consecutiveFailures))
+    fact('Failures in a row', orNone(task.consecutiveFailures)),
+    task.paused === null || task.paused === undefined ? null : fact('Paused', pausedText(task.paused))
   )
 
   const button = el('button', { type: 'button', 'data-key': `run:${task.name}`, 'data-task': task.name, text: 'Run now' })
   button.addEventListener('click', () => confirmRun(task.name))
-  const actions = el('div', { class: 'actions' }, button, renderOutcome(task.name))
+  // A task paused by the pause of everything is resumed with the global button.
+  const ownPause = task.paused !== null && task.paused !== undefined && !task.paused.all
+  const toggle = el('button', {
+    type: 'button',
+    'data-key': `${ownPause ? 'resume' : 'pause'}:${task.name}`,
+    text: ownPause ? 'Resume' : 'Pause'
+  })
+  toggle.addEventListener('click', () => { void (ownPause ? resumeTask(task.name) : pauseTask(task.name)) })
+  const actions = el('div', { class: 'actions' }, button, toggle, renderOutcome(task.name))
 
   return el('article', { class: 'card task', 'aria-labelledby': id, 'data-task': task.name },
     head, facts, renderStrip(task), actions)
 }
 
+/**
+ * A pause as one line: since when, why, by whom.
+ * @param {NonNullable<TaskRow['paused']>} paused
+ */
+function pausedText (paused) {
+  return `since ${formatTime(paused.since, 'UTC')}${paused.reason === null ? '' : `: ${paused.reason}`}${paused.by === null ? '' : ` (by ${paused.by})`}`
+}
+
 function renderListing () {
   const tasks = state.listing.tasks
+  const all = state.listing.paused
+  const pauseAll = $('pause-all', HTMLButtonElement)
+  pauseAll.textContent = all === null || all === undefined ? 'Pause everything' : 'Resume everything'
+  pauseAll.dataset.paused = all === null || all === undefined ? 'false' : 'true'
+  $('pause-all-state').textContent = all === null || all === undefined ? '' : `Everything paused ${pausedText(all)}`
   keepingFocus(() => {
     $('task-list').replaceChildren(...(tasks.length === 0 ? [el('p', { class: 'muted', text: 'No tasks.' })] : tasks.map(renderTask)))
   })
@@ -581,6 +611,54 @@ async function runNow (name) {
   await refresh()
   runButton(name)?.focus()
 }
+
+// ---- pause and resume (docs/PAUSE.md) --------------------------------------------------------
+
+/**
+ * Send a pause or resume, then show what it did and refresh.
+ * @param {string} path
+ * @param {unknown} json
+ * @param {string} key the task whose outcome line shows it ('' for everything)
+ */
+async function sendPause (path, json, key) {
+  try {
+    const res = await api(path, { method: 'POST', json })
+    if (res.status === 401) return askForToken()
+    if (!res.ok) {
+      state.outcomes.set(key, { kind: 'bad', text: `Not done (${describeFailure(res)}).` })
+    } else if (res.data?.resumed === false) {
+      state.outcomes.set(key, { text: 'It was not paused.' })
+    } else {
+      const skipped = Array.isArray(res.data?.skipped) ? res.data.skipped.reduce((/** @type {number} */ n, /** @type {{ occurrences: number }} */ s) => n + s.occurrences, 0) : 0
+      state.outcomes.set(key, { kind: 'good', text: res.data?.paused !== undefined && res.data?.resumed === undefined ? 'Paused.' : `Resumed${skipped > 0 ? `; ${skipped} held-back occurrence${skipped === 1 ? '' : 's'} skipped` : ''}.` })
+    }
+  } catch (err) {
+    state.outcomes.set(key, { kind: 'bad', text: `The server could not be reached (${/** @type {Error} */ (err).message}).` })
+  }
+  await refresh()
+}
+
+/** @param {string} name */
+async function pauseTask (name) {
+  const reason = prompt(`Pause “${name}” on every replica. Why? (shown in the listing)`)
+  if (reason === null) return
+  await sendPause(routes.task(name, 'pause'), reason.trim() === '' ? { by: 'dashboard' } : { reason: reason.trim(), by: 'dashboard' }, name)
+}
+
+/** @param {string} name */
+async function resumeTask (name) {
+  await sendPause(routes.task(name, 'resume'), {}, name)
+}
+
+$('pause-all').addEventListener('click', () => {
+  if ($('pause-all').dataset.paused === 'true') {
+    void sendPause(routes.resumeAll, {}, '')
+    return
+  }
+  const reason = prompt('Pause every task on every replica (maintenance). Why?')
+  if (reason === null) return
+  void sendPause(routes.pauseAll, reason.trim() === '' ? { by: 'dashboard' } : { reason: reason.trim(), by: 'dashboard' }, '')
+})
 
 // ---- wiring --------------------------------------------------------------------------------
 

@@ -94,16 +94,16 @@ t.test('health: 503 before any tick, 200 while ticks arrive within expectTickEve
   }
   const first = await health()
   t.equal(first.statusCode, 503)
-  t.same(JSON.parse(first.body), { status: 'no tick yet', lastTick: null, reason: 'no tick has reached any replica yet (expected every 180 s)' })
+  t.same(JSON.parse(first.body), { status: 'no tick yet', lastTick: null, reason: 'no tick has reached any replica yet (expected every 180 s)', paused: 0 })
 
   await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
-  t.same(JSON.parse((await health()).body), { status: 'ok', lastTick: '2026-05-12T17:00:00.000Z', reason: 'last tick 2026-05-12T17:00:00.000Z' })
+  t.same(JSON.parse((await health()).body), { status: 'ok', lastTick: '2026-05-12T17:00:00.000Z', reason: 'last tick 2026-05-12T17:00:00.000Z', paused: 0 })
   clock.set(START + 3 * MINUTE)
   t.equal((await health()).statusCode, 200, 'exactly expectTickEvery later is still fresh')
   clock.set(START + 3 * MINUTE + 1)
   const stale = await health()
   t.equal(stale.statusCode, 503)
-  t.same(JSON.parse(stale.body), { status: 'stale', lastTick: '2026-05-12T17:00:00.000Z', reason: 'no tick since 2026-05-12T17:00:00.000Z (expected every 180 s)' })
+  t.same(JSON.parse(stale.body), { status: 'stale', lastTick: '2026-05-12T17:00:00.000Z', reason: 'no tick since 2026-05-12T17:00:00.000Z (expected every 180 s)', paused: 0 })
   t.notMatch(stale.body, /"a"|"b"|task/, 'reveals no task names')
 
   const viaApi = await app.scheduler.tick()

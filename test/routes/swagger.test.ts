@@ -12,7 +12,7 @@ interface Operation {
   responses: Record<string, { content?: Record<string, { schema: unknown }> }>
 }
 
-t.test('the OpenAPI document lists the four routes with input and output schemas', async t => {
+t.test('the OpenAPI document lists the routes with input and output schemas', async t => {
   const { app } = await buildRoutesApp({
     plugin: { allowQueryToken: true },
     before: async app => { await app.register(swagger, { openapi: { info: { title: 'test', version: '1' } } }) }
@@ -20,7 +20,7 @@ t.test('the OpenAPI document lists the four routes with input and output schemas
   t.teardown(() => app.close())
   const doc = app.swagger() as unknown as { paths: Record<string, Record<string, Operation>> }
   const paths = doc.paths
-  t.same(Object.keys(paths).sort(), ['/_schedule/', '/_schedule/health', '/_schedule/run', '/_schedule/runs'])
+  t.same(Object.keys(paths).sort(), ['/_schedule/', '/_schedule/health', '/_schedule/pause', '/_schedule/resume', '/_schedule/run', '/_schedule/runs', '/_schedule/tasks/{name}/pause', '/_schedule/tasks/{name}/resume'])
 
   const run = paths['/_schedule/run'].post
   t.same(Object.keys(paths['/_schedule/run']), ['post'], 'the 405 helpers are hidden')

@@ -160,7 +160,7 @@ t.test('v1 keys are read as they are: run hashes without attempt/forced are atte
   const store = redisStore(redis)
   await store.init()
   t.teardown(() => store.close())
-  t.equal(await raw.get(`${p}schema`), '2', 'init records the layout version')
+  t.equal(await raw.get(`${p}schema`), '3', 'init records the layout version')
   const old = (await store.listRuns({})).runs.find((r) => r.id === 'old')
   t.same(old, { id: 'old', task: 'report', scheduledFor: new Date(T0), trigger: 'cron', startedAt: new Date(T0), finishedAt: new Date(T0 + 5), durationMs: 5, status: 'succeeded', attempt: 1, forced: false })
   t.same((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0), lastOccurrence: new Date(T0 + MINUTE) })
@@ -169,10 +169,10 @@ t.test('v1 keys are read as they are: run hashes without attempt/forced are atte
   t.match(next, { outcome: 'started', abandoned: 'live' }, 'a v1 lease is taken over and its run abandoned')
   t.match((await store.listRuns({ task: ['report'] })).runs.find((r) => r.id === 'live'), { status: 'abandoned', attempt: 1, forced: false })
 
-  await raw.set(`${p}schema`, '3')
+  await raw.set(`${p}schema`, '4')
   const newer = redisStore(redis)
   t.teardown(() => newer.close())
-  await t.rejects(newer.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /newer fastify-scheduler \(layout v3\)/ }, 'a newer layout is refused')
+  await t.rejects(newer.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /newer fastify-scheduler \(layout v4\)/ }, 'a newer layout is refused')
 })
 
 /** What every call says while Redis is down: where, why, and that it keeps trying. */

@@ -324,9 +324,9 @@ t.test('a v2 file opens as it is and gets only the newer migrations: last_attemp
   await store.init()
   t.teardown(() => store.close())
   const after = schemaOf(path)
-  // Migration 8 adds the claimOnce table and its index; nothing else is added or dropped.
-  const added = ['fastify_scheduler_claims', 'fastify_scheduler_claims_until']
-  t.same([...after.keys()].sort(), [...before.keys(), ...added].sort(), 'only the claims table and its index added, nothing dropped')
+  // Migrations 4 (pauses) and 8 (the claimOnce table and its index) add tables; nothing else is added or dropped.
+  const added = ['fastify_scheduler_pauses', 'fastify_scheduler_claims', 'fastify_scheduler_claims_until']
+  t.same([...after.keys()].sort(), [...before.keys(), ...added].sort(), 'only the pauses and claims tables and the claims index added, nothing dropped')
   for (const [name, sql] of before) {
     if (name !== 'fastify_scheduler_tasks' && name !== 'fastify_scheduler_leases') t.equal(after.get(name), sql, `${name} unchanged`)
   }

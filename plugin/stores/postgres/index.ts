@@ -10,12 +10,12 @@ import type pg from 'pg'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { InvalidOptionError } from '../../../core/errors.js'
 import { RUN_COLUMNS, RUN_FIELDS, runFromStored, runToStored, type StoredRun } from '../driver.js'
-import { BUFFERED_REASON, pageOfRuns, TAKEOVER_REASON } from '../history.js'
+import { BUFFERED_REASON, pageOfRuns, pauseFromStored, TAKEOVER_REASON, type StoredPause } from '../history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, TaskState } from '../store.js'
 import { connection, openPool } from './connection.js'
 import { migrate } from './migrations.js'
 import {
-  abandonExpiredSql, finishRunSql, heartbeatSql, rebaseSql, retryAbandonedSql, startRunSql, tableNames, TASK_COLUMNS,
+  abandonExpiredSql, finishRunSql, heartbeatSql, pauseSql, rebaseSql, RUN_INSERT_COLUMNS, retryAbandonedSql, startRunSql, tableNames, TASK_COLUMNS,
   type TableNames
 } from './statements.js'
 
@@ -141,6 +141,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     retryAbandoned: retryAbandonedSql(n),
     abandonExpired: abandonExpiredSql(n, RUN_COLUMNS),
     heartbeat: heartbeatSql(n),
+    pause: pauseSql(n),
     rebase: rebaseSql(n)
   }
   let initialized: Promise<void> | undefined
@@ -187,7 +188,18 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
       // Only a task that buffers pays for the overlap parts of the statement.
       const withOverlap = overlap !== undefined || claim === 'buffer'
-      const { rows: [row] } = await one<{ first_seen: Date | null, go: boolean, owner: string | null, token: string | null, abandoned: string | null, buffered: string }>(
+      const { rows: [row] } = await one<{
+        first_seen: Date | null,
+        go: boolean,
+        owner: string | null,
+        token: string | null,
+        abandoned: string | null,
+        buffered: string,
+        pause_task: string | null,
+        pause_since: Date | null,
+        pause_reason: string | null,
+        pause_by: string | null
+      }>(
         withOverlap ? statements.startRunOverlap : statements.startRun, [
           ...runParams(run),
           claim,
@@ -199,6 +211,9 @@ export function postgresStore (options: PostgresStoreOptions): Store {
           TAKEOVER_REASON,
           ...(withOverlap ? [overlap ?? null, BUFFERED_REASON] : [])
         ])
+      if (row!.pause_task !== null) {
+        return { outcome: 'paused', pause: pauseFromStored({ task: row!.pause_task, since: row!.pause_since!.getTime(), reason: row!.pause_reason, paused_by: row!.pause_by }) }
+      }
       if (!row!.go && claim === 'buffer') return { outcome: 'claimed' }
       if (!row!.go) {
         const firstSeen = row!.first_seen
@@ -251,7 +266,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     },
 
     async heartbeat (tick) {
-      const { rows } = await one<{ last_tick: string | null, fence: string, buffered_tasks: string[] | null, buffered_at: string[] | null } & Partial<TaskRow>>(statements.heartbeat,
+      const { rows } = await one<{ last_tick: string | null, fence: string, buffered_tasks: string[] | null, buffered_at: string[] | null, pauses: StoredPause[] | null } & Partial<TaskRow>>(statements.heartbeat,
         [tick === undefined ? null : String(tick.at.getTime())])
       const retries = rows.flatMap((row) => {
         const retry = row.task == null ? undefined : retryOf(row as TaskRow)
@@ -261,7 +276,44 @@ export function postgresStore (options: PostgresStoreOptions): Store {
       const lastTick = rows[0]!.last_tick
       const at = rows[0]!.buffered_at ?? []
       const buffered = (rows[0]!.buffered_tasks ?? []).map((task, i) => ({ task, of: new Date(Number(at[i])) }))
-      return lastTick == null ? { retries, fence, buffered } : { lastTick: new Date(Number(lastTick)), retries, fence, buffered }
+      const paused = (rows[0]!.pauses ?? []).map(pauseFromStored)
+      return lastTick == null ? { retries, fence, buffered, paused } : { lastTick: new Date(Number(lastTick)), retries, fence, buffered, paused }
+    },
+
+    async pause ({ task, since, reason, by }) {
+      const params = [task ?? '', since, reason ?? null, by ?? null]
+      let { rows: [row] } = await one<StoredPause & { since: Date }>(statements.pause, params)
+      // A pause committed by another caller after this statement's snapshot: read it again.
+      row ??= (await one<StoredPause & { since: Date }>(statements.pause, params)).rows[0]
+      return pauseFromStored({ ...row!, since: row!.since.getTime() })
+    },
+
+    async resume ({ task, skip = [], historyLimit }) {
+      return await withClient(async (query) => {
+        await query('BEGIN')
+        try {
+          const { rows: [lifted] } = await query<StoredPause & { since: Date }>(
+            `DELETE FROM ${n.pauses} WHERE task = $1 RETURNING task, since, reason, paused_by`, [task ?? ''])
+          if (lifted === undefined) {
+            await query('ROLLBACK')
+            return undefined
+          }
+          for (const run of skip) {
+            // The claim as startRun makes it (docs/PAUSE.md), then the skipped record.
+            const { rowCount } = await query(`UPDATE ${n.tasks} SET last_occurrence = $2, last_attempt = 1,
+              retry_of = NULL, retry_attempt = NULL, retry_at = NULL
+              WHERE task = $1 AND first_seen <= $2 AND (last_occurrence IS NULL OR last_occurrence < $2)`, [run.task, run.scheduledFor])
+            if (rowCount !== 1) continue
+            await query(`INSERT INTO ${n.runs} (${RUN_INSERT_COLUMNS}) VALUES (${RUN_FIELDS.map((_, i) => `$${i + 1}`).join(', ')})
+              ON CONFLICT (id) DO NOTHING`, runParams(run))
+          }
+          await query('COMMIT')
+          return pauseFromStored({ ...lifted, since: lifted.since.getTime() })
+        } catch (err) {
+          await query('ROLLBACK').catch(() => {})
+          throw err
+        }
+      })
     },
 
     async rebase (names, firstSeen, fence) {

@@ -82,6 +82,13 @@ CREATE SEQUENCE IF NOT EXISTS ${n.leaseTokens};`
     sql: (n) => `ALTER TABLE ${n.tasks} ADD COLUMN IF NOT EXISTS last_attempt integer;`
   },
   {
+    // Pauses in force, per task ('' for the pause of everything: docs/PAUSE.md). Breaking:
+    // older code would start paused tasks.
+    id: 4,
+    breaking: true,
+    sql: (n) => `CREATE TABLE IF NOT EXISTS ${n.pauses} (task text PRIMARY KEY, since timestamptz NOT NULL, reason text, paused_by text);`
+  },
+  {
     // Overlap policies (docs/OVERLAP.md): each task's buffered run, and on a lease the run id
     // a newer occurrence superseded. Numbers 4 and 5 belong to other features; tables may skip
     // them. Breaking: older code would neither start buffered runs nor stop superseded ones.

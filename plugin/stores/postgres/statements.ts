@@ -56,6 +56,7 @@ export function tableNames (schema: string, tablePrefix: string) {
     tasks: qualified('tasks'),
     leases: qualified('leases'),
     runs: qualified('runs'),
+    pauses: qualified('pauses'),
     leaseTokens: qualified('lease_tokens'),
     claims: qualified('claims'),
     claimsUntilIndex: id(`${tablePrefix}claims_until`),
@@ -69,7 +70,7 @@ export function tableNames (schema: string, tablePrefix: string) {
 export type TableNames = ReturnType<typeof tableNames>
 
 const SETTLED = SETTLED_STATUSES.map((status) => `'${status}'`).join(', ')
-const RUN_INSERT_COLUMNS = 'id, task, scheduled_for, trigger, started_at, finished_at, duration_ms, status, error, stack, attempt, forced, instance'
+export const RUN_INSERT_COLUMNS = 'id, task, scheduled_for, trigger, started_at, finished_at, duration_ms, status, error, stack, attempt, forced, instance'
 /** The 13 run fields as typed parameters $1..$13, in RUN_FIELDS order. */
 const RUN_PARAMS = '$1::text, $2::text, $3::timestamptz, $4::text, $5::timestamptz, $6::timestamptz, $7::bigint, ' +
   '$8::text, $9::text, $10::text, $11::int, $12::boolean, $13::text'
@@ -132,7 +133,7 @@ export function startRunSql (n: TableNames, overlap = false): string {
     ? `), pending AS (
   SELECT 1 FROM ${n.buffers} WHERE $14::text = 'buffer' AND task = $2::text AND occurrence = $3::timestamptz FOR UPDATE`
     : ''
-  const fromPending = overlap ? ' UNION ALL SELECT 1 FROM pending' : ''
+  const fromPending = overlap ? ' UNION ALL SELECT 1 FROM pending WHERE NOT EXISTS (SELECT 1 FROM pause)' : ''
   const supersede = overlap
     ? `,
     superseded = CASE WHEN ${expired} THEN NULL
@@ -155,6 +156,9 @@ export function startRunSql (n: TableNames, overlap = false): string {
   return `
 WITH state AS (
   SELECT first_seen FROM ${n.tasks} WHERE task = $2::text
+), pause AS (
+  -- A paused task claims nothing (docs/PAUSE.md): the pause of everything ('') first.
+  SELECT task, since, reason, paused_by FROM ${n.pauses} WHERE $14::text <> 'none' AND task IN ('', $2::text) ORDER BY task LIMIT 1
 ), claim AS (
   UPDATE ${n.tasks} SET
     last_occurrence = CASE WHEN $14::text = 'occurrence' THEN $3::timestamptz ELSE last_occurrence END,
@@ -163,7 +167,7 @@ WITH state AS (
   WHERE task = $2::text AND CASE $14::text
     WHEN 'occurrence' THEN first_seen <= $3::timestamptz AND (last_occurrence IS NULL OR last_occurrence < $3::timestamptz)
     WHEN 'retry' THEN retry_of = $3::timestamptz AND retry_attempt = $11::int
-    ELSE false END
+    ELSE false END AND NOT EXISTS (SELECT 1 FROM pause)
   RETURNING 1
 ${pending}), go AS (
   SELECT 1 FROM claim UNION ALL SELECT 1 WHERE $14::text = 'none'${fromPending}
@@ -202,7 +206,9 @@ ${buffering}), bound AS (
 )
 SELECT (SELECT first_seen FROM state) AS first_seen, EXISTS (SELECT 1 FROM go) AS go,
   (SELECT owner FROM lease) AS owner, (SELECT token FROM lease) AS token, (SELECT id FROM abandoned) AS abandoned,
-  (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM pruned) AS pruned${counts}`
+  (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM pruned) AS pruned${counts},
+  (SELECT task FROM pause) AS pause_task, (SELECT since FROM pause) AS pause_since,
+  (SELECT reason FROM pause) AS pause_reason, (SELECT paused_by FROM pause) AS pause_by`
 }
 
 /**
@@ -298,7 +304,7 @@ RETURNING ${runColumns}`
 /**
  * heartbeat's statement. Parameter: $1 the tick in epoch ms as text (null: read only). One
  * row per pending retry (one row of nulls beside the state when there is none), each with
- * the last tick and the fencing counter.
+ * the last tick, the fencing counter and the pauses in force (a JSON array, null for none).
  */
 export function heartbeatSql (n: TableNames): string {
   return `
@@ -310,9 +316,11 @@ WITH tick AS (
   SELECT COALESCE((SELECT value FROM tick), (SELECT value FROM ${n.meta} WHERE key = 'last_tick')) AS value,
     ${fenceSql(n)} AS fence,
     (SELECT array_agg(task ORDER BY task) FROM ${n.buffers}) AS buffered_tasks,
-    (SELECT array_agg(${epochMs('occurrence')}::text ORDER BY task) FROM ${n.buffers}) AS buffered_at
+    (SELECT array_agg(${epochMs('occurrence')}::text ORDER BY task) FROM ${n.buffers}) AS buffered_at,
+    (SELECT json_agg(json_build_object('task', task, 'since', ${epochMs('since')}, 'reason', reason, 'paused_by', paused_by) ORDER BY task)
+      FROM ${n.pauses}) AS pauses
 )
-SELECT last.value AS last_tick, last.fence, last.buffered_tasks, last.buffered_at, t.task, t.retry_of, t.retry_attempt, t.retry_at
+SELECT last.value AS last_tick, last.fence, last.buffered_tasks, last.buffered_at, last.pauses, t.task, t.retry_of, t.retry_attempt, t.retry_at
 FROM last LEFT JOIN ${n.tasks} t ON t.retry_of IS NOT NULL
 ORDER BY t.task`
 }
@@ -335,4 +343,15 @@ WITH rows AS (
   SELECT setval('${n.leaseTokens}', $3::bigint, true) WHERE $3::bigint > ${fenceSql(n)}
 )
 SELECT rows.*, raised.n AS raised FROM (SELECT count(*) AS n FROM raised) raised LEFT JOIN rows ON true`
+}
+
+/** pause's statement. Parameters: $1 the task ('' for everything), $2 since, $3 reason, $4 by. The pause in force. */
+export function pauseSql (n: TableNames): string {
+  return `
+WITH added AS (
+  INSERT INTO ${n.pauses} (task, since, reason, paused_by) VALUES ($1::text, $2::timestamptz, $3::text, $4::text)
+  ON CONFLICT (task) DO NOTHING
+  RETURNING task, since, reason, paused_by
+)
+SELECT * FROM added UNION ALL SELECT task, since, reason, paused_by FROM ${n.pauses} WHERE task = $1::text AND NOT EXISTS (SELECT 1 FROM added)`
 }

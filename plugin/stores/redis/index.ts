@@ -6,7 +6,7 @@
  * and fault model are in `docs/ARCHITECTURE.md`.
  *
  * Keys, all under `prefix` (default `fastify-scheduler:`):
- *   schema                  the layout version (2); v1 keys stay valid as they are
+ *   schema                  the layout version (3); v1 and v2 keys stay valid as they are
  *   first, last             hashes task -> firstSeen ms, task -> lastOccurrence ms
  *   attempt                 hash task -> the attempt of the newest claim of its lastOccurrence;
  *                           missing (older data) reads as "unknown" and passes the fences
@@ -17,6 +17,8 @@
  *   lease:expiry            sorted set of lease keys scored by expiresAt ms
  *   lease:token             the fencing counter: INCR on every lease taken, only raised by rebase
  *   tick                    the latest tick (ms); only moves forward
+ *   pauses                  hash task ('' for everything) -> the pause in force, JSON
+ *                           `{ since, reason?, by? }` (layout v3, docs/PAUSE.md)
  *   run:<id>                hash of one run record (instants as ms strings; `forced` '1'/'0';
  *                           a v1 hash has no attempt/forced/instance: read as 1, false), plus
  *                           `leaseToken` while it runs
@@ -32,8 +34,8 @@
 import type { Redis } from 'ioredis'
 import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
 import { RUN_FIELDS, runFromStored, runToStored, withStoreErrors, type StoredRun } from '../driver.js'
-import { BUFFERED_REASON, pageOfRuns, TAKEOVER_REASON } from '../history.js'
-import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskBuffered, TaskRetry, TaskState } from '../store.js'
+import { BUFFERED_REASON, comparePauses, pageOfRuns, TAKEOVER_REASON } from '../history.js'
+import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskBuffered, TaskPause, TaskRetry, TaskState } from '../store.js'
 import {
   DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS, endClient, notAcknowledged, persistence, REDIS_NOT_PERSISTENT,
   resolveClient, type Client, type RedisStoreOptions
@@ -42,8 +44,11 @@ import { SCRIPTS, type ScriptName } from './scripts.js'
 
 export { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS, REDIS_NOT_PERSISTENT, type RedisStoreOptions }
 
-/** The key layout this code writes; v1 (no schema key) needs no change to be read. */
-const SCHEMA_VERSION = 2
+/**
+ * The key layout this code writes; v1 (no schema key) and v2 need no change to be read. v3
+ * added `pauses`: code that reads v2 would start paused tasks, so it refuses v3.
+ */
+const SCHEMA_VERSION = 3
 
 type Script = (...args: Array<string | number>) => Promise<unknown>
 type ScriptedClient = Client & { [name in ScriptName]: Script }
@@ -75,6 +80,19 @@ function retryFromField (value: string): PendingRetry {
   return { of: new Date(Number(of)), attempt: Number(attempt), at: new Date(Number(at)) }
 }
 
+/** A pause as the `pauses` hash holds it (field: task, '' for everything). */
+function pauseToField ({ since, reason, by }: { since: Date, reason?: string | undefined, by?: string | undefined }): string {
+  return JSON.stringify({ since: since.getTime(), reason, by })
+}
+
+function pauseFromField (task: string, value: string): TaskPause {
+  const { since, reason, by } = JSON.parse(value) as { since: number, reason?: string, by?: string }
+  const pause: TaskPause = { task: task === '' ? null : task, since: new Date(since) }
+  if (reason !== undefined) pause.reason = reason
+  if (by !== undefined) pause.by = by
+  return pause
+}
+
 /**
  * A store in Redis: see the module comment for the keys and `RedisStoreOptions` for the options.
  *
@@ -104,6 +122,7 @@ export function redisStore (options: RedisStoreOptions): Store {
     superseded: `${prefix}lease:superseded`,
     tick: `${prefix}tick`,
     claim: (key: string) => `${prefix}claim:${key}`,
+    pauses: `${prefix}pauses`,
     runPrefix: `${prefix}run:`,
     runs: `${prefix}runs`,
     taskRuns: (task: string) => `${prefix}runs:task:${task}`
@@ -191,7 +210,7 @@ export function redisStore (options: RedisStoreOptions): Store {
     async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
       const reply = await claiming('fastifySchedulerStartRun',
         keys.first, keys.last, keys.retry, keys.leaseOwners, keys.leaseExpiry, keys.leaseToken,
-        keys.runPrefix, keys.taskRuns(run.task), keys.runs, keys.attempt, keys.buffered, keys.superseded,
+        keys.runPrefix, keys.taskRuns(run.task), keys.runs, keys.attempt, keys.buffered, keys.superseded, keys.pauses,
         claim, run.task, run.scheduledFor.getTime(), run.attempt,
         lease?.key ?? '', lease === undefined ? 0 : lease.nowMs + lease.ttlMs, lease?.nowMs ?? 0,
         Math.max(0, Math.floor(historyLimit)), run.id, run.startedAt.getTime(), TAKEOVER_REASON,
@@ -206,6 +225,8 @@ export function redisStore (options: RedisStoreOptions): Store {
           return { outcome, holder: String(detail) }
         case 'recorded': case 'claimed': case 'stale':
           return { outcome }
+        case 'paused':
+          return { outcome, pause: pauseFromField(String(detail), String(abandoned)) }
         default:
           throw storeUnavailable(new Error(`unexpected startRun reply from Redis: ${JSON.stringify(reply)}`))
       }
@@ -240,16 +261,37 @@ export function redisStore (options: RedisStoreOptions): Store {
     },
 
     async heartbeat (tick) {
-      const [last, flat, fence, flatBuffered] = await call(() => redis.fastifySchedulerHeartbeat(keys.tick, keys.retry, keys.leaseToken,
-        keys.buffered, tick === undefined ? '' : tick.at.getTime())) as [string | null, string[], number, string[]]
+      const [last, flat, fence, flatBuffered, flatPauses] = await call(() => redis.fastifySchedulerHeartbeat(keys.tick, keys.retry, keys.leaseToken,
+        keys.buffered, keys.pauses, tick === undefined ? '' : tick.at.getTime())) as [string | null, string[], number, string[], string[]]
       const retries: TaskRetry[] = []
       for (let i = 0; i < flat.length; i += 2) retries.push({ task: flat[i]!, ...retryFromField(flat[i + 1]!) })
       const buffered: TaskBuffered[] = []
       for (let i = 0; i < flatBuffered.length; i += 2) buffered.push({ task: flatBuffered[i]!, of: new Date(Number(flatBuffered[i + 1])) })
       buffered.sort((a, b) => a.task < b.task ? -1 : a.task > b.task ? 1 : 0)
+      const paused: TaskPause[] = []
+      for (let i = 0; i < flatPauses.length; i += 2) paused.push(pauseFromField(flatPauses[i]!, flatPauses[i + 1]!))
+      paused.sort(comparePauses)
       return last == null
-        ? { retries, fence: Number(fence), buffered }
-        : { lastTick: new Date(Number(last)), retries, fence: Number(fence), buffered }
+        ? { retries, fence: Number(fence), buffered, paused }
+        : { lastTick: new Date(Number(last)), retries, fence: Number(fence), buffered, paused }
+    },
+
+    async pause (request) {
+      const field = request.task ?? ''
+      const stored = await claiming('fastifySchedulerPause', keys.pauses, field, pauseToField(request)) as string
+      return pauseFromField(field, stored)
+    },
+
+    async resume ({ task, skip = [], historyLimit }) {
+      const field = task ?? ''
+      const recordArgs = skip.flatMap(run => {
+        const fields = runToFields(run)
+        return [run.task, run.scheduledFor.getTime(), run.id, run.startedAt.getTime(), fields.length, ...fields]
+      })
+      const lifted = await claiming('fastifySchedulerResume', 7 + skip.length,
+        keys.pauses, keys.first, keys.last, keys.attempt, keys.retry, keys.runPrefix, keys.runs, ...skip.map(run => keys.taskRuns(run.task)),
+        field, Math.max(0, Math.floor(historyLimit)), ...recordArgs) as string | null
+      return lifted === null ? undefined : pauseFromField(field, lifted)
     },
 
     async rebase (names, firstSeen, fence) {

@@ -34,7 +34,7 @@ import type Database from 'better-sqlite3'
 import { InvalidOptionError, StoreOpenError, storeUnavailable } from '../../../core/errors.js'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { RUN_COLUMNS, runFromStored, type StoredRun } from '../driver.js'
-import { bufferedRecord, overlapRecord, pageOfRuns, SETTLED_STATUSES, TAKEOVER_REASON } from '../history.js'
+import { bufferedRecord, overlapRecord, pageOfRuns, pauseFromStored, SETTLED_STATUSES, TAKEOVER_REASON, type StoredPause } from '../history.js'
 import type { ClusterState, PendingRetry, RunRecord, StartRunResult, Store, TaskRetry, TaskState } from '../store.js'
 import { CONNECTION_STATS, SqliteConnection } from './connection.js'
 import { migrate } from './migrations.js'
@@ -153,6 +153,13 @@ function prepareStatements (db: Database.Database) {
     selectRetries: db.prepare<[], { task: string, retry_of: number, retry_attempt: number, retry_at: number }>(`
       SELECT task, retry_of, retry_attempt, retry_at FROM fastify_scheduler_tasks
       WHERE retry_of IS NOT NULL ORDER BY retry_at, task`),
+    /** The pause that stops a task: the pause of everything first, then the task's own. */
+    selectPauseOf: db.prepare<[string], StoredPause>(
+      "SELECT task, since, reason, paused_by FROM fastify_scheduler_pauses WHERE task IN ('', ?) ORDER BY task LIMIT 1"),
+    selectPause: db.prepare<[string], StoredPause>('SELECT task, since, reason, paused_by FROM fastify_scheduler_pauses WHERE task = ?'),
+    selectPauses: db.prepare<[], StoredPause>('SELECT task, since, reason, paused_by FROM fastify_scheduler_pauses ORDER BY task'),
+    insertPause: db.prepare('INSERT INTO fastify_scheduler_pauses (task, since, reason, paused_by) VALUES (?, ?, ?, ?) ON CONFLICT (task) DO NOTHING'),
+    deletePause: db.prepare<[string], StoredPause>('DELETE FROM fastify_scheduler_pauses WHERE task = ? RETURNING task, since, reason, paused_by'),
     recentRuns: db.prepare<[string, number], StoredRun>(
       `SELECT ${RUN_COLUMNS} FROM fastify_scheduler_runs WHERE task = ? ORDER BY started_at DESC, id DESC LIMIT ?`)
   }
@@ -266,7 +273,8 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
     }))
     const buffered = sql.selectBuffered.all().map((row) => ({ task: row.task, of: new Date(row.buffered) }))
     const last = sql.selectLastTick.get()
-    return last === undefined ? { retries, fence, buffered } : { lastTick: new Date(last.at), retries, fence, buffered }
+    const paused = sql.selectPauses.all().map(pauseFromStored)
+    return last === undefined ? { retries, fence, buffered, paused } : { lastTick: new Date(last.at), retries, fence, buffered, paused }
   }
 
   const store: Store = {
@@ -297,6 +305,10 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
     async startRun ({ run, claim, lease, historyLimit, overlap }) {
       const at = run.scheduledFor.getTime()
       return write((sql, tokens): StartRunResult => {
+        if (claim !== 'none') {
+          const pause = sql.selectPauseOf.get(run.task)
+          if (pause !== undefined) return { outcome: 'paused', pause: pauseFromStored(pause) }
+        }
         if (claim === 'buffer') {
           if (sql.isBuffered.get(run.task, at) === undefined) return { outcome: 'claimed' }
           const held = lease === undefined ? undefined : sql.selectLease.get(lease.key)
@@ -397,6 +409,25 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       return write((sql) => {
         sql.pruneClaims.run(Date.now())
         return sql.insertClaim.run(key, until.getTime()).changes === 1
+      })
+    },
+
+    async pause ({ task, since, reason, by }) {
+      return write((sql) => {
+        sql.insertPause.run(task ?? '', since.getTime(), reason ?? null, by ?? null)
+        return pauseFromStored(sql.selectPause.get(task ?? '')!)
+      })
+    },
+
+    async resume ({ task, skip = [], historyLimit }) {
+      return write((sql) => {
+        const lifted = sql.deletePause.get(task ?? '')
+        if (lifted === undefined) return undefined
+        for (const run of skip) {
+          const at = run.scheduledFor.getTime()
+          if (sql.claimOccurrence.run(at, run.task, at, at).changes === 1) writeRun(sql, run, historyLimit)
+        }
+        return pauseFromStored(lifted)
       })
     },
 

@@ -62,6 +62,13 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: 'ALTER TABLE fastify_scheduler_tasks ADD COLUMN last_attempt INTEGER;'
   },
   {
+    // Breaking: code before it starts runs of a paused task (docs/PAUSE.md).
+    version: 4,
+    description: "pauses in force, per task ('' for the pause of everything)",
+    breaking: true,
+    sql: 'CREATE TABLE IF NOT EXISTS fastify_scheduler_pauses (task TEXT PRIMARY KEY, since INTEGER NOT NULL, reason TEXT, paused_by TEXT);'
+  },
+  {
     // Numbers 4 and 5 belong to other features (pause, steer); a file may skip them.
     // Breaking: code before it takes over a lease without clearing `superseded`, so the new
     // holder would be told it was superseded (docs/OVERLAP.md).

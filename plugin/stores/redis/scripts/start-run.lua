@@ -1,10 +1,10 @@
 -- One atomic step: claim, lease, record (docs/ARCHITECTURE.md#the-store-contract).
 -- KEYS first, last, retry, lease owners, lease expiry, token, run prefix, task runs, all runs, attempt,
---      buffered, superseded
+--      buffered, superseded, pauses
 -- ARGV claim, task, scheduledFor, attempt, leaseKey|'', expiresAt, now, historyLimit, id,
 --      startedAt, takeover reason, overlap ('bufferOne'|'cancelOther'|''), buffered reason, field, value, ...
 -- -> { 'stale' } | { 'claimed' } | { 'recorded' } | { 'overlap', holder } | { 'buffered', holder }
---    | { 'busy', holder } | { 'started', token, abandoned? }
+--    | { 'busy', holder } | { 'started', token, abandoned? } | { 'paused', task|'', pause json }
 -- Overlap policies (docs/OVERLAP.md): `buffered` is a hash task -> the buffered occurrence;
 -- `superseded` a hash lease key -> the run id superseded (a later holder is never mistaken for it).
 
@@ -14,6 +14,13 @@ if mine[1] == 'running' and mine[2] and redis.call('HGET', KEYS[4], ARGV[5]) == 
   return { 'started', tonumber(mine[2]) }
 end
 local claim, task, at = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- A paused task claims nothing (docs/PAUSE.md): checked in the same step as the claim.
+if claim ~= 'none' then
+  local everything = redis.call('HGET', KEYS[13], '')
+  if everything then return { 'paused', '', everything } end
+  local own = redis.call('HGET', KEYS[13], task)
+  if own then return { 'paused', task, own } end
+end
 if claim == 'occurrence' then
   local first = redis.call('HGET', KEYS[1], task)
   if not first or at < tonumber(first) then return { 'stale' } end

@@ -1,0 +1,63 @@
+/**
+ * The dashboard's Pause / Resume buttons (docs/PAUSE.md) in a real headless Chromium: pause
+ * a task with a reason (asked in a prompt), see it paused, resume it; pause and resume everything.
+ */
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { chromiumFor, chromiumProblem } from '../helpers/browser.js'
+import { needs } from '../helpers/services.js'
+import { buildRoutesApp, TOKEN } from './helpers.js'
+
+t.test('pause with a reason, resume, and the pause of everything in Chromium', needs(chromiumProblem()), async t => {
+  const { context } = await chromiumFor(t)
+  const pageErrors: string[] = []
+  const prompts: string[] = []
+  let answer: string | null = 'partner API down'
+  context.on('weberror', error => { pageErrors.push(error.error().message) })
+  context.on('console', message => { if (message.type() === 'error') pageErrors.push(message.text()) })
+  context.on('dialog', dialog => {
+    prompts.push(dialog.message())
+    void (answer === null ? dialog.dismiss() : dialog.accept(answer))
+  })
+
+  const { app } = await buildRoutesApp()
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+
+  const page = await context.newPage()
+  t.teardown(() => page.close())
+  await page.goto(`${origin}/_schedule/ui`)
+  await page.locator('#token').fill(TOKEN)
+  await page.locator('#token').press('Enter')
+  const card = page.locator('article[data-task="a"]')
+  await card.waitFor()
+
+  // Cancelling the prompt pauses nothing.
+  answer = null
+  await card.getByRole('button', { name: 'Pause' }).click()
+  t.equal((await app.scheduler.list()).tasks[0]!.paused, null, 'cancel: nothing paused')
+
+  answer = 'partner API down'
+  await card.getByRole('button', { name: 'Pause' }).click()
+  await card.locator('[data-paused="a"]').waitFor()
+  t.match(prompts.at(-1), /Pause “a” on every replica/)
+  await card.locator('dd', { hasText: 'partner API down' }).waitFor()
+  t.match((await app.scheduler.list()).tasks[0]!.paused, { reason: 'partner API down', by: 'dashboard' }, 'the store has the pause')
+  t.ok(await card.getByRole('button', { name: 'Resume' }).isVisible(), 'the button now resumes')
+
+  await card.getByRole('button', { name: 'Resume' }).click()
+  await card.getByRole('button', { name: 'Pause' }).waitFor()
+  t.equal((await app.scheduler.list()).tasks[0]!.paused, null, 'resumed')
+  t.equal(await card.locator('[data-paused="a"]').count(), 0, 'no paused badge')
+
+  answer = 'migration 42'
+  await page.locator('#pause-all').click()
+  await page.locator('#pause-all-state', { hasText: 'migration 42' }).waitFor()
+  t.match((await app.scheduler.list()).paused, { reason: 'migration 42', all: true })
+  await card.locator('[data-paused="a"]', { hasText: 'paused (everything)' }).waitFor()
+  await page.locator('#pause-all', { hasText: 'Resume everything' }).click()
+  await page.locator('#pause-all', { hasText: 'Pause everything' }).waitFor()
+  t.equal((await app.scheduler.list()).paused, null, 'everything resumed')
+  t.same(pageErrors, [], 'no page error, no CSP violation')
+})
