@@ -13,7 +13,9 @@ import type { ResolvedTask } from './tasks/types.js'
 import { resolveAuth } from './routes/auth.js'
 import { scheduleRoutes } from './routes/index.js'
 import { discoverTasks, type DiscoveredTask } from './plugin/discover.js'
-import { DuplicateTaskError, TooLateError } from './core/errors.js'
+import { DuplicateTaskError, InvalidOptionError, TooLateError } from './core/errors.js'
+import { combineObservers } from './plugin/observe.js'
+import { createTracing, loadOtelApi } from './plugin/tracing.js'
 import { resolveOptions } from './plugin/options.js'
 import { Scheduler } from './plugin/scheduler.js'
 import { guardStore } from './plugin/stores/guard.js'
@@ -57,8 +59,21 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     ? undefined
     : resolveAuth(opts.auth, { env: process.env, allowQueryToken: opts.allowQueryToken, log: app.log })
   const ownStore = opts.store ?? sqliteStore()
+  // Metrics and spans (docs/OBSERVABILITY.md): the gauges read the cluster through the
+  // scheduler's listing, on scrape only.
+  const metrics = opts.metrics === false
+    ? undefined
+    : (await import('./plugin/metrics.js')).createMetrics({
+        registry: opts.metrics.registry,
+        cluster: recent => scheduler.list({ recent }),
+        clock: () => Date.now(),
+        log: app.log
+      })
+  const otel = opts.tracing === false ? undefined : await loadOtelApi()
+  if (opts.tracing === true && otel === undefined) throw new InvalidOptionError('tracing: true needs the package @opentelemetry/api, which does not resolve from fastify-scheduler (install it, or leave tracing unset)')
+  const observer = combineObservers([metrics?.observer, otel === undefined ? undefined : createTracing(otel)])
   // Every store call is bounded in time and coded (503) — also for third-party stores.
-  const store = guardStore(ownStore, opts.storeTimeoutMs)
+  const store = guardStore(ownStore, opts.storeTimeoutMs, observer)
 
   // Import task files now so a broken file fails the boot early; construct them at ready.
   const discovered: DiscoveredTask[] = opts.dir === false ? [] : await discoverTasks(opts.dir, opts.dirExplicit)
@@ -69,6 +84,7 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
   const scheduler = new Scheduler({
     app,
     store,
+    observer,
     log: app.log,
     clock: opts.clock,
     leaseMs: opts.leaseMs,
@@ -93,7 +109,8 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
       allowGetTrigger: opts.allowGetTrigger,
       maxWaitMs: opts.maxWaitMs,
       expectTickEveryMs: opts.expectTickEveryMs,
-      ui: opts.ui
+      ui: opts.ui,
+      metrics: metrics === undefined || opts.metrics === false ? undefined : { registry: metrics.registry, auth: opts.metrics.auth }
     })
   }
 

@@ -14,6 +14,7 @@ import { callBounded, HOOK_TIMEOUT_MS, pingHeartbeat, type RunHooks } from './ho
 import type { PendingRetry, RunRecord, StartClaim, Store } from './stores/store.js'
 import { describeThrown, loggableError } from './thrown.js'
 import type { RunOutcome } from './types.js'
+import type { Observer } from './observe.js'
 
 export interface RunnerDeps {
   app: FastifyInstance
@@ -35,6 +36,8 @@ export interface RunnerDeps {
   finals: FinalRecords
   /** The fencing tokens this process has seen: a store that goes back in time is caught here. */
   fence: FenceWatch
+  /** Metrics and spans of runs (docs/OBSERVABILITY.md); `NO_OBSERVER` when both are off. */
+  observer: Observer
 }
 
 /**
@@ -146,6 +149,7 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
         const error = `not run: the store went back in time (lease token ${result.leaseToken}, this process had seen ${seenBefore})`
         deps.log.error({ task: task.name, runId, scheduledFor: req.scheduledFor }, error)
         await deps.finals.write({ ...record, status: 'skipped', finishedAt: record.startedAt, durationMs: 0, error }, { leaseKey: key, historyLimit: deps.historyLimit }, deps.log)
+        deps.observer.recorded(task.name, 'skipped')
         return 'stale'
       }
       if (result.abandoned !== undefined) {
@@ -154,6 +158,7 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
       return execute(deps, req, record, key, result.leaseToken)
     case 'overlap':
       deps.log.info({ task: task.name, runId, scheduledFor: req.scheduledFor }, 'task skipped: the previous run still holds the lease')
+      deps.observer.recorded(task.name, 'skipped')
       return { task: task.name, status: 'skipped', runId, reason: 'overlap', scheduledFor }
     case 'stale':
       return 'stale'
@@ -184,6 +189,7 @@ export async function recordMissed (deps: RunnerDeps, task: ResolvedTask, occurr
   if (result.outcome === 'stale') return 'stale'
   if (result.outcome !== 'recorded') return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
   deps.log.warn({ task: task.name, scheduledFor: occurrence }, `occurrence missed: ${reason}`)
+  deps.observer.recorded(task.name, 'missed')
   return { task: task.name, status: 'missed', runId: run.id, reason, scheduledFor }
 }
 
@@ -194,6 +200,9 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   const log = deps.log.child({ task: task.name, runId })
   const controller = new AbortController()
   const startedMs = record.startedAt.getTime()
+  const watch = deps.observer.runStarted({
+    task: task.name, runId, scheduledFor: record.scheduledFor, startedMs, trigger: req.trigger, forced: req.forced, attempt: req.attempt
+  })
 
   let resolveOutcome!: (outcome: RunOutcome) => void
   const outcome = new Promise<RunOutcome>(resolve => { resolveOutcome = resolve })
@@ -221,6 +230,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     const finishedAt = new Date(clock())
     const durationMs = Math.max(0, finishedAt.getTime() - startedMs)
     const final: RunRecord = { ...record, status, finishedAt, durationMs }
+    watch.end({ status, durationMs, thrown, leaseLost })
     if (status !== 'succeeded') {
       const { message, stack } = describeThrown(thrown)
       final.error = message
@@ -288,7 +298,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   const settled = (async () => {
     let result: RunOutcome | undefined
     try {
-      await task.handle(ctx)
+      await watch.within(() => task.handle(ctx))
       result = await finish('succeeded', undefined, true)
     } catch (err) {
       result = await finish('failed', err, true)

@@ -8,6 +8,7 @@
  *   GET  <prefix>          the listing
  *   GET  <prefix>/runs     run history
  *   GET  <prefix>/ui       the dashboard page (no auth: it carries no data; option `ui`)
+ *   GET  <prefix>/metrics  Prometheus text (auth unless `metrics: { auth: false }`)
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -18,6 +19,7 @@ import { replyNotFound, replyWithError } from './errors.js'
 import { healthRoute } from './health.js'
 import { historyRoute } from './history.js'
 import { listingRoute } from './listing.js'
+import { metricsRoute } from './metrics.js'
 import { redactingLoggerFactory } from './log-redaction.js'
 import { triggerRoutes } from './trigger.js'
 import type { ScheduleRoutesOptions } from './types.js'
@@ -63,6 +65,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
     open.addHook('onRequest', noStoreHook)
     healthRoute(open, opts)
     if (opts.ui) uiRoute(open)
+    if (opts.metrics?.auth === false) metricsRoute(open, opts.metrics.registry)
   })
   await app.register(async function guardedRoutes (guarded) {
     guarded.addHook('onRequest', guardHook(opts.auth))
@@ -70,5 +73,6 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
     triggerRoutes(guarded, opts)
     listingRoute(guarded, opts)
     historyRoute(guarded, opts)
+    if (opts.metrics?.auth === true) metricsRoute(guarded, opts.metrics.registry)
   })
 }
