@@ -127,5 +127,9 @@ export const triggerResponses = {
 }
 export const listingResponses = { 200: ListingAnswer, ...errors(400, 401, 500, 503) }
 export const historyResponses = { 200: HistoryAnswer, ...errors(400, 401, 500, 503) }
+export const metricsResponses = {
+  200: Type.String({ description: 'the Prometheus text format (version 0.0.4)' }),
+  ...errors(401, 500)
+}
 export const healthResponses = { 200: HealthAnswer, 503: HealthAnswer, ...errors(500) }
 export const methodNotAllowedResponses = errors(401, 405, 500)
