@@ -118,7 +118,10 @@ t.test('an idle ping touches neither the store nor the metrics', async t => {
   const clock = testClock(at('2026-05-11 10:00:20'))
   const app = await buildApp({
     tasks: [defineTask({ name: 'hourly', cron: '0 * * * *', handle () {} })],
-    clock, store, routes: true, auth: { tokens: [TOKEN] }
+    clock,
+    store,
+    routes: true,
+    auth: { tokens: [TOKEN] }
   })
   t.teardown(() => app.close())
   const first = await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
