@@ -60,7 +60,7 @@ export type { Store, RunRecord, RunStatus, HistoryQuery, HistoryPage } from './p
  * ```
  */
 export type {
-  SchedulerApi, SchedulerOptions, AuthOption, TaskInput, TickOptions, TickResult, RunOutcome,
+  SchedulerApi, SchedulerOptions, AuthOption, MetricsOptions, TaskInput, TickOptions, TickResult, RunOutcome,
   SchedulerListing, TaskListing, RunSummary, ListOptions, HealthReport
 } from './plugin/types.js'
 /**
