@@ -61,7 +61,8 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
   const ownStore = opts.store ?? sqliteStore()
   // Metrics and spans (docs/OBSERVABILITY.md): the gauges read the cluster through the
   // scheduler's listing, on scrape only.
-  const metrics = opts.metrics === false
+  // Without routes and without the app's registry nobody could read them: not even loaded.
+  const metrics = opts.metrics === false || (opts.prefix === false && opts.metrics.registry === undefined)
     ? undefined
     : (await import('./plugin/metrics.js')).createMetrics({
         registry: opts.metrics.registry,

@@ -174,6 +174,19 @@ t.test('the app\'s own registry carries the families next to its own', async t =
   t.ok(served.has('app_requests_total'), 'the route serves the whole registry')
 })
 
+t.test('without routes: counted into the app\'s registry when given, not loaded otherwise', async t => {
+  const registry = new Registry()
+  const tasks = [defineTask({ name: 'x', runEveryMinute: true, handle () {} })]
+  const withRegistry = await buildApp({ tasks, routes: false, metrics: { registry } })
+  t.teardown(() => withRegistry.close())
+  await (await withRegistry.scheduler.tick(at('2026-05-11 10:00:30'))).settled
+  t.equal(sampleValue(parsePromText(await registry.metrics()), 'fastify_scheduler_runs_total', { task: 'x', status: 'succeeded' }), 1)
+  const without = await buildApp({ tasks, routes: false })
+  t.teardown(() => without.close())
+  await (await without.scheduler.tick(at('2026-05-11 10:00:30'))).settled
+  t.equal((await without.inject({ method: 'GET', url: '/_schedule/metrics' })).statusCode, 404)
+})
+
 t.test('coalesced occurrences: the hook counts what it is told', async t => {
   const registry = new Registry()
   const { observer } = createMetrics({ registry, cluster: async () => { throw new Error('not read') }, clock: Date.now, log: { warn () {} } as never })
