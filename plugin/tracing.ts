@@ -48,8 +48,10 @@ export function createTracing (api: typeof OtelApi): Observer {
           span.setAttribute('scheduler.duration_ms', end.durationMs)
           if (end.leaseLost !== undefined) span.setAttribute('scheduler.lease_lost', end.leaseLost)
           if (end.status !== 'succeeded') {
-            const { message } = describeThrown(end.thrown)
-            span.recordException(end.thrown instanceof Error ? end.thrown : { name: 'Error', message })
+            // Whatever was thrown (a revoked Proxy, a throwing getter) is read defensively.
+            const { message: described, stack } = describeThrown(end.thrown)
+            const message = ownMessage(end.thrown) ?? described
+            span.recordException({ name: nameOf(end.thrown), message, ...(stack !== undefined ? { stack } : {}) })
             span.setStatus({ code: api.SpanStatusCode.ERROR, message })
           }
           span.end()
@@ -60,4 +62,21 @@ export function createTracing (api: typeof OtelApi): Observer {
     coalesced: noop,
     storeCall: noop
   }
+}
+
+/** The thrown value's class name (`TypeError`), or `Error` when it cannot be read. */
+function nameOf (thrown: unknown): string {
+  try {
+    if (thrown instanceof Error && typeof thrown.name === 'string') return thrown.name
+  } catch {}
+  return 'Error'
+}
+
+/** An Error's own message, or undefined when it cannot be read (then the described one is used). */
+function ownMessage (thrown: unknown): string | undefined {
+  try {
+    // A long message is left to describeThrown, which cuts it to 4,000 characters.
+    if (thrown instanceof Error && typeof thrown.message === 'string' && thrown.message.length <= 4000) return thrown.message
+  } catch {}
+  return undefined
 }
