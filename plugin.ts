@@ -14,7 +14,7 @@ import { resolveAuth } from './routes/auth.js'
 import { scheduleRoutes } from './routes/index.js'
 import { discoverTasks, type DiscoveredTask } from './plugin/discover.js'
 import { DuplicateTaskError, InvalidOptionError, TooLateError } from './core/errors.js'
-import { combineObservers } from './plugin/observe.js'
+import { combineObservers, safeObserver } from './plugin/observe.js'
 import { createTracing, loadOtelApi } from './plugin/tracing.js'
 import { resolveOptions } from './plugin/options.js'
 import { Scheduler } from './plugin/scheduler.js'
@@ -72,7 +72,10 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
       })
   const otel = opts.tracing === false ? undefined : await loadOtelApi()
   if (opts.tracing === true && otel === undefined) throw new InvalidOptionError('tracing: true needs the package @opentelemetry/api, which does not resolve from fastify-scheduler (install it, or leave tracing unset)')
-  const observer = combineObservers([metrics?.observer, otel === undefined ? undefined : createTracing(otel)])
+  const observer = safeObserver(
+    combineObservers([metrics?.observer, otel === undefined ? undefined : createTracing(otel)]),
+    (err, what) => app.log.warn({ err, what }, 'fastify-scheduler: a metric or span could not be recorded')
+  )
   // Every store call is bounded in time and coded (503) — also for third-party stores.
   const store = guardStore(ownStore, opts.storeTimeoutMs, observer)
 

@@ -74,3 +74,27 @@ export function combineObservers (observers: ReadonlyArray<Observer | undefined>
     storeCall: (operation, seconds, failed) => { for (const o of list) o.storeCall(operation, seconds, failed) }
   }
 }
+
+/**
+ * The observer with every call guarded: a metric or span that throws is logged through
+ * `warn` and never reaches the run, its record or a store call.
+ */
+export function safeObserver (observer: Observer, warn: (err: unknown, what: string) => void): Observer {
+  if (observer === NO_OBSERVER) return observer
+  const guard = (what: string, fn: () => void): void => {
+    try { fn() } catch (err) { warn(err, what) }
+  }
+  return {
+    runStarted: run => {
+      let watch = NO_WATCH
+      guard('runStarted', () => { watch = observer.runStarted(run) })
+      return {
+        within: fn => watch.within(fn),
+        end: end => guard('runEnded', () => watch.end(end))
+      }
+    },
+    recorded: (task, status) => guard('recorded', () => observer.recorded(task, status)),
+    coalesced: (task, n) => guard('coalesced', () => observer.coalesced(task, n)),
+    storeCall: (operation, seconds, failed) => guard('storeCall', () => observer.storeCall(operation, seconds, failed))
+  }
+}

@@ -224,3 +224,17 @@ t.test('the metrics option is validated, naming itself', async t => {
   await t.rejects(buildApp({ metrics: { scrape: true } as never }), { message: /metrics\.scrape: unknown key/ })
   await t.rejects(buildApp({ tracing: 'on' as never }), { message: /tracing/ })
 })
+
+t.test('an observer that throws never reaches the run', async t => {
+  const { safeObserver } = await import('../../plugin/observe.js')
+  const warned: string[] = []
+  const boom = (): never => { throw new Error('registry broken') }
+  const observer = safeObserver({ runStarted: boom, recorded: boom, coalesced: boom, storeCall: boom }, (err, what) => warned.push(`${what}: ${(err as Error).message}`))
+  const watch = observer.runStarted({ task: 'x', runId: '1', scheduledFor: new Date(0), startedMs: 0, trigger: 'manual', forced: false, attempt: 1 })
+  t.equal(watch.within(() => 42), 42, 'handle still runs')
+  watch.end({ status: 'succeeded', durationMs: 1, thrown: undefined, leaseLost: undefined })
+  observer.recorded('x', 'missed')
+  observer.coalesced('x', 2)
+  observer.storeCall('startRun', 0.001, false)
+  t.same(warned, ['runStarted: registry broken', 'recorded: registry broken', 'coalesced: registry broken', 'storeCall: registry broken'])
+})
