@@ -60,7 +60,7 @@ export type { Store, RunRecord, RunStatus, HistoryQuery, HistoryPage } from './p
  * ```
  */
 export type {
-  SchedulerApi, SchedulerOptions, AuthOption, QstashOption, OidcOption, TaskInput, TickOptions, TickResult, RunOutcome,
+  SchedulerApi, SchedulerOptions, AuthOption, QstashOption, OidcOption, MetricsOptions, TaskInput, TickOptions, TickResult, RunOutcome,
   SchedulerListing, TaskListing, RunSummary, ListOptions, HealthReport,
   PauseOptions, ResumeOptions, PauseAnswer, ResumeAnswer, PausedInfo
 } from './plugin/types.js'

@@ -14,6 +14,8 @@ import { resolveAuth } from './routes/auth/index.js'
 import { scheduleRoutes } from './routes/index.js'
 import { discoverTasks, type DiscoveredTask } from './plugin/discover.js'
 import { DuplicateTaskError, InvalidOptionError, StoreOpenError, TooLateError } from './core/errors.js'
+import { combineObservers, safeObserver } from './plugin/observe.js'
+import { createTracing, loadOtelApi } from './plugin/tracing.js'
 import { resolveOptions } from './plugin/options.js'
 import { Scheduler } from './plugin/scheduler.js'
 import { guardStore } from './plugin/stores/guard.js'
@@ -58,8 +60,25 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     ? undefined
     : resolveAuth(opts.auth, { env: process.env, allowQueryToken: opts.allowQueryToken, log: app.log })
   const ownStore = opts.store ?? sqliteStore()
+  // Metrics and spans (docs/OBSERVABILITY.md): the gauges read the cluster through the
+  // scheduler's listing, on scrape only.
+  // Without routes and without the app's registry nobody could read them: not even loaded.
+  const metrics = opts.metrics === false || (opts.prefix === false && opts.metrics.registry === undefined)
+    ? undefined
+    : (await import('./plugin/metrics.js')).createMetrics({
+        registry: opts.metrics.registry,
+        cluster: recent => scheduler.list({ recent }),
+        clock: () => Date.now(),
+        log: app.log
+      })
+  const otel = opts.tracing === false ? undefined : await loadOtelApi()
+  if (opts.tracing === true && otel === undefined) throw new InvalidOptionError('tracing: true needs the package @opentelemetry/api, which does not resolve from fastify-scheduler (install it, or leave tracing unset)')
+  const observer = safeObserver(
+    combineObservers([metrics?.observer, otel === undefined ? undefined : createTracing(otel)]),
+    (err, what) => app.log.warn({ err, what }, 'fastify-scheduler: a metric or span could not be recorded')
+  )
   // Every store call is bounded in time and coded (503) — also for third-party stores.
-  const store = guardStore(ownStore, opts.storeTimeoutMs)
+  const store = guardStore(ownStore, opts.storeTimeoutMs, observer)
   if (auth?.qstash !== undefined && typeof store.claimOnce !== 'function') {
     throw new InvalidOptionError(`auth.qstash needs a store with claimOnce() to refuse replayed signatures; the ${store.kind} store has none`)
   }
@@ -73,6 +92,7 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
   const scheduler = new Scheduler({
     app,
     store,
+    observer,
     log: app.log,
     clock: opts.clock,
     leaseMs: opts.leaseMs,
@@ -102,7 +122,8 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
       allowGetTrigger: opts.allowGetTrigger,
       maxWaitMs: opts.maxWaitMs,
       expectTickEveryMs: opts.expectTickEveryMs,
-      ui: opts.ui
+      ui: opts.ui,
+      metrics: metrics === undefined || opts.metrics === false ? undefined : { registry: metrics.registry, auth: opts.metrics.auth }
     })
   }
 

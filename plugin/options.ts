@@ -12,6 +12,7 @@ import type { OverlapPolicy } from '../tasks/types.js'
 import { InvalidOptionError } from '../core/errors.js'
 import { suggest } from '../core/suggest.js'
 import { canonicalZoneName } from '../tasks/zone.js'
+import type { Registry } from 'prom-client'
 import { whyNotAStore, type Store } from './stores/store.js'
 import type { AuthOption, SchedulerOptions, TaskInput } from './types.js'
 
@@ -39,6 +40,8 @@ const OptionsSchema = Type.Object({
   maxClockSkew: Type.Optional(Type.Unknown()), // a duration or false: checked below
   lateResultGrace: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   ui: Type.Optional(Type.Boolean()),
+  metrics: Type.Optional(Type.Unknown()), // boolean or { auth, registry }: checked by readMetrics
+  tracing: Type.Optional(Type.Boolean()),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
   logSerializers: Type.Optional(Type.Unknown())
@@ -78,6 +81,28 @@ export interface ResolvedOptions {
   lateResultGraceMs: number
   /** Serve the dashboard page at `<prefix>/ui` (only where routes are on). */
   ui: boolean
+  /** The metrics route and families, or false. */
+  metrics: false | { auth: boolean, registry: Registry | undefined }
+  /** true: required; false: off; 'auto': on when `@opentelemetry/api` resolves. */
+  tracing: boolean | 'auto'
+}
+
+/** The `metrics` option: a boolean, or `{ auth?: boolean, registry?: Registry }`. */
+function readMetrics (value: unknown): ResolvedOptions['metrics'] {
+  if (value === undefined || value === true) return { auth: true, registry: undefined }
+  if (value === false) return false
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fail(`metrics: must be a boolean or { auth?: boolean, registry?: Registry } (got ${describeValue(value)})`)
+  }
+  const { auth, registry, ...rest } = value as Record<string, unknown>
+  const unknown = Object.keys(rest)[0]
+  if (unknown !== undefined) fail(`metrics.${unknown}: unknown key (accepted: auth, registry)`)
+  if (auth !== undefined && typeof auth !== 'boolean') fail(`metrics.auth: must be a boolean (got ${describeValue(auth)})`)
+  if (registry !== undefined && (typeof registry !== 'object' || registry === null ||
+    typeof (registry as Registry).registerMetric !== 'function' || typeof (registry as Registry).metrics !== 'function')) {
+    fail(`metrics.registry: must be a prom-client Registry (got ${describeValue(registry)})`)
+  }
+  return { auth: auth ?? true, registry: registry as Registry | undefined }
 }
 
 function fail (message: string): never {
@@ -150,6 +175,8 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000),
     maxClockSkewMs,
     lateResultGraceMs: duration(opts.lateResultGrace, 'lateResultGrace', 5 * leaseMs),
-    ui: opts.ui ?? true
+    ui: opts.ui ?? true,
+    metrics: readMetrics(opts.metrics),
+    tracing: opts.tracing ?? 'auto'
   }
 }

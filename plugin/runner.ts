@@ -15,6 +15,7 @@ import { BUFFERED_REASON } from './stores/history.js'
 import type { PendingRetry, RunRecord, StartClaim, Store } from './stores/store.js'
 import { describeThrown, loggableError } from './thrown.js'
 import type { RunOutcome } from './types.js'
+import type { Observer } from './observe.js'
 
 export interface RunnerDeps {
   app: FastifyInstance
@@ -43,6 +44,8 @@ export interface RunnerDeps {
   fence: FenceWatch
   /** A run ended badly and its record is written: the scheduler judges `pauseOnFailure` (docs/PAUSE.md). */
   onFailed: (task: ResolvedTask, run: RunRecord) => Promise<void>
+  /** Metrics and spans of runs (docs/OBSERVABILITY.md); `NO_OBSERVER` when both are off. */
+  observer: Observer
 }
 
 /**
@@ -175,6 +178,7 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
         const error = `not run: the store went back in time (lease token ${result.leaseToken}, this process had seen ${seenBefore})`
         deps.log.error({ task: task.name, runId, scheduledFor: req.scheduledFor }, error)
         await deps.finals.write({ ...record, status: 'skipped', finishedAt: record.startedAt, durationMs: 0, error }, { leaseKey: key, historyLimit: deps.historyLimit }, deps.log)
+        deps.observer.recorded(task.name, 'skipped')
         return 'stale'
       }
       if (result.abandoned !== undefined) {
@@ -183,6 +187,7 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
       return execute(deps, req, record, key, result.leaseToken)
     case 'overlap':
       deps.log.info({ task: task.name, runId, scheduledFor: req.scheduledFor }, 'task skipped: the previous run still holds the lease')
+      deps.observer.recorded(task.name, 'skipped')
       return { task: task.name, status: 'skipped', runId, reason: 'overlap', scheduledFor }
     case 'buffered':
       deps.log.info({ task: task.name, runId, scheduledFor: req.scheduledFor, holder: result.holder, overlap: task.overlap }, 'task buffered: it runs when the running run ends')
@@ -234,6 +239,7 @@ export async function recordMissed (deps: RunnerDeps, task: ResolvedTask, occurr
   if (result.outcome === 'paused') return pausedOutcome(task.name, scheduledFor)
   if (result.outcome !== 'recorded') return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
   deps.log.warn({ task: task.name, scheduledFor: occurrence }, `occurrence missed: ${reason}`)
+  deps.observer.recorded(task.name, 'missed')
   return { task: task.name, status: 'missed', runId: run.id, reason, scheduledFor }
 }
 
@@ -244,6 +250,9 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   const log = deps.log.child({ task: task.name, runId })
   const controller = new AbortController()
   const startedMs = record.startedAt.getTime()
+  const watch = deps.observer.runStarted({
+    task: task.name, runId, scheduledFor: record.scheduledFor, startedMs, trigger: req.trigger, forced: req.forced, attempt: req.attempt
+  })
 
   let resolveOutcome!: (outcome: RunOutcome) => void
   const outcome = new Promise<RunOutcome>(resolve => { resolveOutcome = resolve })
@@ -274,6 +283,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     const finishedAt = new Date(clock())
     const durationMs = Math.max(0, finishedAt.getTime() - startedMs)
     const final: RunRecord = { ...record, status, finishedAt, durationMs }
+    watch.end({ status, durationMs, thrown, leaseLost })
     if (superseded) {
       final.error = (controller.signal.reason as RunAbortedError).message
     } else if (status !== 'succeeded') {
@@ -347,7 +357,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   const settled = (async () => {
     let result: RunOutcome | undefined
     try {
-      await task.handle(ctx)
+      await watch.within(() => task.handle(ctx))
       result = await finish('succeeded', undefined, true)
     } catch (err) {
       result = await finish('failed', err, true)

@@ -2,6 +2,7 @@
  * Public types of the scheduler (`app.scheduler`) and the plugin's options.
  */
 import type { FastifyRequest } from 'fastify'
+import type { Registry } from 'prom-client'
 import type { Task, TaskClass } from '../tasks/task.js'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
 import type { Duration, OverlapPolicy, RetryOptions } from '../tasks/types.js'
@@ -258,4 +259,25 @@ export interface SchedulerOptions {
   lateResultGrace?: Duration
   /** Serve the dashboard page at `<prefix>/ui` (it carries no data; it reads the routes with the operator's credentials). Default true; ignored when `routes` is false. */
   ui?: boolean
+  /**
+   * `GET <prefix>/metrics` in the Prometheus text format (docs/OBSERVABILITY.md). Default true:
+   * behind the routes' auth. `{ auth: false }` opens it for in-cluster scraping; `{ registry }`
+   * registers the `fastify_scheduler_*` families into the app's own prom-client `Registry`
+   * (the route then serves that whole registry). `false`: no metrics, no route.
+   */
+  metrics?: boolean | MetricsOptions
+  /**
+   * One OpenTelemetry span per run (docs/OBSERVABILITY.md#tracing). Default: on when
+   * `@opentelemetry/api` resolves (an optional peer), off otherwise. `true` fails the boot
+   * when it does not resolve.
+   */
+  tracing?: boolean
+}
+
+/** The object form of the `metrics` option. */
+export interface MetricsOptions {
+  /** Require the routes' credentials for `GET <prefix>/metrics`. Default true; false opens it. */
+  auth?: boolean
+  /** A prom-client `Registry` to register into; default one of its own per plugin instance. */
+  registry?: Registry
 }

@@ -9,6 +9,7 @@
  *   GET  <prefix>/runs     run history
  *   POST <prefix>/pause, <prefix>/resume, <prefix>/tasks/:name/pause|resume   (docs/PAUSE.md)
  *   GET  <prefix>/ui       the dashboard page (no auth: it carries no data; option `ui`)
+ *   GET  <prefix>/metrics  Prometheus text (auth unless `metrics: { auth: false }`)
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -20,6 +21,7 @@ import { healthRoute } from './health.js'
 import { historyRoute } from './history.js'
 import { listingRoute } from './listing.js'
 import { pauseRoutes } from './pause.js'
+import { metricsRoute } from './metrics.js'
 import { redactingLoggerFactory } from './log-redaction.js'
 import { triggerRoutes } from './trigger.js'
 import type { ScheduleRoutesOptions } from './types.js'
@@ -65,6 +67,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
     open.addHook('onRequest', noStoreHook)
     healthRoute(open, opts)
     if (opts.ui) uiRoute(open)
+    if (opts.metrics?.auth === false) metricsRoute(open, opts.metrics.registry)
   })
   await app.register(async function guardedRoutes (guarded) {
     guarded.addHook('onRequest', guardHook(opts.auth))
@@ -74,5 +77,6 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
     listingRoute(guarded, opts)
     historyRoute(guarded, opts)
     pauseRoutes(guarded, opts)
+    if (opts.metrics?.auth === true) metricsRoute(guarded, opts.metrics.registry)
   })
 }

@@ -143,6 +143,10 @@ export const triggerResponses = {
 }
 export const listingResponses = { 200: ListingAnswer, ...errors(400, 401, 500, 503) }
 export const historyResponses = { 200: HistoryAnswer, ...errors(400, 401, 500, 503) }
+export const metricsResponses = {
+  200: Type.String({ description: 'the Prometheus text format (version 0.0.4)' }),
+  ...errors(401, 500)
+}
 export const healthResponses = { 200: HealthAnswer, 503: HealthAnswer, ...errors(500) }
 export const pauseResponses = { 200: PauseAnswerSchema, ...errors(400, 401, 404, 415, 500, 503) }
 export const resumeResponses = { 200: ResumeAnswerSchema, ...errors(400, 401, 404, 415, 500, 503) }

@@ -3,6 +3,7 @@ import type {
   FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault
 } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Registry } from 'prom-client'
 import type { SchedulerApi } from '../plugin/types.js'
 import type { ClaimOnce, ResolvedAuth } from './auth/index.js'
 
@@ -20,6 +21,8 @@ export interface ScheduleRoutesOptions {
   expectTickEveryMs: number
   /** Serve the dashboard page at `<prefix>/ui`. */
   ui: boolean
+  /** Serve `<prefix>/metrics` from this registry, behind auth unless `auth` is false; undefined: no route. */
+  metrics: { registry: Registry, auth: boolean } | undefined
 }
 
 export type ScheduleApp = FastifyInstance<

@@ -8,13 +8,14 @@
  */
 import { withDeadline } from '../../core/deadline.js'
 import { StoreOpenError, storeUnavailable } from '../../core/errors.js'
+import { NO_OBSERVER, type Observer } from '../observe.js'
 import { STORE_METHODS, type Store } from './store.js'
 
 /** The least time `init()` and `close()` get. */
 const LIFECYCLE_MIN_MS = 15_000
 
 /** The store, with every method bounded in time and every failure coded. */
-export function guardStore (store: Store, timeoutMs: number): Store {
+export function guardStore (store: Store, timeoutMs: number, observer: Observer = NO_OBSERVER): Store {
   const guarded = Object.create(null) as Record<string, unknown>
   // `time()` and `claimOnce()` are optional: guarded only where the store has them.
   const methods: ReadonlyArray<keyof Store> = [
@@ -26,7 +27,9 @@ export function guardStore (store: Store, timeoutMs: number): Store {
     const call = (store[method] as (...args: unknown[]) => Promise<unknown>).bind(store)
     // Opening and closing may create tables or drain a connection: a longer bound, still a bound.
     const limit = method === 'init' || method === 'close' ? Math.max(3 * timeoutMs, LIFECYCLE_MIN_MS) : timeoutMs
-    guarded[method] = (...args: unknown[]) => bounded(`${method}`, limit, store.kind, () => call(...args))
+    guarded[method] = observer === NO_OBSERVER
+      ? (...args: unknown[]) => bounded(`${method}`, limit, store.kind, () => call(...args))
+      : (...args: unknown[]) => measured(observer, method, () => bounded(`${method}`, limit, store.kind, () => call(...args)))
   }
   Object.defineProperties(guarded, {
     kind: { get: () => store.kind, enumerable: true },
@@ -42,4 +45,16 @@ function bounded<T> (method: string, timeoutMs: number, kind: string, call: () =
   return withDeadline(call, timeoutMs, {
     onTimeout: () => { throw new Error(`the ${kind} store did not answer ${method}() within ${timeoutMs} ms`) }
   }).catch((err: unknown) => { throw err instanceof StoreOpenError ? err : storeUnavailable(err) })
+}
+
+/** The call's latency and failure, told to the observer (docs/OBSERVABILITY.md); the result unchanged. */
+function measured<T> (observer: Observer, operation: string, call: () => Promise<T>): Promise<T> {
+  const started = performance.now()
+  return call().then(value => {
+    observer.storeCall(operation, (performance.now() - started) / 1000, false)
+    return value
+  }, (err: unknown) => {
+    observer.storeCall(operation, (performance.now() - started) / 1000, true)
+    throw err
+  })
 }

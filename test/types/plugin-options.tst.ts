@@ -4,9 +4,10 @@
  * is a type error.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
+import { Registry } from 'prom-client'
 import { describe, expect, test } from 'tstyche'
 import fastifyScheduler, {
-  defineTask, memoryStore, sqliteStore, Task, type SchedulerOptions, type TaskContext, type TaskInput
+  defineTask, memoryStore, sqliteStore, Task, type MetricsOptions, type SchedulerOptions, type TaskContext, type TaskInput
 } from '../../index.js'
 
 class SayHi extends Task {
@@ -67,5 +68,17 @@ describe('SchedulerOptions', () => {
     expect(options).type.not.toBeCallableWith({ auth: { oidc: { issuer: 'https://accounts.google.com' } } })
     expect(options).type.not.toBeCallableWith({ auth: { basic: 'yes' } })
     expect(options).type.not.toBeCallableWith({ timezone: 1 })
+  })
+
+  test('metrics and tracing: a boolean, or metrics { auth, registry } with a prom-client Registry', () => {
+    const options = (options: SchedulerOptions): SchedulerOptions => options
+    expect(options).type.toBeCallableWith({ metrics: false, tracing: true })
+    expect(options).type.toBeCallableWith({ metrics: { auth: false } })
+    expect(options).type.toBeCallableWith({ metrics: { registry: new Registry() } })
+    expect(options).type.not.toBeCallableWith({ metrics: { auth: 'no' } })
+    expect(options).type.not.toBeCallableWith({ metrics: { registry: {} } })
+    expect(options).type.not.toBeCallableWith({ metrics: { scrape: true } })
+    expect(options).type.not.toBeCallableWith({ tracing: 'on' })
+    expect<MetricsOptions>().type.toBeAssignableFrom<{ auth: boolean }>()
   })
 })
