@@ -80,6 +80,16 @@ CREATE SEQUENCE IF NOT EXISTS ${n.leaseTokens};`
     id: 3,
     breaking: true,
     sql: (n) => `ALTER TABLE ${n.tasks} ADD COLUMN IF NOT EXISTS last_attempt integer;`
+  },
+  {
+    // Each run's output and the occurrences a coalesced run covers (docs/RUN-OUTPUT.md).
+    // Not breaking: older code leaves the columns null, and a null reads as "none".
+    id: 7,
+    breaking: false,
+    sql: (n) => `
+ALTER TABLE ${n.runs} ADD COLUMN IF NOT EXISTS output text,
+  ADD COLUMN IF NOT EXISTS covers_from timestamptz, ADD COLUMN IF NOT EXISTS covers_to timestamptz,
+  ADD COLUMN IF NOT EXISTS covers_count integer;`
   }
 ]
 

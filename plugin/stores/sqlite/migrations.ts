@@ -60,6 +60,17 @@ export const MIGRATIONS: readonly Migration[] = [
     description: "the newest attempt claimed of the task's last occurrence (NULL on old rows: unknown, fences pass)",
     breaking: true,
     sql: 'ALTER TABLE fastify_scheduler_tasks ADD COLUMN last_attempt INTEGER;'
+  },
+  {
+    // Not breaking: older code leaves the columns NULL, which reads as "none" (docs/RUN-OUTPUT.md).
+    version: 7,
+    description: "each run's output (its last logged lines) and the occurrences a coalesced run covers",
+    breaking: false,
+    sql: `
+      ALTER TABLE fastify_scheduler_runs ADD COLUMN output TEXT;
+      ALTER TABLE fastify_scheduler_runs ADD COLUMN covers_from INTEGER;
+      ALTER TABLE fastify_scheduler_runs ADD COLUMN covers_to INTEGER;
+      ALTER TABLE fastify_scheduler_runs ADD COLUMN covers_count INTEGER;`
   }
 ]
 
