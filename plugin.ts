@@ -78,6 +78,8 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     maxClockSkewMs: opts.maxClockSkewMs,
     lateResultGraceMs: opts.lateResultGraceMs,
     retries: opts.retries,
+    runOutput: opts.runOutput,
+    failingTasksUnhealthy: opts.failingTasksUnhealthy,
     addTask: (task: TaskInput) => {
       if (ready) throw new TooLateError('app.scheduler.add()')
       pending.push({ exported: task, source: `scheduler.add() #${pending.length - discovered.length - opts.tasks.length + 1}` })

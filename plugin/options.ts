@@ -11,6 +11,7 @@ import { readRetries } from '../tasks/resolve.js'
 import { InvalidOptionError } from '../core/errors.js'
 import { suggest } from '../core/suggest.js'
 import { canonicalZoneName } from '../tasks/zone.js'
+import { DEFAULT_OUTPUT_BYTES } from './run-output.js'
 import { whyNotAStore, type Store } from './stores/store.js'
 import type { AuthOption, SchedulerOptions, TaskInput } from './types.js'
 
@@ -36,6 +37,8 @@ const OptionsSchema = Type.Object({
   maxClockSkew: Type.Optional(Type.Unknown()), // a duration or false: checked below
   lateResultGrace: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   ui: Type.Optional(Type.Boolean()),
+  runOutput: Type.Optional(Type.Unknown()), // false or { maxBytes }: checked by readRunOutput
+  failingTasksUnhealthy: Type.Optional(Type.Boolean()),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
   logSerializers: Type.Optional(Type.Unknown())
@@ -71,6 +74,10 @@ export interface ResolvedOptions {
   lateResultGraceMs: number
   /** Serve the dashboard page at `<prefix>/ui` (only where routes are on). */
   ui: boolean
+  /** Keep each run's logged lines with its record, up to `maxBytes`; false: not kept. */
+  runOutput: false | { maxBytes: number }
+  /** Health answers 503 while a task is failing. */
+  failingTasksUnhealthy: boolean
 }
 
 function fail (message: string): never {
@@ -102,6 +109,22 @@ function duration (value: unknown, field: string, fallback: number): number {
 
 function checkTimezone (timezone: string): void {
   if (canonicalZoneName(timezone) === undefined) fail(`timezone: "${timezone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`)
+}
+
+/** `runOutput`: false, or `{ maxBytes }` (an integer from 256 to 1 MiB); default `{ maxBytes: 8192 }`. */
+function readRunOutput (value: unknown): false | { maxBytes: number } {
+  if (value === undefined) return { maxBytes: DEFAULT_OUTPUT_BYTES }
+  if (value === false) return false
+  const accepted = 'false, or { maxBytes } with maxBytes an integer from 256 to 1048576'
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`runOutput: must be ${accepted} (got ${describeValue(value)})`)
+  const unknown = Object.keys(value).find(key => key !== 'maxBytes')
+  if (unknown !== undefined) fail(`runOutput: unknown key "${unknown}" (accepted: maxBytes)`)
+  const { maxBytes } = value as { maxBytes?: unknown }
+  if (maxBytes === undefined) return { maxBytes: DEFAULT_OUTPUT_BYTES }
+  if (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 256 || maxBytes > 1_048_576) {
+    fail(`runOutput.maxBytes: must be an integer from 256 to 1048576 (got ${describeValue(maxBytes)})`)
+  }
+  return { maxBytes }
 }
 
 /** Validate and resolve the plugin options. Throws on anything wrong. */
@@ -141,6 +164,8 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000),
     maxClockSkewMs,
     lateResultGraceMs: duration(opts.lateResultGrace, 'lateResultGrace', 5 * leaseMs),
-    ui: opts.ui ?? true
+    ui: opts.ui ?? true,
+    runOutput: readRunOutput(opts.runOutput),
+    failingTasksUnhealthy: opts.failingTasksUnhealthy ?? false
   }
 }

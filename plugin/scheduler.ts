@@ -21,12 +21,13 @@ import type { ResolvedTask } from '../tasks/types.js'
 import { ClosedError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
 import { withDeadline } from '../core/deadline.js'
 import { floorToMinute, MINUTE } from '../core/time.js'
+import { coveredOccurrences } from './covers.js'
 import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
 import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
 import {
   isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun,
-  type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
+  type ActiveRun, type RunnerDeps, type RunObserver, type RunRequest, type StartResult
 } from './runner.js'
 import { TAKEOVER_REASON } from './stores/history.js'
 import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskState } from './stores/store.js'
@@ -56,6 +57,8 @@ export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 
   lateResultGraceMs: number
   /** Called by `add()`; throws once the app is ready. */
   addTask: (task: TaskInput) => void
+  /** Health answers 503 while a task is failing. */
+  failingTasksUnhealthy?: boolean
 }
 
 /** The tick's request record, built once (the route passes a builder so idle ticks skip it). */
@@ -146,6 +149,11 @@ export class Scheduler implements SchedulerApi {
 
   addHook (name: RunHookName, fn: RunHook): void {
     this.#hooks.add(name, fn)
+  }
+
+  /** Tell `observer` what the scheduler does beyond runs (coalesced occurrences); not part of `app.scheduler`'s type. */
+  observe (observer: RunObserver): void {
+    this.#deps.observer = observer
   }
 
   /** Install the resolved tasks; called once when the app is ready. */
@@ -567,10 +575,11 @@ export class Scheduler implements SchedulerApi {
     let result: StartResult
     if (owed) {
       const lateMs = floorToMinute(nowMs) - o
+      const covers = coveredOccurrences(task.schedule, occurrence!, state.firstSeen, state.lastOccurrence)
       result = lateMs > task.catchUpMs
         ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'manual',
-          `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`)
-        : await startRun(this.#deps, this.#runRequest(task, occurrence!, 1, 'occurrence', options, nowMs))
+          `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`, covers)
+        : await startRun(this.#deps, { ...this.#runRequest(task, occurrence!, 1, 'occurrence', options, nowMs), covers })
       if (result !== 'stale') {
         // Started, recorded, skipped or claimed elsewhere: this occurrence is spent either way,
         // and so is any retry of an older one (a retry of this one may already be pending).

@@ -44,6 +44,16 @@ export const Outcome = Type.Object({
 export const Attempt = Type.Integer({ minimum: 1, description: '1 for the first run of an occurrence, 2 for its first retry…' })
 export const Forced = Type.Boolean({ description: 'started with force, ignoring the schedule' })
 
+/** The occurrences a coalesced catch-up run stands for (docs/RUN-OUTPUT.md#covers), null when it stands for its own only. */
+export const CoversSchema = Type.Union([Type.Object({
+  from: Instant,
+  to: Instant,
+  count: Type.Integer({ minimum: 2, description: 'occurrences this one run stands for' })
+}), Type.Null()], { description: 'the missed occurrences catch-up coalesced into this run (from the oldest to the one run), null for none' })
+
+/** What the task logged through ctx.log during the run (docs/RUN-OUTPUT.md). */
+export const OutputSchema = Type.Union([Type.String(), Type.Null()], { description: 'the last lines the task logged through ctx.log, redacted and bounded; null for none' })
+
 /** A run as the listing shows it (`RunSummary`). */
 export const RunSummarySchema = Type.Object({
   id: Type.String(),
@@ -54,7 +64,9 @@ export const RunSummarySchema = Type.Object({
   /** Error message, or the reason of a skip or miss. */
   error: Type.Union([Type.String(), Type.Null()], { description: 'error message, or the reason of a skip or miss' }),
   attempt: Attempt,
-  forced: Forced
+  forced: Forced,
+  covers: CoversSchema,
+  output: OutputSchema
 })
 
 /** One row of the listing (`TaskListing`). */

@@ -93,8 +93,15 @@ export function runSummary (run: RunRecord): RunSummary {
     durationMs: run.durationMs ?? null,
     error: run.error ?? null,
     attempt: run.attempt,
-    forced: run.forced
+    forced: run.forced,
+    covers: coversJson(run),
+    output: run.output ?? null
   }
+}
+
+/** A run's covers as JSON (ISO instants), null when it stands for its own occurrence only. */
+export function coversJson (run: RunRecord): RunSummary['covers'] {
+  return run.covers === undefined ? null : { from: run.covers.from.toISOString(), to: run.covers.to.toISOString(), count: run.covers.count }
 }
 
 /** Failed, timed-out or abandoned runs in a row, newest first (skips, misses and the running run don't break the row). */

@@ -6,7 +6,7 @@
  */
 import Type, { type Static } from 'typebox'
 import {
-  Attempt, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, RunStatusSchema,
+  Attempt, CoversSchema, OutputSchema, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, RunStatusSchema,
   stringEnum, Instant
 } from '../plugin/schemas.js'
 import { RUN_STATUSES } from '../plugin/stores/store.js'
@@ -100,7 +100,9 @@ export const RunRecordSchema = Type.Object({
   stack: NullableString,
   attempt: Attempt,
   forced: Forced,
-  instance: Type.Union([Type.String(), Type.Null()], { description: 'the process that ran it (host:pid)' })
+  instance: Type.Union([Type.String(), Type.Null()], { description: 'the process that ran it (host:pid)' }),
+  covers: CoversSchema,
+  output: OutputSchema
 })
 export type RunRecordJson = Static<typeof RunRecordSchema>
 
