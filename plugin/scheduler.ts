@@ -32,7 +32,7 @@ import {
 import { TAKEOVER_REASON } from './stores/history.js'
 import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskState } from './stores/store.js'
 import { describeThrown } from './thrown.js'
-import { healthReport, latest, taskListing } from './views.js'
+import { healthReport, latest, taskHealth, taskListing, type TaskCounts } from './views.js'
 import type {
   HealthReport, ListOptions, RunOutcome, SchedulerApi, SchedulerListing, TaskInput, TickOptions, TickResult
 } from './types.js'
@@ -96,6 +96,8 @@ export class Scheduler implements SchedulerApi {
   #beating: Promise<void> | undefined
   #cluster: { at: number, state?: ClusterState, error?: string } | undefined
   #clusterRead: Promise<unknown> | undefined
+  #counts: { at: number, counts: TaskCounts | undefined } | undefined
+  #countsRead: Promise<TaskCounts | undefined> | undefined
   /** Why the last tick could not use the store, until a later call succeeds. */
   #storeFault: string | undefined
   readonly #finals: FinalRecords
@@ -341,8 +343,36 @@ export class Scheduler implements SchedulerApi {
       storeError: cluster.error,
       skew: this.#skew,
       wentBack: this.#wentBack?.reason,
-      storeFault: this.#storeFault
+      storeFault: this.#storeFault,
+      counts: cluster.error === undefined ? await this.#taskCounts(clockMs) : undefined,
+      failingUnhealthy: this.#config.failingTasksUnhealthy === true
     })
+  }
+
+  /**
+   * How many tasks are failing and overdue, cluster-wide (from every task's newest runs),
+   * through the same short cache as the cluster state; undefined when the runs cannot be read.
+   */
+  async #taskCounts (clockMs: number): Promise<TaskCounts | undefined> {
+    if (this.#counts !== undefined && clockMs - this.#counts.at < HEALTH_CACHE_MS) return this.#counts.counts
+    this.#countsRead ??= (async () => {
+      let counts: TaskCounts | undefined
+      try {
+        const recent = await this.store.recentRuns(this.taskNames, SUMMARY_RUNS)
+        counts = { failing: 0, overdue: 0 }
+        const nowMs = this.#now()
+        for (const task of this.#tasks.values()) {
+          const { failing, overdue } = taskHealth(task, recent.get(task.name) ?? [], nowMs, this.#config.expectTickEveryMs, this.#states.get(task.name)?.firstSeen)
+          if (failing) counts.failing++
+          if (overdue) counts.overdue++
+        }
+      } catch (err) {
+        this.#config.log.warn({ err }, 'health: could not read the runs to count failing and overdue tasks')
+      }
+      this.#counts = { at: this.#now(), counts }
+      return counts
+    })().finally(() => { this.#countsRead = undefined })
+    return await this.#countsRead
   }
 
   /**

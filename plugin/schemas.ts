@@ -116,9 +116,14 @@ export const ListingAnswer = Type.Object({
 
 /** What `/health` answers (`HealthReport` adds `healthy`, which decides 200 or 503 and is not sent). */
 export const HealthAnswer = Type.Object({
-  status: stringEnum(['ok', 'stale', 'no tick yet', 'store unreachable', 'clock skew', 'store went back in time'] as const),
+  status: stringEnum(['ok', 'stale', 'no tick yet', 'store unreachable', 'clock skew', 'store went back in time', 'failing'] as const),
   /** ISO instant of the cluster's last tick, null if none. */
   lastTick: Type.Union([Instant, Type.Null()], { description: 'the cluster\'s last tick (any replica\'s)' }),
   /** One line for humans; names no task. */
-  reason: Type.String({ description: 'one line for humans; names no task' })
+  reason: Type.String({ description: 'one line for humans; names no task' }),
+  /** How many tasks are failing and overdue, cluster-wide (counts only; absent when the runs could not be read). */
+  tasks: Type.Optional(Type.Object({
+    failing: Type.Integer({ minimum: 0, description: 'tasks whose last finished run failed, timed out or was abandoned' }),
+    overdue: Type.Integer({ minimum: 0, description: 'enabled tasks with an occurrence older than expectTickEvery and no record of it' })
+  }, { description: 'counts only: health names no task' }))
 }, { description: 'ok when any replica ticked within expectTickEvery and the store answers' })

@@ -67,12 +67,45 @@ export interface HealthInput {
   wentBack?: string | undefined
   /** Why the last tick could not use the store. */
   storeFault?: string | undefined
+  /** Tasks failing and overdue, cluster-wide (undefined: not read). */
+  counts?: TaskCounts | undefined
+  /** A failing task turns health 503 (`failingTasksUnhealthy`). */
+  failingUnhealthy?: boolean
+}
+
+/** What health counts (counts only: health is unauthenticated and names no task). */
+export interface TaskCounts {
+  /** Tasks whose last finished run failed, timed out or was abandoned. */
+  failing: number
+  /** Enabled scheduled tasks with an occurrence older than `expectTickEvery` that has no record. */
+  overdue: number
+}
+
+/** `n task(s) failing, m overdue`. */
+export function countsInWords (counts: TaskCounts): string {
+  return `${counts.failing} task${counts.failing === 1 ? '' : 's'} failing, ${counts.overdue} overdue`
+}
+
+/**
+ * Whether `task` is failing and whether it is overdue, from its newest runs (newest first):
+ * overdue when its latest occurrence at least `graceMs` old (at or after `firstSeen` when
+ * known) has no record of a scheduled run, a skip or a miss.
+ */
+export function taskHealth (task: ResolvedTask, runs: readonly RunRecord[], nowMs: number, graceMs: number, firstSeen: Date | undefined): { failing: boolean, overdue: boolean } {
+  const failing = consecutiveFailures(runs) > 0
+  if (!task.enabled || task.schedule.manual) return { failing, overdue: false }
+  const o = task.schedule.previous(new Date(nowMs - graceMs))
+  if (o === undefined) return { failing, overdue: false }
+  if (firstSeen !== undefined ? o.getTime() < firstSeen.getTime() : runs.length === 0) return { failing, overdue: false }
+  const seen = runs.some(run => !run.forced && run.scheduledFor.getTime() >= o.getTime())
+  return { failing, overdue: !seen }
 }
 
 /** The dead-man's switch: the first reason for 503, or ok. Names no task. */
 export function healthReport (input: HealthInput): HealthReport {
   const lastTick = input.lastTick?.toISOString() ?? null
-  const unhealthy = (status: HealthReport['status'], reason: string): HealthReport => ({ healthy: false, status, lastTick, reason })
+  const tasks = input.counts === undefined ? {} : { tasks: { ...input.counts } }
+  const unhealthy = (status: HealthReport['status'], reason: string): HealthReport => ({ healthy: false, status, lastTick, reason, ...tasks })
   if (input.storeError !== undefined) return unhealthy('store unreachable', 'the store cannot be reached')
   if (input.skew !== undefined) return unhealthy('clock skew', `${input.skew}: no task is claimed`)
   if (input.wentBack !== undefined) return unhealthy('store went back in time', input.wentBack)
@@ -80,7 +113,11 @@ export function healthReport (input: HealthInput): HealthReport {
   const every = `expected every ${Math.round(input.expectTickEveryMs / 1000)} s`
   if (lastTick === null) return unhealthy('no tick yet', `no tick has reached any replica yet (${every})`)
   if (input.nowMs - input.lastTick!.getTime() > input.expectTickEveryMs) return unhealthy('stale', `no tick since ${lastTick} (${every})`)
-  return { healthy: true, status: 'ok', lastTick, reason: `last tick ${lastTick}` }
+  const counts = input.counts
+  if (counts !== undefined && input.failingUnhealthy === true && counts.failing > 0) {
+    return unhealthy('failing', `${countsInWords(counts)} (failingTasksUnhealthy is on); last tick ${lastTick}`)
+  }
+  return { healthy: true, status: 'ok', lastTick, ...tasks, reason: `last tick ${lastTick}${counts === undefined ? '' : `; ${countsInWords(counts)}`}` }
 }
 
 /** A run as the listing shows it: instants as ISO strings, absent values as null. */

@@ -16,7 +16,7 @@ export function healthRoute (app: ScheduleApp, opts: ScheduleRoutesOptions): voi
       response: healthResponses
     }
   }, async (request, reply) => {
-    const { healthy, status, lastTick, reason } = await opts.scheduler.health()
-    return reply.code(healthy ? 200 : 503).send({ status, lastTick, reason })
+    const { healthy, status, lastTick, reason, tasks } = await opts.scheduler.health()
+    return reply.code(healthy ? 200 : 503).send({ status, lastTick, reason, ...(tasks !== undefined ? { tasks } : {}) })
   })
 }

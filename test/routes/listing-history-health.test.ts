@@ -94,19 +94,52 @@ t.test('health: 503 before any tick, 200 while ticks arrive within expectTickEve
   }
   const first = await health()
   t.equal(first.statusCode, 503)
-  t.same(JSON.parse(first.body), { status: 'no tick yet', lastTick: null, reason: 'no tick has reached any replica yet (expected every 180 s)' })
+  t.same(JSON.parse(first.body), { status: 'no tick yet', lastTick: null, reason: 'no tick has reached any replica yet (expected every 180 s)', tasks: { failing: 0, overdue: 0 } })
 
   await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
-  t.same(JSON.parse((await health()).body), { status: 'ok', lastTick: '2026-05-12T17:00:00.000Z', reason: 'last tick 2026-05-12T17:00:00.000Z' })
+  t.same(JSON.parse((await health()).body), {
+    status: 'ok', lastTick: '2026-05-12T17:00:00.000Z', reason: 'last tick 2026-05-12T17:00:00.000Z; 0 tasks failing, 0 overdue', tasks: { failing: 0, overdue: 0 }
+  })
   clock.set(START + 3 * MINUTE)
   t.equal((await health()).statusCode, 200, 'exactly expectTickEvery later is still fresh')
   clock.set(START + 3 * MINUTE + 1)
   const stale = await health()
   t.equal(stale.statusCode, 503)
-  t.same(JSON.parse(stale.body), { status: 'stale', lastTick: '2026-05-12T17:00:00.000Z', reason: 'no tick since 2026-05-12T17:00:00.000Z (expected every 180 s)' })
-  t.notMatch(stale.body, /"a"|"b"|task/, 'reveals no task names')
+  t.same(JSON.parse(stale.body), { status: 'stale', lastTick: '2026-05-12T17:00:00.000Z', reason: 'no tick since 2026-05-12T17:00:00.000Z (expected every 180 s)', tasks: { failing: 0, overdue: 0 } })
+  t.notMatch(stale.body, /"a"|"b"/, 'reveals no task names')
 
   const viaApi = await app.scheduler.tick()
   t.ok(viaApi, 'a tick from anywhere (CLI, work, tests) counts')
   t.equal((await health()).statusCode, 200)
+})
+
+t.test('health counts failing and overdue tasks (counts only); failingTasksUnhealthy turns a failing task into 503', async t => {
+  for (const failingTasksUnhealthy of [false, true]) {
+    const state = { runs: new Map<string, number>(), contexts: [] as TaskContext[] }
+    const { app, clock } = await buildRoutesApp({
+      plugin: { failingTasksUnhealthy, expectTickEvery: '3 minutes', tasks: [countingTask('fine', state), countingTask('broken', state, { fail: true })] }
+    })
+    const health = async () => {
+      const res = await app.inject({ method: 'GET', url: '/_schedule/health' })
+      return { statusCode: res.statusCode, body: res.json(), text: res.body }
+    }
+    await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+    const failing = await health()
+    t.same(failing.body.tasks, { failing: 1, overdue: 0 }, 'one task failing')
+    t.notMatch(failing.text, /fine|broken/, 'no task named')
+    if (failingTasksUnhealthy) {
+      t.equal(failing.statusCode, 503, 'failingTasksUnhealthy: 503')
+      t.same(failing.body.status, 'failing')
+      t.match(failing.body.reason, /^1 task failing, 0 overdue \(failingTasksUnhealthy is on\)/)
+    } else {
+      t.equal(failing.statusCode, 200, 'by default a failing task leaves health 200')
+      t.match(failing.body.reason, /1 task failing, 0 overdue$/)
+    }
+    // No tick for 4 minutes: both tasks owe the 17:01 occurrence, older than expectTickEvery.
+    clock.set(START + 4 * MINUTE + 1)
+    const stale = await health()
+    t.equal(stale.statusCode, 503)
+    t.same(stale.body.tasks, { failing: 1, overdue: 2 }, 'both overdue, one still failing')
+    await app.close()
+  }
 })
