@@ -41,6 +41,8 @@ import type {
 export const HEARTBEAT_EVERY_MS = 5000
 /** Health reads the cluster state through a cache this old at most. */
 export const HEALTH_CACHE_MS = 5000
+/** Recent runs per task in the listing when not asked (docs/RUN-OUTPUT.md). */
+export const DEFAULT_RECENT = 5
 /** Runs read per task for the listing's summary (last finished run, consecutive failures). */
 const SUMMARY_RUNS = 20
 /** What an idle tick's `settled` resolves to: shared, since most ticks run nothing. */
@@ -280,7 +282,7 @@ export class Scheduler implements SchedulerApi {
     const options: ListOptions = arg instanceof Date ? { now: arg } : arg ?? {}
     const nowMs = options.now?.getTime() ?? this.#now()
     const upcoming = Math.max(1, Math.floor(options.upcoming ?? 1))
-    const recentCount = Math.max(0, Math.floor(options.recent ?? 0))
+    const recentCount = Math.max(0, Math.floor(options.recent ?? DEFAULT_RECENT))
     await this.ensureStore()
     const names = this.taskNames
     let recent: Map<string, RunRecord[]>
@@ -302,7 +304,7 @@ export class Scheduler implements SchedulerApi {
       upcoming,
       recent: recentCount,
       runningHere: [...this.#running.values()].some(run => run.task === task.name),
-      attempts: retryPolicy(this.#deps, task)?.attempts ?? 1
+      retries: (retryPolicy(this.#deps, task)?.attempts ?? 1) - 1
     }))
     const lastTick = latest(cluster.lastTick, this.lastTickAt)
     return {

@@ -96,10 +96,10 @@ export const TaskListingSchema = Type.Object({
   runningNow: Type.Boolean(),
   /** Failed, timed-out or abandoned runs in a row, newest first (counted over the last 20 runs). */
   consecutiveFailures: Type.Integer({ minimum: 0, description: 'failed, timed-out or abandoned runs in a row (over the last 20 runs)' }),
-  /** Runs in all per occurrence under the retry policy (1: no retries). */
-  retries: Type.Integer({ minimum: 1, description: 'runs in all per occurrence under the retry policy (1: no retries)' }),
-  /** The newest runs (`recent` of them, default 0), newest first. */
-  recent: Type.Array(RunSummarySchema, { description: 'the newest runs, newest first (query recent, default 0)' }),
+  /** Retries configured after a failed run (the policy's attempts minus the first run; 0: no retries). */
+  retries: Type.Integer({ minimum: 0, description: 'retries configured after a failed run (0: no retries)' }),
+  /** The newest runs (`recent` of them, default 5), newest first, a run that just finished included. */
+  recent: Type.Array(RunSummarySchema, { description: 'the newest runs, newest first (query recent, default 5)' }),
   source: Type.String({ description: 'file or option the task came from' })
 })
 

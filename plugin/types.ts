@@ -61,7 +61,7 @@ export interface ListOptions {
   now?: Date
   /** How many next occurrences per task (default 1). */
   upcoming?: number
-  /** How many recent runs per task (default 0). */
+  /** How many recent runs per task (default 5). */
   recent?: number
 }
 

@@ -17,8 +17,8 @@ export interface TaskListingInput {
   recent: number
   /** A run of the task is going on in this process (its record may not say so yet). */
   runningHere: boolean
-  /** Runs an occurrence may get in all (1 without retries). */
-  attempts: number
+  /** Retries configured after a failed run (0 without retries). */
+  retries: number
 }
 
 /** One task of the listing, from its newest runs (newest first). */
@@ -48,7 +48,7 @@ export function taskListing (task: ResolvedTask, runs: readonly RunRecord[], inp
       : { id: running.id, startedAt: running.startedAt.toISOString(), attempt: running.attempt, forced: running.forced, instance: running.instance ?? null },
     runningNow: running !== undefined || input.runningHere,
     consecutiveFailures: consecutiveFailures(runs),
-    retries: input.attempts,
+    retries: input.retries,
     recent: runs.slice(0, input.recent).map(runSummary),
     source: task.source
   }

@@ -58,7 +58,7 @@ export const HistoryQuerySchema = Type.Object({
 /** Query of the listing. */
 export const ListingQuery = Type.Object({
   upcoming: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'an integer from 1 to 20: next occurrences per task (default 1)' })),
-  recent: Type.Optional(Type.Integer({ minimum: 0, maximum: 50, description: 'an integer from 0 to 50: recent runs per task (default 0)' })),
+  recent: Type.Optional(Type.Integer({ minimum: 0, maximum: 50, description: 'an integer from 0 to 50: recent runs per task (default 5)' })),
   token: Type.Optional(QueryToken)
 }, { additionalProperties: false })
 

@@ -143,3 +143,27 @@ t.test('health counts failing and overdue tasks (counts only); failingTasksUnhea
     await app.close()
   }
 })
+
+t.test('the listing reports the configured retries and, by default, the 5 newest runs — the one that just finished included', async t => {
+  const state = { runs: new Map<string, number>(), contexts: [] as TaskContext[] }
+  const { app, clock } = await buildRoutesApp({
+    plugin: { tasks: [countingTask('plain', state), { ...countingTask('retried', state), retries: { attempts: 3, delay: '1 minute' } }] }
+  })
+  t.teardown(() => app.close())
+  const listing = async () => (await app.inject({ method: 'GET', url: '/_schedule', headers: AUTH })).json()
+  const before = await listing()
+  t.same(before.tasks.map((task: { name: string, retries: number }) => [task.name, task.retries]), [['plain', 0], ['retried', 2]],
+    'no retries: 0 (not 1); attempts 3: 2 retries')
+  t.same(before.tasks[0].recent, [])
+  await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  const after = await listing()
+  t.equal(after.tasks[0].recent.length, 1, 'the run that just finished is listed')
+  t.match(after.tasks[0].recent[0], { status: 'succeeded', startedAt: '2026-05-12T17:00:00.000Z', covers: null, output: null })
+  for (let minute = 1; minute <= 6; minute++) {
+    clock.set(START + minute * MINUTE)
+    await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  }
+  const many = await listing()
+  t.equal(many.tasks[0].recent.length, 5, 'five by default')
+  t.equal(many.tasks[0].recent[0].startedAt, '2026-05-12T17:06:00.000Z', 'newest first')
+})
