@@ -283,7 +283,7 @@ const yesNo = value => typeof value === 'boolean' ? (value ? 'yes' : 'no') : NON
 function timeInBothZones (iso, zone) {
   /** @type {Array<Node | string>} */
   const parts = [el('time', { datetime: iso, text: `${formatTime(iso)} (${fromNow(iso)})` })]
-  if (zone !== undefined && zone !== viewerZone) parts.push(el('span', { class: 'sub', text: `${formatTime(iso, zone)} ${zone}` }))
+  if (zone !== undefined && zone !== viewerZone) parts.push(el('span', { class: 'sub', text: formatTime(iso, zone) }))
   return parts
 }
 
