@@ -56,4 +56,14 @@ describe('SchedulerOptions', () => {
     expect(options).type.not.toBeCallableWith({ auth: { token: 'a-token-of-sixteen-chars-or-more' } })
     expect(options).type.not.toBeCallableWith({ timezone: 1 })
   })
+
+  test('runOutput and failingTasksUnhealthy (docs/RUN-OUTPUT.md)', () => {
+    const options = (options: SchedulerOptions): SchedulerOptions => options
+    expect(options).type.toBeCallableWith({ runOutput: false, failingTasksUnhealthy: true })
+    expect(options).type.toBeCallableWith({ runOutput: { maxBytes: 4096 } })
+    expect(options).type.toBeCallableWith({ runOutput: {} })
+    expect(options).type.not.toBeCallableWith({ runOutput: true })
+    expect(options).type.not.toBeCallableWith({ runOutput: { maxBytes: '4k' } })
+    expect(options).type.not.toBeCallableWith({ failingTasksUnhealthy: 'yes' })
+  })
 })
