@@ -2,7 +2,7 @@
  * fastify-scheduler: recurring tasks for Fastify. The package root re-exports the public API.
  */
 export { fastifyScheduler, fastifyScheduler as default } from './plugin.js'
-export { Task, defineTask } from './tasks/task.js'
+export { Task, defineTask, type UnknownTaskProperty } from './tasks/task.js'
 export { compileSchedule } from './tasks/schedule.js'
 export { parseDuration } from './tasks/duration.js'
 /**
@@ -60,7 +60,7 @@ export type { Store, RunRecord, RunStatus, HistoryQuery, HistoryPage } from './p
  * ```
  */
 export type {
-  SchedulerApi, SchedulerOptions, AuthOption, TaskInput, TickOptions, TickResult, RunOutcome,
+  SchedulerApi, SchedulerOptions, AuthOption, QstashOption, OidcOption, TaskInput, TickOptions, TickResult, RunOutcome,
   SchedulerListing, TaskListing, RunSummary, ListOptions, HealthReport
 } from './plugin/types.js'
 /**
@@ -77,7 +77,7 @@ export type {
 export type { RunHook, RunHookName } from './plugin/hooks.js'
 export type {
   TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, Schedule, ScheduleDefinition,
-  CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, FastifyInstance
+  CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, OverlapPolicy, FastifyInstance
 } from './tasks/types.js'
 /**
  * Every coded error (`FST_SCHEDULER_*`): the ones the plugin, `app.scheduler` and the stores
@@ -93,6 +93,6 @@ export type {
  */
 export {
   InvalidOptionError, MissingAuthError, DuplicateTaskError, InvalidTaskError, InvalidScheduleError, TooLateError,
-  UnknownTaskError, StoreUnavailableError, ClosedError,
+  UnknownTaskError, StoreUnavailableError, StoreOpenError, ClosedError,
   InvalidInputError, UnsupportedBodyError, UnauthorizedError, MethodNotAllowedError, NotFoundError, BadRequestError, InternalError
 } from './core/errors.js'

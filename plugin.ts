@@ -9,11 +9,11 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { resolveTask } from './tasks/resolve.js'
-import type { ResolvedTask } from './tasks/types.js'
-import { resolveAuth } from './routes/auth.js'
+import type { OverlapPolicy, ResolvedTask } from './tasks/types.js'
+import { resolveAuth } from './routes/auth/index.js'
 import { scheduleRoutes } from './routes/index.js'
 import { discoverTasks, type DiscoveredTask } from './plugin/discover.js'
-import { DuplicateTaskError, TooLateError } from './core/errors.js'
+import { DuplicateTaskError, InvalidOptionError, StoreOpenError, TooLateError } from './core/errors.js'
 import { resolveOptions } from './plugin/options.js'
 import { Scheduler } from './plugin/scheduler.js'
 import { guardStore } from './plugin/stores/guard.js'
@@ -34,7 +34,7 @@ interface PendingTask {
 }
 
 /** Turn discovered files and given tasks into resolved tasks; duplicate names fail, naming both sources. */
-function resolveAll (app: FastifyInstance, pending: readonly PendingTask[], timezone: string | undefined): ResolvedTask[] {
+function resolveAll (app: FastifyInstance, pending: readonly PendingTask[], timezone: string | undefined, overlap: OverlapPolicy): ResolvedTask[] {
   const byName = new Map<string, ResolvedTask>()
   for (const entry of pending) {
     const task = resolveTask(entry.exported, {
@@ -42,6 +42,7 @@ function resolveAll (app: FastifyInstance, pending: readonly PendingTask[], time
       ...(entry.fileName !== undefined ? { fileName: entry.fileName } : {}),
       app,
       ...(timezone !== undefined ? { timezone } : {}),
+      overlap,
       warn: message => app.log.warn({ source: entry.source }, message)
     })
     const existing = byName.get(task.name)
@@ -59,6 +60,9 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
   const ownStore = opts.store ?? sqliteStore()
   // Every store call is bounded in time and coded (503) — also for third-party stores.
   const store = guardStore(ownStore, opts.storeTimeoutMs)
+  if (auth?.qstash !== undefined && typeof store.claimOnce !== 'function') {
+    throw new InvalidOptionError(`auth.qstash needs a store with claimOnce() to refuse replayed signatures; the ${store.kind} store has none`)
+  }
 
   // Import task files now so a broken file fails the boot early; construct them at ready.
   const discovered: DiscoveredTask[] = opts.dir === false ? [] : await discoverTasks(opts.dir, opts.dirExplicit)
@@ -92,6 +96,10 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
       prefix: opts.prefix,
       scheduler,
       auth,
+      claimOnce: async (key, until) => {
+        await scheduler.ensureStore()
+        return await store.claimOnce!(key, until)
+      },
       allowGetTrigger: opts.allowGetTrigger,
       maxWaitMs: opts.maxWaitMs,
       expectTickEveryMs: opts.expectTickEveryMs,
@@ -101,14 +109,21 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
 
   app.addHook('onReady', async () => {
     ready = true
-    scheduler.start(resolveAll(app, pending, opts.timezone))
+    scheduler.start(resolveAll(app, pending, opts.timezone, opts.overlap))
     try {
       await scheduler.ensureStore()
     } catch (err) {
+      // At boot no tick was asked for: the error names the store and why, never "no task ran".
+      const why = err instanceof StoreOpenError ? err : ((err as Error).cause ?? err)
       // A network store that is down at boot is not fatal: ticks answer 503 until it is back.
-      // An embedded store that cannot open (bad path, permissions) is a configuration error.
-      if (!store.durable || store.kind === 'sqlite') throw err
-      app.log.error({ err, store: store.kind }, 'fastify-scheduler: the store is unreachable; ticks will answer 503 until it is back')
+      // An embedded store that cannot open (bad path, permissions, a lock held) fails the boot.
+      if (!store.durable || store.kind === 'sqlite') {
+        if (err instanceof StoreOpenError) throw err
+        const failure = new StoreOpenError(`the ${store.kind} store could not be opened at boot: ${(why as Error).message ?? String(why)}`)
+        failure.cause = why
+        throw failure
+      }
+      app.log.error({ err: why, store: store.kind }, 'fastify-scheduler: the store is unreachable at boot; ticks will answer 503 until it is back')
     }
     app.log.info({ tasks: scheduler.taskNames.length, store: store.kind }, 'fastify-scheduler ready')
   })

@@ -2,8 +2,10 @@
  * What every subcommand shares: exit codes, the usage error, argument parsing with
  * messages that name the option, and plain-text tables.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { StoreUnavailableError, UnknownTaskError } from '../core/errors.js'
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parseArgs, parseEnv, type ParseArgsConfig } from 'node:util'
+import { StoreOpenError, StoreUnavailableError, UnknownTaskError } from '../core/errors.js'
 import { suggest } from '../core/suggest.js'
 
 /** Exit codes cron and scripts can rely on. */
@@ -71,7 +73,7 @@ function didYouMean (err: unknown, options: Options): string {
 /** Exit code for an error thrown by the app or the scheduler. */
 export function exitCodeOf (err: unknown): number {
   if (err instanceof CliError) return err.exitCode
-  if (err instanceof StoreUnavailableError) return EXIT.store
+  if (err instanceof StoreUnavailableError || err instanceof StoreOpenError) return EXIT.store
   if (err instanceof UnknownTaskError) return EXIT.usage
   return EXIT.app
 }
@@ -91,4 +93,42 @@ export function formatDuration (ms: number | null | undefined): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
   const seconds = Math.round(ms / 1000)
   return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`
+}
+
+/**
+ * `--dotenv FILE` (or `--dotenv=FILE`), anywhere after the command (not `--env-file`: Node 20 reads that one from a script's arguments too): read the file's
+ * `KEY=value` lines (dotenv syntax, Node's `util.parseEnv`) into `process.env`, leaving the
+ * variables already set as they are, as `node --env-file` does. For cron, whose environment
+ * has none of the shell's variables, and for the demo's `example-app/data/.env`. Returns the
+ * arguments without the option.
+ */
+export function applyEnvFile (args: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  const rest: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === '--') {
+      rest.push(...args.slice(i))
+      break
+    }
+    let file: string | undefined
+    if (arg === '--dotenv') {
+      file = args[++i]
+      if (file === undefined || file.startsWith('-')) throw new CliError('--dotenv: expects a file, e.g. --dotenv .env', EXIT.usage)
+    } else if (arg.startsWith('--dotenv=')) {
+      file = arg.slice('--dotenv='.length)
+    } else {
+      rest.push(arg)
+      continue
+    }
+    let text: string
+    try {
+      text = readFileSync(resolve(file), 'utf8')
+    } catch (err) {
+      throw new CliError(`--dotenv ${file}: cannot be read (${(err as { code?: string }).code ?? (err as Error).message})`, EXIT.usage)
+    }
+    for (const [key, value] of Object.entries(parseEnv(text))) {
+      if (env[key] === undefined) env[key] = value
+    }
+  }
+  return rest
 }

@@ -14,7 +14,8 @@ Print crontab lines (for \`crontab -e\`) that tick the app once a minute, in two
 use one:
   (a) curl: POST to the running app's trigger route. The token is read from a header
       file only you can read (mode 0600), never written in the crontab; the command
-      that creates the file is printed with it. Needs curl 7.55 or later (-H @file).
+      that creates the file is printed with it. Needs curl 7.76 or later
+      (--fail-with-body: a failed tick prints the failing task's message).
   (b) CLI: \`fastify-scheduler run\` boots the app without a server, runs what is due and
       exits; with a PATH line (cron's PATH has no node), the working directory and
       absolute paths, and the output appended to a log file.
@@ -68,14 +69,24 @@ export function headerFileCommand (): string {
     `printf 'Authorization: Bearer %s\\n' "$SCHEDULE_TOKEN" > "${HEADER_FILE}" && chmod 600 "${HEADER_FILE}")`
 }
 
-/** (a) The curl crontab line: the token comes from the header file. */
+/**
+ * The curl flags of every printed line: `--fail-with-body` (curl 7.76+) exits non-zero on
+ * 4xx/5xx like `-f` but keeps the answer's body, which names the failing task and its error.
+ * It cannot be combined with `-f` (curl refuses the pair).
+ */
+export const CURL_FLAGS = '-sS --fail-with-body'
+
+/**
+ * (a) The curl crontab line: the token comes from the header file. A success prints
+ * nothing (cron mails nothing); a failure prints curl's error and the answer's body.
+ */
 export function curlCronLine (url: string): string {
-  return `${EVERY_MINUTE} ${cronSafe(`curl -fsS -X POST -H @${HEADER_FILE} ${shellQuote(url)} >/dev/null`)}`
+  return `${EVERY_MINUTE} ${cronSafe(`out=$(curl ${CURL_FLAGS} -X POST -H @${HEADER_FILE} ${shellQuote(url)}) || echo "$out"`)}`
 }
 
 /** A one-off curl command with the token inline, for trying a route by hand (POST by default). */
 export function curlCommand (url: string, token: string, method: 'POST' | 'GET' = 'POST'): string {
-  return `curl -fsS${method === 'POST' ? ' -X POST' : ''} -H ${shellQuote(`Authorization: Bearer ${token}`)} ${shellQuote(url)}`
+  return `curl ${CURL_FLAGS}${method === 'POST' ? ' -X POST' : ''} -H ${shellQuote(`Authorization: Bearer ${token}`)} ${shellQuote(url)}`
 }
 
 export interface CliCronOptions {

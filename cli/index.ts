@@ -2,13 +2,13 @@
 /**
  * The `fastify-scheduler` command: dispatch to one module per subcommand, `--help`,
  * `--version`. Exit codes: 0 ok, 1 a run failed or timed out, 2 usage error, 3 the app
- * failed to load or boot, 4 the store is unavailable.
+ * failed to load or boot, 4 the store is unavailable or cannot be opened.
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { suggest } from '../core/suggest.js'
-import { CliError, EXIT, exitCodeOf, type Command } from './common.js'
+import { CliError, EXIT, applyEnvFile, exitCodeOf, type Command } from './common.js'
 
 interface CommandEntry {
   name: string
@@ -37,8 +37,12 @@ Options:
   -h, --help     show help (also: fastify-scheduler <command> --help)
   -v, --version  print the version
 
+Every command also takes --dotenv FILE: the file's KEY=value lines are set in the
+environment first (variables already set win), e.g. the demo's example-app/data/.env,
+or an app's settings for a crontab line, where the shell's variables are not set.
+
 Exit codes: 0 ok, 1 a run failed or timed out, 2 usage error, 3 the app failed to load
-or boot, 4 the store is unavailable.
+or boot, 4 the store is unavailable or cannot be opened.
 `
 
 /** The package's version, from the package.json above this file (source or dist/). */
@@ -77,7 +81,7 @@ export async function cli (args: string[]): Promise<number> {
     process.stdout.write(command.help)
     return EXIT.ok
   }
-  return await command.main(rest)
+  return await command.main(applyEnvFile(rest))
 }
 
 function report (err: unknown): number {

@@ -16,7 +16,7 @@ Options:
   --json         print the listing as JSON (the same document as GET /_schedule)
   --verbose      log at info level (stderr)
 
-Exit codes: 0 ok, 2 usage error, 3 the app failed to load or boot, 4 the store is unavailable.
+Exit codes: 0 ok, 2 usage error, 3 the app failed to load or boot, 4 the store is unavailable or cannot be opened.
 
 ${appHelp}
 `

@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { withDeadline } from '../core/deadline.js'
-import { StoreUnavailableError } from '../core/errors.js'
+import { StoreOpenError, StoreUnavailableError } from '../core/errors.js'
 import { CliError, EXIT } from './common.js'
 import { guardListen, type ListenGuard } from './listen-guard.js'
 
@@ -252,7 +252,7 @@ async function bootApp (mod: Exports, shown: string, options: LoadAppOptions, un
   } catch (err) {
     await app?.close().catch(() => {})
     if (err instanceof CliError || err instanceof ListenedError) throw err
-    const exitCode = err instanceof StoreUnavailableError ? EXIT.store : EXIT.app
+    const exitCode = err instanceof StoreUnavailableError || err instanceof StoreOpenError ? EXIT.store : EXIT.app
     const reason = (err as Error).message ?? String(err)
     throw new CliError(`${shown}: the app failed to boot: ${reason}`, exitCode, { cause: err })
   }

@@ -51,7 +51,7 @@ const DOC = (kebab: string): string => `/**
  * The ${kebab} task (its name is the file name). Change the schedule to one of:
  *   runEvery = '3 days' (with runAt = '17:00') · runAt = '17:00' · runEveryHour = true
  *   twiceDaily = [9, 17] · cron = '15 9 * * 1-5'
- * and, if needed: timezone, timeout ('10 minutes'), catchUp, allowOverlap, enabled.
+ * and, if needed: timezone, timeout ('10 minutes'), catchUp, overlap ('skip', 'bufferOne', 'cancelOther', 'allow'), enabled.
  */`
 
 /** The file's text. The constructor receives the app: every decorator (app.db, app.mail, ...) is usable. */

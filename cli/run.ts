@@ -21,7 +21,7 @@ Options:
 
 Exit codes: 0 every run succeeded (or nothing was due), 1 a run failed or timed out,
 2 usage error (unknown option or task), 3 the app failed to load or boot,
-4 the store is unavailable.
+4 the store is unavailable or cannot be opened.
 
 ${appHelp}
 `

@@ -125,6 +125,21 @@ export const StoreUnavailableError = createError<'FST_SCHEDULER_STORE_UNAVAILABL
   'FST_SCHEDULER_STORE_UNAVAILABLE', 'the store is unavailable, no task ran: %s', 503)
 
 /**
+ * A store could not be opened at boot for a reason a retry will not fix (a path that cannot be
+ * written, a read-only file system): `%s` names the store, the absolute path, the reason and
+ * the way out. Fails the boot; the CLI exits 4, as for an unavailable store.
+ *
+ * @example
+ * ```ts
+ * // cwd read-only (serverless): the default ./.fastify-scheduler.sqlite cannot be created.
+ * // FST_SCHEDULER_STORE_OPEN cannot open the SQLite store at /var/task/.fastify-scheduler.sqlite: ...
+ * await app.register(fastifyScheduler, { store: sqliteStore({ path: '/tmp/scheduler.sqlite' }) }) // or a network store
+ * ```
+ */
+export const StoreOpenError = createError<'FST_SCHEDULER_STORE_OPEN', [string]>(
+  'FST_SCHEDULER_STORE_OPEN', '%s', 500)
+
+/**
  * The scheduler is closing or closed (HTTP 503).
  *
  * @example

@@ -1,15 +1,22 @@
 /**
  * The demo (`npm run demo`): the example app on PORT (default 3000) with the default SQLite
- * store under example-app/data/, a token (SCHEDULE_TOKEN, or a random one printed here),
- * the dashboard's address, and the lines to tick it: a curl command to try now, and the
- * crontab line.
+ * store under example-app/data/, a token, the dashboard's address, and the lines to tick it:
+ * a curl command to try now, and the crontab line.
+ *
+ * The token is SCHEDULE_TOKEN when set; else the one saved in `<dataDir>/.env` (git-ignored,
+ * mode 0600) by an earlier start; else a random one, saved there. So a second terminal finds
+ * it: the `export` line printed to paste, the file itself (`set -a; . example-app/data/.env`),
+ * or the CLI's `--dotenv example-app/data/.env`; and a restart keeps it.
  */
 import { randomBytes } from 'node:crypto'
-import { relative } from 'node:path'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { parseEnv } from 'node:util'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import { curlCommand, curlCronLine, headerFileCommand, triggerUrl } from '../cli/crontab.js'
 import app from './app.js'
+import { resolveConfig } from './config.js'
 
 const HOUR = 60 * 60 * 1000
 
@@ -23,9 +30,33 @@ function portFromEnv (): number {
 
 const port = portFromEnv()
 const host = process.env.HOST ?? '127.0.0.1'
-const generated = process.env.SCHEDULE_TOKEN === undefined || process.env.SCHEDULE_TOKEN === ''
-if (generated) process.env.SCHEDULE_TOKEN = randomBytes(32).toString('hex')
+
+/** Where the demo keeps its token: `<dataDir>/.env`, the data folder being git-ignored. */
+const envFile = join(resolveConfig().dataDir, '.env')
+const shownEnvFile = relative(process.cwd(), envFile) || envFile
+
+/** The token's origin: the environment, the .env file of an earlier start, or generated now (and saved). */
+function demoToken (): 'env' | 'file' | 'generated' {
+  if (process.env.SCHEDULE_TOKEN !== undefined && process.env.SCHEDULE_TOKEN !== '') return 'env'
+  const saved = existsSync(envFile) ? parseEnv(readFileSync(envFile, 'utf8')).SCHEDULE_TOKEN : undefined
+  if (saved !== undefined && saved.length >= 16) {
+    process.env.SCHEDULE_TOKEN = saved
+    return 'file'
+  }
+  process.env.SCHEDULE_TOKEN = randomBytes(32).toString('hex')
+  mkdirSync(join(envFile, '..'), { recursive: true })
+  writeFileSync(envFile, `# Written by the demo (example-app/server.ts): the token of the /_schedule routes.\nSCHEDULE_TOKEN=${process.env.SCHEDULE_TOKEN}\n`, { mode: 0o600 })
+  chmodSync(envFile, 0o600)
+  return 'generated'
+}
+
+const tokenFrom = demoToken()
 const token = (process.env.SCHEDULE_TOKEN ?? '').split(',')[0].trim()
+const tokenLine = {
+  env: '  token:  from SCHEDULE_TOKEN:',
+  file: `  token:  from ${shownEnvFile} (saved by an earlier start):`,
+  generated: `  token:  generated and saved to ${shownEnvFile} (git-ignored; set SCHEDULE_TOKEN to choose one):`
+}[tokenFrom]
 
 const server = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
 // As fastify-cli does: fastify-plugin puts the app's decorators (db, scheduler) on this instance.
@@ -45,6 +76,11 @@ if (empty) {
 
 await server.listen({ port, host })
 
+const fromFile = tokenFrom === 'env'
+  ? ''
+  : `or read it from the file: set -a; . ${shownEnvFile}; set +a
+and the CLI reads the file itself: npm run -s cli -- list --app example-app/app.ts --dotenv ${shownEnvFile}
+`
 const origin = server.listeningOrigin
 const url = triggerUrl(origin)
 const { config } = server
@@ -53,8 +89,11 @@ fastify-scheduler demo: ${origin}
   tasks:  ${server.scheduler.taskNames.join(', ')}
   store:  ${server.scheduler.store.kind} (${relative(process.cwd(), config.schedulerDbPath)})
   outbox: ${relative(process.cwd(), config.outboxDir)}/ (every mail the tasks send lands here)
-${generated ? '  token:  generated for this run (set SCHEDULE_TOKEN to keep one):' : '  token:  from SCHEDULE_TOKEN:'} ${token}
+${tokenLine} ${token}
 
+In another shell, set the token first (paste this line):
+  export SCHEDULE_TOKEN=${token}
+${fromFile}
 Dashboard (paste the token when it asks):
   ${url.replace(/\/run$/, '/ui')}
 
@@ -64,8 +103,7 @@ Tick now (runs whatever is due; --force and ?task= are in the README):
 See the tasks, their next and last runs:
   ${curlCommand(url.replace(/\/run$/, ''), token, 'GET')}
 
-Tick every minute from cron: write the token to a file only you can read, once,
-  export SCHEDULE_TOKEN=${token}
+Tick every minute from cron: with SCHEDULE_TOKEN set (above), write it to a file only you can read, once,
   ${headerFileCommand()}
 then add this line with \`crontab -e\`:
   ${curlCronLine(url)}

@@ -7,6 +7,7 @@
  * below follow its `find-plugins` (no `.d.ts`, stable order, TypeScript detection, the path
  * in every error), but every file that is not ignored must export a task, or the boot fails.
  */
+import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { basename, extname, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -25,6 +26,45 @@ export interface DiscoveredTask {
 
 const SCRIPT = new Set(['.js', '.mjs', '.cjs'])
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts'])
+
+/** A line (1-based) and a column (1-based, when known) in a file. */
+interface Location { line: number, column?: number }
+
+/**
+ * Where `text` (an error's stack or message, or `node --check`'s report) places an error in
+ * `file`: `file:line:column` (a stack frame, esbuild's report), or `file:line` followed by
+ * the source line and a caret line (Node's report of a syntax error, which the column comes from).
+ */
+export function locationIn (file: string, text: string): Location | undefined {
+  for (const name of [pathToFileURL(file).href, file]) {
+    for (let from = text.indexOf(`${name}:`); from !== -1; from = text.indexOf(`${name}:`, from + 1)) {
+      const found = /^:(\d+)(?::(\d+))?/.exec(text.slice(from + name.length))
+      if (found === null) continue
+      if (found[2] !== undefined) return { line: Number(found[1]), column: Number(found[2]) }
+      const caret = text.slice(from).split('\n')[2]
+      if (caret !== undefined && /^\s*\^+\s*$/.test(caret)) return { line: Number(found[1]), column: caret.indexOf('^') + 1 }
+      return { line: Number(found[1]) }
+    }
+  }
+  return undefined
+}
+
+/**
+ * Where a task file failed to load: from the error's stack or message; for a syntax error in
+ * a JavaScript file whose stack has no location (Node leaves it out of an `import()`'s
+ * SyntaxError), from `node --check`, run only then, bounded to 5 s.
+ */
+function locationOf (file: string, err: unknown): Location | undefined {
+  const text = err instanceof Error ? `${err.stack ?? ''}\n${err.message}` : String(err)
+  const found = locationIn(file, text)
+  if (found !== undefined || !(err instanceof SyntaxError) || !SCRIPT.has(extname(file))) return found
+  try {
+    execFileSync(process.execPath, ['--check', file], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000, encoding: 'utf8' })
+  } catch (checked) {
+    return locationIn(file, String((checked as { stderr?: unknown }).stderr ?? ''))
+  }
+  return undefined
+}
 
 /** Files that are never tasks: declarations, tests, and names starting with `.` or `_`. */
 function ignored (name: string): boolean {
@@ -98,8 +138,10 @@ export async function discoverTasks (dir: string, explicit: boolean): Promise<Di
     try {
       mod = await import(pathToFileURL(file).href) as Record<string, unknown>
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err)
-      const error = new InvalidTaskError(`${source}: could not be loaded: ${reason}`)
+      const reason = err instanceof Error ? `${err.name === 'SyntaxError' ? 'SyntaxError: ' : ''}${err.message}` : String(err)
+      const at = locationOf(file, err)
+      const where = at === undefined ? source : `${source}:${at.line}${at.column === undefined ? '' : `:${at.column}`}`
+      const error = new InvalidTaskError(`${where}: could not be loaded: ${reason}`)
       error.cause = err
       throw error
     }

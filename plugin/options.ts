@@ -7,7 +7,8 @@ import { resolve } from 'node:path'
 import Type from 'typebox'
 import Value from 'typebox/value'
 import { describeValue, parseTimerDuration } from '../tasks/duration.js'
-import { readRetries } from '../tasks/resolve.js'
+import { readOverlapPolicy, readRetries } from '../tasks/resolve.js'
+import type { OverlapPolicy } from '../tasks/types.js'
 import { InvalidOptionError } from '../core/errors.js'
 import { suggest } from '../core/suggest.js'
 import { canonicalZoneName } from '../tasks/zone.js'
@@ -33,6 +34,7 @@ const OptionsSchema = Type.Object({
   closeGracePeriod: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   clock: Type.Optional(Type.Unknown()),
   retries: Type.Optional(Type.Unknown()), // checked by readRetries
+  overlap: Type.Optional(Type.Unknown()), // checked by readOverlapPolicy
   storeTimeout: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   maxClockSkew: Type.Optional(Type.Unknown()), // a duration or false: checked below
   lateResultGrace: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
@@ -67,6 +69,8 @@ export interface ResolvedOptions {
   closeGraceMs: number
   clock: () => number
   retries: { attempts: number, delayMs: number } | undefined
+  /** The overlap policy of tasks that set none (docs/OVERLAP.md). */
+  overlap: OverlapPolicy
   storeTimeoutMs: number
   /** Refuse to claim beyond this offset from the store's clock; false: never measured. */
   maxClockSkewMs: number | false
@@ -161,6 +165,7 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     closeGraceMs: duration(opts.closeGracePeriod, 'closeGracePeriod', 10_000),
     clock: opts.clock ?? Date.now,
     retries: readRetries(opts.retries, 'retries', fail) || undefined,
+    overlap: opts.overlap === undefined ? 'skip' : readOverlapPolicy(opts.overlap, 'overlap', fail),
     storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000),
     maxClockSkewMs,
     lateResultGraceMs: duration(opts.lateResultGrace, 'lateResultGrace', 5 * leaseMs),

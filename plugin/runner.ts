@@ -11,6 +11,7 @@ import type { ResolvedTask, RunTrigger, TaskContext, TaskRequestInfo } from '../
 import { floorToMinute } from '../core/time.js'
 import type { FinalRecords } from './final-records.js'
 import { callBounded, HOOK_TIMEOUT_MS, pingHeartbeat, type RunHooks } from './hooks.js'
+import { BUFFERED_REASON } from './stores/history.js'
 import type { PendingRetry, RunCovers, RunRecord, StartClaim, Store } from './stores/store.js'
 import { capturingLogger, RunOutput } from './run-output.js'
 import { describeThrown, loggableError } from './thrown.js'
@@ -28,6 +29,11 @@ export interface RunnerDeps {
   /** The plugin-wide retry policy, for tasks that set none. */
   retries: { attempts: number, delayMs: number } | undefined
   hooks: RunHooks
+  /**
+   * An occurrence was buffered behind the run `holder` (docs/OVERLAP.md): the scheduler
+   * remembers it, and under `cancelOther` stops the holder at once when it runs here.
+   */
+  onBuffered: (task: ResolvedTask, of: Date, holder: string) => void
   /** A retry was set for a task: the scheduler wakes at its time. */
   onRetry: (task: string, retry: PendingRetry) => void
   /** Work that outlives the run's outcome (hooks): close waits for it. */
@@ -88,6 +94,8 @@ export interface ActiveRun {
   runId: string
   task: string
   scheduledFor: Date
+  /** The door that started it (a buffered run started when it ends inherits it). */
+  trigger: RunTrigger
   controller: AbortController
   /** Resolves with the outcome when the run finished or timed out (never rejects). */
   outcome: Promise<RunOutcome>
@@ -100,7 +108,7 @@ export type StartResult = ActiveRun | RunOutcome | 'stale'
 
 /** Why a run's signal fired. */
 export class RunAbortedError extends Error {
-  constructor (readonly reason: 'timeout' | 'shutdown' | 'lease lost', message: string) {
+  constructor (readonly reason: 'timeout' | 'shutdown' | 'lease lost' | 'superseded', message: string) {
     super(message)
     this.name = reason === 'timeout' ? 'TimeoutError' : 'AbortError'
   }
@@ -108,7 +116,20 @@ export class RunAbortedError extends Error {
 
 /** The lease key of a run: one per task, or one per run when overlap is allowed. */
 export function leaseKey (task: ResolvedTask, runId: string): string {
-  return task.allowOverlap ? `${task.name}#${runId}` : task.name
+  return task.overlap === 'allow' ? `${task.name}#${runId}` : task.name
+}
+
+/** The reason of a `buffer` claim answered `busy`: the buffered run waits (nothing was written). */
+export const BUSY_REASON = 'buffered: the running run has not ended'
+
+/** True for the policies that leave a buffered run in the store (docs/OVERLAP.md). */
+export function buffers (task: ResolvedTask): task is ResolvedTask & { overlap: 'bufferOne' | 'cancelOther' } {
+  return task.overlap === 'bufferOne' || task.overlap === 'cancelOther'
+}
+
+/** The signal reason of a run superseded under `overlap: 'cancelOther'`. */
+export function supersededError (task: string): RunAbortedError {
+  return new RunAbortedError('superseded', `task "${task}": superseded by a newer occurrence (overlap: 'cancelOther')`)
 }
 
 /** The retry policy in force for a task: its own, else the plugin's; undefined for none. */
@@ -155,7 +176,13 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
   }
   if (req.covers !== undefined) record.covers = req.covers
   const seenBefore = deps.fence.seen()
-  const result = await deps.store.startRun({ run: record, claim: req.claim, lease: { key, ttlMs: deps.leaseMs, nowMs }, historyLimit: deps.historyLimit })
+  const result = await deps.store.startRun({
+    run: record,
+    claim: req.claim,
+    lease: { key, ttlMs: deps.leaseMs, nowMs },
+    historyLimit: deps.historyLimit,
+    ...(req.claim === 'occurrence' && buffers(task) ? { overlap: task.overlap } : {})
+  })
   const scheduledFor = req.scheduledFor.toISOString()
   if (req.covers !== undefined && (result.outcome === 'started' || result.outcome === 'overlap')) noteCoalesced(deps, task.name, req.covers)
   switch (result.outcome) {
@@ -176,6 +203,12 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
     case 'overlap':
       deps.log.info({ task: task.name, runId, scheduledFor: req.scheduledFor }, 'task skipped: the previous run still holds the lease')
       return { task: task.name, status: 'skipped', runId, reason: 'overlap', scheduledFor }
+    case 'buffered':
+      deps.log.info({ task: task.name, runId, scheduledFor: req.scheduledFor, holder: result.holder, overlap: task.overlap }, 'task buffered: it runs when the running run ends')
+      deps.onBuffered(task, req.scheduledFor, result.holder)
+      return { task: task.name, status: 'buffered', runId, reason: BUFFERED_REASON, scheduledFor }
+    case 'busy':
+      return { task: task.name, status: 'skipped', reason: BUSY_REASON, scheduledFor }
     case 'stale':
       return 'stale'
     default:
@@ -248,25 +281,31 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   }
 
   /** Record how the run ended (once), then notify; returns the outcome. */
-  const finish = async (status: 'succeeded' | 'failed' | 'timed_out', thrown: unknown, releaseLease: boolean): Promise<RunOutcome | undefined> => {
+  const finish = async (ended: 'succeeded' | 'failed' | 'timed_out', thrown: unknown, releaseLease: boolean): Promise<RunOutcome | undefined> => {
     if (finished) return undefined
     finished = true
+    // A run that stopped because a newer occurrence superseded it was cancelled, not failed.
+    const superseded = ended === 'failed' && (controller.signal.reason as RunAbortedError | undefined)?.reason === 'superseded'
+    const status = superseded ? 'cancelled' : ended
     const finishedAt = new Date(clock())
     const durationMs = Math.max(0, finishedAt.getTime() - startedMs)
     const final: RunRecord = { ...record, status, finishedAt, durationMs }
     const text = output?.text()
     if (text !== undefined) final.output = text
-    if (status !== 'succeeded') {
+    if (superseded) {
+      final.error = (controller.signal.reason as RunAbortedError).message
+    } else if (status !== 'succeeded') {
       const { message, stack } = describeThrown(thrown)
       final.error = message
       if (stack !== undefined) final.stack = stack
     } else if (leaseLost !== undefined) {
       final.error = `succeeded after ${leaseLost}`
     }
-    const retry = status === 'succeeded' ? undefined : retryAfter(deps, task, final, req.tickMs + durationMs)
+    const retry = status === 'succeeded' || status === 'cancelled' ? undefined : retryAfter(deps, task, final, req.tickMs + durationMs)
     await deps.finals.write(final, { historyLimit: deps.historyLimit, ...(releaseLease ? { leaseKey: key } : {}), ...(retry !== undefined ? { retry } : {}) }, log)
     if (retry !== undefined) deps.onRetry(task.name, retry)
     if (status === 'succeeded') log.info({ durationMs }, 'task finished')
+    else if (status === 'cancelled') log.warn({ durationMs }, final.error)
     else log.error({ durationMs, err: loggableError(thrown), ...(retry !== undefined ? { retryAt: retry.at } : {}) }, status === 'timed_out' ? 'task timed out' : 'task failed')
     deps.track(notifyEnd(deps, task, ctx, final, thrown, log))
     return {
@@ -309,6 +348,9 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
         loseLease('another process took it, or it expired and was reaped')
         return
       }
+      // Superseded (overlap: 'cancelOther'): the lease is still ours until handle settles,
+      // so the newer occurrence starts only after this run stopped (docs/OVERLAP.md).
+      if (held === 'superseded' && !controller.signal.aborted) controller.abort(supersededError(task.name))
       clearTimeout(watchdog)
       if (leaseLost === undefined) {
         watchdog = setTimeout(() => loseLease(`could not renew it within ${deps.leaseMs} ms (store unreachable or event loop blocked)`), deps.leaseMs)
@@ -338,7 +380,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     if (result !== undefined) resolveOutcome(result)
   })()
 
-  return { runId, task: task.name, scheduledFor: record.scheduledFor, controller, outcome, settled }
+  return { runId, task: task.name, scheduledFor: record.scheduledFor, trigger: req.trigger, controller, outcome, settled }
 }
 
 async function notifyStart (deps: RunnerDeps, task: ResolvedTask, record: RunRecord, log: FastifyBaseLogger): Promise<void> {
@@ -350,6 +392,8 @@ async function notifyStart (deps: RunnerDeps, task: ResolvedTask, record: RunRec
 
 async function notifyEnd (deps: RunnerDeps, task: ResolvedTask, ctx: TaskContext, final: RunRecord, thrown: unknown, log: FastifyBaseLogger): Promise<void> {
   const ok = final.status === 'succeeded'
+  // A superseded run neither failed nor succeeded: only the onRunEnd hooks hear of it.
+  if (final.status === 'cancelled') return await deps.hooks.call('onRunEnd', final, log)
   await Promise.all([
     deps.hooks.call('onRunEnd', final, log),
     task.heartbeat === undefined ? undefined : pingHeartbeat(task.heartbeat, ok ? 'success' : 'fail', log, heartbeatBody(final)),

@@ -14,11 +14,11 @@
  * the tick's `unavailable` list (the trigger answers 503) and retried at the next tick.
  * When the store answers `stale` (its task state vanished, or is ahead of this process),
  * the scheduler reloads every task's state and decides again, so lost state never re-runs
- * an occurrence: tasks whose state vanished are first seen again now.
+ * an occurrence: tasks whose state vanished are first seen again just after this minute.
  */
 import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
-import { ClosedError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
+import { ClosedError, StoreOpenError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
 import { withDeadline } from '../core/deadline.js'
 import { floorToMinute, MINUTE } from '../core/time.js'
 import { coveredOccurrences } from './covers.js'
@@ -26,7 +26,7 @@ import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
 import { RunHooks, type RunHook, type RunHookName } from './hooks.js'
 import {
-  isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun,
+  BUSY_REASON, buffers, isActiveRun, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun, supersededError,
   type ActiveRun, type RunnerDeps, type RunObserver, type RunRequest, type StartResult
 } from './runner.js'
 import { TAKEOVER_REASON } from './stores/history.js'
@@ -43,6 +43,17 @@ export const HEARTBEAT_EVERY_MS = 5000
 export const HEALTH_CACHE_MS = 5000
 /** Recent runs per task in the listing when not asked (docs/RUN-OUTPUT.md). */
 export const DEFAULT_RECENT = 5
+/**
+ * The first instant owed after state loss noticed at `ms`: just after that minute. Its
+ * occurrence may have run in the lost state (claimed by another replica a moment before a
+ * file was replaced or a primary failed over), and the new state cannot tell, so no replica
+ * runs it again: a lost minute, never a duplicated one
+ * (docs/ARCHITECTURE.md#a-store-that-goes-back-in-time).
+ */
+function afterLossAt (ms: number): number {
+  return floorToMinute(ms) + 1
+}
+
 /** Runs read per task for the listing's summary (last finished run, consecutive failures). */
 const SUMMARY_RUNS = 20
 /** What an idle tick's `settled` resolves to: shared, since most ticks run nothing. */
@@ -50,7 +61,7 @@ const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([])
 const NOTHING_UNAVAILABLE: TickResult['unavailable'] = Object.freeze([]) as unknown as TickResult['unavailable']
 const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the store)`
 
-export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'track' | 'instance' | 'finals' | 'fence'> {
+export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'onBuffered' | 'track' | 'instance' | 'finals' | 'fence'> {
   closeGraceMs: number
   expectTickEveryMs: number
   /** Refuse to claim while this process's clock is further than this from the store's (`false`: never measured). */
@@ -85,6 +96,8 @@ export class Scheduler implements SchedulerApi {
   #nextAt = new Map<string, number>()
   #states = new Map<string, TaskState>()
   #running = new Map<string, ActiveRun>()
+  /** Buffered runs this process knows of (docs/OVERLAP.md): task → occurrence. */
+  #buffered = new Map<string, Date>()
   #background = new Set<Promise<unknown>>()
   /** When the last tick arrived (clock ms); a number, so an idle tick allocates no Date. */
   #lastTickMs: number | undefined
@@ -130,6 +143,7 @@ export class Scheduler implements SchedulerApi {
       instance: INSTANCE,
       hooks: this.#hooks,
       onRetry: (task, retry) => this.#noteRetry(task, retry),
+      onBuffered: (task, of, holder) => this.#onBuffered(task, of, holder),
       track: work => this.#track(work),
       finals: this.#finals,
       fence: {
@@ -172,7 +186,7 @@ export class Scheduler implements SchedulerApi {
   ensureStore (): Promise<void> {
     this.#storeReady ??= this.store.init({ log: this.#config.log }).then(() => this.#measureClock()).catch((err: unknown) => {
       this.#storeReady = undefined
-      throw storeUnavailable(err)
+      throw err instanceof StoreOpenError ? err : storeUnavailable(err)
     })
     return this.#storeReady
   }
@@ -416,6 +430,7 @@ export class Scheduler implements SchedulerApi {
     ])
       .then(([state]) => {
         for (const retry of state?.retries ?? []) this.#noteRetry(retry.task, retry)
+        for (const buffered of state?.buffered ?? []) this.#noteBuffered(buffered.task, buffered.of)
       })
       .finally(() => { this.#beating = undefined })
     this.#track(this.#beating)
@@ -505,16 +520,16 @@ export class Scheduler implements SchedulerApi {
   /**
    * The store lost writes it had acknowledged (a failover to a lagging replica, a restore, a
    * replaced file): treated as state loss. Before the next claim the store is rebased — every
-   * task first seen now, pending retries dropped, the fencing counter raised above every token
+   * task first seen just after this minute, pending retries dropped, the fencing counter raised above every token
    * seen — and health says so until a clean tick (docs/ARCHITECTURE.md#a-store-that-goes-back-in-time).
    */
   #wentBackInTime (why: string): void {
     if (this.#rebaseTo === undefined) {
-      this.#config.log.error(`fastify-scheduler: the store went back in time (${why}); treating it as state loss: every task is first seen now`)
+      this.#config.log.error(`fastify-scheduler: the store went back in time (${why}); treating it as state loss: every task is first seen just after this minute`)
     }
     this.#rebaseTo = {
       fence: Math.max(this.#rebaseTo?.fence ?? 0, this.#fence),
-      firstSeenMs: Math.min(this.#rebaseTo?.firstSeenMs ?? Infinity, floorToMinute(this.#tickNowMs))
+      firstSeenMs: Math.min(this.#rebaseTo?.firstSeenMs ?? Infinity, afterLossAt(this.#tickNowMs))
     }
     this.#wentBack = { reason: `the store went back in time: ${why}`, fence: this.#rebaseTo.fence, atMs: this.#now() }
     this.#statesLoaded = undefined
@@ -529,6 +544,56 @@ export class Scheduler implements SchedulerApi {
     this.#queue.set(name, Math.min(this.#nextAt.get(name) ?? Infinity, retry.at.getTime()))
   }
 
+  /** A buffered run another process left in the store: it is started at this process's next tick. */
+  #noteBuffered (name: string, of: Date): void {
+    const task = this.#tasks.get(name)
+    if (task === undefined || !task.enabled || !buffers(task) || this.#buffered.get(name)?.getTime() === of.getTime()) return
+    this.#buffered.set(name, of)
+    this.#queue.set(name, -Infinity)
+  }
+
+  /** This process buffered an occurrence; under `cancelOther` a holder running here stops now, not at its next renewal. */
+  #onBuffered (task: ResolvedTask, of: Date, holder: string): void {
+    this.#buffered.set(task.name, of)
+    if (task.overlap !== 'cancelOther') return
+    const run = this.#running.get(holder)
+    if (run !== undefined && !run.controller.signal.aborted) run.controller.abort(supersededError(task.name))
+  }
+
+  /**
+   * A run of a task that buffers ended here and released the lease: start the buffered run
+   * now, on this process (docs/OVERLAP.md). Buffered by another process, it is read from the
+   * cluster state first; a failure leaves it to the next tick of any process.
+   */
+  async #startBuffered (task: ResolvedTask, trigger: RunRequest['trigger']): Promise<void> {
+    if (this.#closed || !task.enabled) return
+    let of = this.#buffered.get(task.name)
+    if (of === undefined) {
+      const fenceBefore = this.#fence
+      const cluster = await this.store.heartbeat()
+      this.#noteCluster(cluster, fenceBefore)
+      of = cluster.buffered?.find(b => b.task === task.name)?.of
+      if (of === undefined || this.#closed) return
+      this.#buffered.set(task.name, of)
+    }
+    const nowMs = this.#now()
+    const result = await startRun(this.#deps, { task, scheduledFor: of, forced: false, attempt: 1, claim: 'buffer', trigger, request: undefined, tickMs: Math.max(nowMs, this.#tickNowMs) })
+    this.#settleBuffer(task, of, result, nowMs)
+  }
+
+  /** What a `buffer` claim's answer means for the buffered run this process knows of. */
+  #settleBuffer (task: ResolvedTask, of: Date, result: StartResult, nowMs: number): Decision {
+    if (result === 'stale') return undefined
+    const busy = !isActiveRun(result) && result.reason === BUSY_REASON
+    if (busy) {
+      // The holder has not ended: it starts the run when it does, or (crashed) a later tick does.
+      this.#queue.set(task.name, Math.min(this.#nextAt.get(task.name) ?? Infinity, floorToMinute(nowMs) + MINUTE))
+      return result
+    }
+    if (this.#buffered.get(task.name)?.getTime() === of.getTime()) this.#buffered.delete(task.name)
+    return this.#watch(result)
+  }
+
   /** Init the store, load task states (first tick only) and reap expired leases. */
   async #prepareStore (nowMs: number): Promise<void> {
     await this.ensureStore()
@@ -538,12 +603,15 @@ export class Scheduler implements SchedulerApi {
     await this.#reapAbandoned(nowMs)
   }
 
-  /** Register every task with the store once, with the first tick's minute as firstSeen. */
-  #loadStates (nowMs: number): Promise<void> {
+  /**
+   * Register every task with the store once, first seen at `firstSeenMs` (the first tick's
+   * minute, so that minute's occurrence is owed; just after it when state was lost).
+   */
+  #loadStates (nowMs: number, firstSeenMs = floorToMinute(nowMs)): Promise<void> {
     const rebaseTo = this.#rebaseTo
     this.#statesLoaded ??= (rebaseTo === undefined
-      ? this.store.ensureTasks(this.taskNames, new Date(floorToMinute(nowMs)))
-      : this.store.rebase(this.taskNames, new Date(Math.min(rebaseTo.firstSeenMs, floorToMinute(nowMs))), rebaseTo.fence)
+      ? this.store.ensureTasks(this.taskNames, new Date(firstSeenMs))
+      : this.store.rebase(this.taskNames, new Date(Math.min(rebaseTo.firstSeenMs, afterLossAt(nowMs))), rebaseTo.fence)
     ).then(states => {
       this.#states = states
       if (rebaseTo !== undefined && this.#rebaseTo === rebaseTo) this.#rebaseTo = undefined
@@ -556,13 +624,13 @@ export class Scheduler implements SchedulerApi {
 
   /**
    * The store's task state is not what this process cached (its data was lost, or another
-   * process saw newer state): reload it. Tasks whose state vanished are first seen now, so
-   * no occurrence before this minute is run again.
+   * process saw newer state): reload it. Tasks whose state vanished are first seen just
+   * after this minute, so no occurrence up to this minute is run again.
    */
   async #reloadStates (nowMs: number): Promise<void> {
-    this.#config.log.warn('fastify-scheduler: the store\'s task state changed under this process (data lost or reset?); reloading it — tasks whose state vanished are first seen now')
+    this.#config.log.warn('fastify-scheduler: the store\'s task state changed under this process (data lost or reset?); reloading it — tasks whose state vanished are first seen just after this minute: its occurrences may have run in the lost state and are not run again')
     this.#statesLoaded = undefined
-    await this.#loadStates(nowMs)
+    await this.#loadStates(nowMs, afterLossAt(nowMs))
     // A store that lost its task rows lost its fencing counter too: raise it above every token
     // this process saw, so the next start is not mistaken for (or turned into) a token handed out twice.
     if (this.#fence > 0) await this.store.rebase([], new Date(floorToMinute(nowMs)), this.#fence)
@@ -621,10 +689,17 @@ export class Scheduler implements SchedulerApi {
     } else if (retry !== undefined && retry.at.getTime() <= nowMs) {
       result = await startRun(this.#deps, this.#runRequest(task, retry.of, retry.attempt, 'retry', options, nowMs))
       if (result !== 'stale' && state.retry === retry) delete state.retry
+    } else if (this.#buffered.has(task.name) && buffers(task)) {
+      const of = this.#buffered.get(task.name)!
+      return this.#settleBuffer(task, of, await startRun(this.#deps, this.#runRequest(task, of, 1, 'buffer', options, nowMs)), nowMs)
     } else {
       return undefined
     }
-    if (result !== 'stale') return this.#watch(result)
+    if (result !== 'stale') {
+      // Buffered behind a run: checked again at the next minute's tick if its holder has not started it by then.
+      if (!isActiveRun(result) && result.status === 'buffered') this.#queue.set(task.name, Math.min(this.#nextAt.get(task.name) ?? Infinity, floorToMinute(nowMs) + MINUTE))
+      return this.#watch(result)
+    }
     if (reloaded) return undefined
     await this.#reloadStates(nowMs)
     return await this.#evaluate(task, nowMs, options, true)
@@ -642,7 +717,15 @@ export class Scheduler implements SchedulerApi {
   #watch (run: ActiveRun | RunOutcome): ActiveRun | RunOutcome {
     if (!isActiveRun(run)) return run
     this.#running.set(run.runId, run)
-    void run.settled.then(() => this.#running.delete(run.runId))
+    void run.settled.then(() => {
+      this.#running.delete(run.runId)
+      const task = this.#tasks.get(run.task)
+      if (task === undefined || !buffers(task)) return
+      this.#track(this.#startBuffered(task, run.trigger).catch((err: unknown) => {
+        this.#config.log.warn({ task: task.name, err }, 'could not start the buffered run; the next tick tries again')
+        this.#queue.set(task.name, -Infinity)
+      }))
+    })
     return run
   }
 

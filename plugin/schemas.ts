@@ -20,7 +20,7 @@ export const NullableNumber = Type.Union([Type.Number(), Type.Null()])
 export const NullableString = Type.Union([Type.String(), Type.Null()])
 
 export const RunStatusSchema = stringEnum(RUN_STATUSES)
-const OUTCOME_STATUSES = ['started', 'succeeded', 'failed', 'timed_out', 'skipped', 'missed'] as const
+const OUTCOME_STATUSES = ['started', 'succeeded', 'failed', 'timed_out', 'skipped', 'missed', 'buffered', 'cancelled'] as const
 
 /** What happened to one task in a tick or forced run (`RunOutcome`). */
 export const Outcome = Type.Object({
@@ -30,6 +30,9 @@ export const Outcome = Type.Object({
    * - `succeeded` | `failed` | `timed_out`: it finished within the wait
    * - `skipped`: not run; `reason` says why (`overlap`, `disabled`, `claimed elsewhere`)
    * - `missed`: the occurrence was too late for `catchUp` and is recorded as missed
+   * - `buffered`: the previous run still holds the lease; the occurrence runs when it ends
+   *   (`overlap: 'bufferOne'` / `'cancelOther'`, docs/OVERLAP.md)
+   * - `cancelled`: it was superseded by a newer occurrence (`overlap: 'cancelOther'`)
    */
   status: stringEnum(OUTCOME_STATUSES),
   /** Run id in the history (absent for skips that wrote no record). */

@@ -4,7 +4,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Task, TaskClass } from '../tasks/task.js'
 import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
-import type { Duration, RetryOptions } from '../tasks/types.js'
+import type { Duration, OverlapPolicy, RetryOptions } from '../tasks/types.js'
 import type { RunHook, RunHookName } from './hooks.js'
 import type { Static } from 'typebox'
 import type { HealthAnswer, ListingAnswer, Outcome, RunSummarySchema, TaskListingSchema } from './schemas.js'
@@ -106,11 +106,50 @@ export interface SchedulerApi {
  */
 export type TaskInput = TaskObject | Task | TaskClass
 
-/** Credentials check for the HTTP routes. */
+/** The `auth.qstash` option. */
+export interface QstashOption {
+  /** QStash's current signing key (console → Signing keys), e.g. `process.env.QSTASH_CURRENT_SIGNING_KEY`. */
+  currentSigningKey: string
+  /** QStash's next signing key, accepted too so that a key rotation needs no redeploy. */
+  nextSigningKey: string
+  /**
+   * The URL QStash calls, exactly as given to QStash, when it differs from the one this app
+   * sees (a proxy or load balancer rewrites host, scheme or path). Default: the request's own
+   * `protocol://host/path?query`.
+   */
+  url?: string
+}
+
+/** The `auth.oidc` option. */
+export interface OidcOption {
+  /** The audience the token must be issued for (Cloud Scheduler: the audience set on the job, by default its URL). */
+  audience: string | string[]
+  /** Who issues the tokens. Default Google: `https://accounts.google.com`. */
+  issuer?: string
+  /** Where the issuer's public keys are. Default Google: `https://www.googleapis.com/oauth2/v3/certs`. */
+  jwksUri?: string
+  /** Only tokens of this identity (a service account's email) are accepted. Recommended: any Google account can get a token for your audience. */
+  email?: string
+}
+
+/**
+ * Credentials check for the HTTP routes (docs/TRIGGERS.md). Give any of the methods: a request
+ * that one of them accepts gets in. `false` opts out (every caller gets in).
+ */
 export type AuthOption =
   | false
-  | { tokens: string[] }
-  | { authorize: (request: FastifyRequest) => boolean | Promise<boolean> }
+  | {
+    /** Static tokens, sent as `Authorization: Bearer <token>`; several allow rotation. Default `SCHEDULE_TOKEN`. */
+    tokens?: string[]
+    /** Also accept the token as the password of HTTP Basic (any user name), for pingers that offer only that. */
+    basic?: boolean
+    /** Verify Upstash QStash's `Upstash-Signature` (signature, URL, expiry, body hash, each jti once). */
+    qstash?: QstashOption
+    /** Verify OIDC ID tokens sent as Bearer (Google Cloud Scheduler by default). */
+    oidc?: OidcOption
+    /** The app's own check (JWT, session, IP list); asked when no other method accepted the request. */
+    authorize?: (request: FastifyRequest) => boolean | Promise<boolean>
+  }
 
 /** Options of the plugin (docs/ARCHITECTURE.md#options). */
 export interface SchedulerOptions {
@@ -146,6 +185,11 @@ export interface SchedulerOptions {
   clock?: () => number
   /** Retry failed runs of every task that sets no `retries` of its own. Default none. */
   retries?: RetryOptions | false
+  /**
+   * The overlap policy of every task that sets no `overlap` of its own: `'skip'` (default),
+   * `'bufferOne'`, `'cancelOther'` or `'allow'` (docs/OVERLAP.md).
+   */
+  overlap?: OverlapPolicy
   /** How long any store call may take before it counts as failed (503). Default `'5 seconds'`. */
   storeTimeout?: Duration
   /**

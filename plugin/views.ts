@@ -141,11 +141,11 @@ export function coversJson (run: RunRecord): RunSummary['covers'] {
   return run.covers === undefined ? null : { from: run.covers.from.toISOString(), to: run.covers.to.toISOString(), count: run.covers.count }
 }
 
-/** Failed, timed-out or abandoned runs in a row, newest first (skips, misses and the running run don't break the row). */
+/** Failed, timed-out or abandoned runs in a row, newest first (skips, misses, cancelled runs and the running run don't break the row). */
 function consecutiveFailures (runs: readonly RunRecord[]): number {
   let count = 0
   for (const run of runs) {
-    if (run.status === 'running' || run.status === 'skipped' || run.status === 'missed') continue
+    if (run.status === 'running' || run.status === 'skipped' || run.status === 'missed' || run.status === 'cancelled') continue
     if (!FAILED_STATUSES.has(run.status)) break
     count++
   }

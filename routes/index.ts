@@ -11,7 +11,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { authHook, type ResolvedAuth } from './auth.js'
+import { addSignedBodyHook, authHook, type ResolvedAuth } from './auth/index.js'
 import { acceptPingerBodies, ignoreTypeOfEmptyBody } from './body-parsers.js'
 import { serializerCompiler, validatorCompiler } from './compilers.js'
 import { replyNotFound, replyWithError } from './errors.js'
@@ -66,6 +66,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
   })
   await app.register(async function guardedRoutes (guarded) {
     guarded.addHook('onRequest', guardHook(opts.auth))
+    if (opts.auth.qstash !== undefined) addSignedBodyHook(guarded, opts.auth, opts.claimOnce!)
     acceptPingerBodies(guarded)
     triggerRoutes(guarded, opts)
     listingRoute(guarded, opts)

@@ -2,7 +2,7 @@
  * Keep tokens out of the logs of the /_schedule routes. Fastify logs "incoming request"
  * with the URL before any hook runs, so a `?token=` would be written as sent; the request
  * loggers of these routes (and of their 404s) get a `req` serializer that drops secret
- * query parameters. After auth the raw URL itself is rewritten (see `auth.ts`).
+ * query parameters. After auth the raw URL itself is rewritten (see `auth/index.ts`).
  *
  * A child-logger factory rather than route `logSerializers`: it also reaches the not-found
  * handler under the prefix, which route options cannot, and it wraps the app's own factory.

@@ -21,7 +21,8 @@ import {
 } from './schemas.js'
 
 const FAILED = new Set<RunOutcome['status']>(['failed', 'timed_out'])
-const SKIPPED = new Set<RunOutcome['status']>(['skipped', 'missed'])
+// A buffered occurrence waits for the running run; a cancelled run made way for a newer one (docs/OVERLAP.md).
+const SKIPPED = new Set<RunOutcome['status']>(['skipped', 'missed', 'buffered', 'cancelled'])
 
 /** Body fields win over query fields of the same name. */
 export function triggerOptions (body: TriggerInput | undefined, query: TriggerInput): { tick: TickOptions, wait: boolean } {

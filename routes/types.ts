@@ -4,13 +4,15 @@ import type {
 } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { SchedulerApi } from '../plugin/types.js'
-import type { ResolvedAuth } from './auth.js'
+import type { ClaimOnce, ResolvedAuth } from './auth/index.js'
 
 export interface ScheduleRoutesOptions {
   /** The plugin's scheduler, with `idleTick()`: the trigger's fast path for an idle ping. */
   scheduler: SchedulerApi & { idleTick: () => string | undefined }
   /** From `resolveAuth()`, called by the plugin at registration. */
   auth: ResolvedAuth
+  /** The store's `claimOnce` once the store is open, for the jti of QStash signatures; required with `auth.qstash`. */
+  claimOnce?: ClaimOnce
   allowGetTrigger: boolean
   /** How long the trigger waits for runs before answering 202. */
   maxWaitMs: number

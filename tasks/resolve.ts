@@ -9,7 +9,7 @@ import { InvalidTaskError } from '../core/errors.js'
 import { SCHEDULE_KEYS, TASK_KEYS, compileSchedule } from './schedule.js'
 import { editDistance, normalizeName, suggest } from '../core/suggest.js'
 import { Task, isDefinedTask } from './task.js'
-import type { ResolvedTask, ScheduleDefinition, TaskContext } from './types.js'
+import { OVERLAP_POLICIES, type OverlapPolicy, type ResolvedTask, type ScheduleDefinition, type TaskContext } from './types.js'
 
 export interface ResolveTaskOptions {
   /** Names the task in errors: a file path, or `options.tasks[i]`. */
@@ -20,7 +20,9 @@ export interface ResolveTaskOptions {
   app: FastifyInstance
   /** The plugin's time zone, used when the task has none. */
   timezone?: string
-  /** Receives accepted-but-ignored input (`runAt` with a minute schedule). */
+  /** The plugin's overlap policy, used when the task has none (default `'skip'`). */
+  overlap?: OverlapPolicy
+  /** Receives accepted-but-ignored input (`runAt` with a minute schedule) and deprecations. */
   warn: (message: string) => void
 }
 
@@ -57,7 +59,7 @@ export function resolveTask (exported: unknown, options: ResolveTaskOptions): Re
     timezone: schedule.timezone,
     timeoutMs: readTimeout(target.timeout, fail),
     catchUpMs: readCatchUp(target.catchUp, fail),
-    allowOverlap: readBoolean('allowOverlap', target.allowOverlap, false, fail),
+    overlap: readOverlap(target, options, fail),
     enabled: readBoolean('enabled', target.enabled, true, fail),
     retries: readRetries(target.retries, 'retries', fail),
     heartbeat: readHeartbeat(target.heartbeat, fail),
@@ -238,6 +240,29 @@ function readDuration (field: string, value: unknown, fail: (message: string) =>
   } catch (error) {
     throw fail((error as Error).message)
   }
+}
+
+/**
+ * An overlap policy (`field` names where it was given), checked with a did-you-mean for a
+ * misspelt one. Exported for the plugin option of the same name.
+ */
+export function readOverlapPolicy (value: unknown, field: string, fail: (message: string) => Error): OverlapPolicy {
+  if (typeof value === 'string' && (OVERLAP_POLICIES as readonly string[]).includes(value)) return value as OverlapPolicy
+  const guess = typeof value === 'string' ? suggest(value, OVERLAP_POLICIES) : undefined
+  const accepted = OVERLAP_POLICIES.map(p => `'${p}'`).join(', ')
+  throw fail(`${field}: ${describeValue(value)} is not an overlap policy${guess === undefined ? '' : ` — did you mean '${guess}'?`} (accepted: ${accepted})`)
+}
+
+/** `overlap`, or the deprecated `allowOverlap` (true → 'allow', false → 'skip', with a warning); never both. */
+function readOverlap (target: Record<string, unknown>, options: ResolveTaskOptions, fail: (message: string) => Error): OverlapPolicy {
+  if (target.allowOverlap !== undefined) {
+    if (target.overlap !== undefined) throw fail('allowOverlap and overlap both given: keep only overlap (allowOverlap is deprecated)')
+    const allow = readBoolean('allowOverlap', target.allowOverlap, false, fail)
+    options.warn(`${options.source}: allowOverlap is deprecated: use overlap: '${allow ? 'allow' : 'skip'}' (docs/OVERLAP.md)`)
+    return allow ? 'allow' : 'skip'
+  }
+  if (target.overlap === undefined) return options.overlap ?? 'skip'
+  return readOverlapPolicy(target.overlap, 'overlap', fail)
 }
 
 function readBoolean (field: string, value: unknown, fallback: boolean, fail: (message: string) => Error): boolean {

@@ -26,7 +26,7 @@ export const TASK_BRAND: unique symbol = Symbol.for('fastify-scheduler.task') as
  * ```
  *
  * The options (`runEvery`, `runAt`, `runEveryHour`, `runEveryMinute`, `twiceDaily`, `cron`,
- * `name`, `timezone`, `timeout`, `catchUp`, `allowOverlap`, `enabled`; see `TaskOptions`)
+ * `name`, `timezone`, `timeout`, `catchUp`, `overlap`, `enabled`; see `TaskOptions`)
  * are deliberately not declared here. TypeScript does not type a subclass's field initializer
  * from its base class, so declaring them would check nothing (`runEvery = '3 dayz'` is just a
  * `string`), and under `noImplicitOverride` (this repository's setting, common in strict
@@ -50,8 +50,19 @@ export abstract class Task {
 /** The class form as a value: a subclass of `Task`, constructed with the Fastify instance. */
 export type TaskClass = new (app: FastifyInstance) => Task
 
-/** Keys of `T` that a task object does not have, mapped to `never` (so they fail to type-check). */
-export type NoExtraKeys<T> = { readonly [K in Exclude<keyof T, keyof TaskObject>]: never }
+/**
+ * The type an unknown key of a task object must have, which no value has: `tsc` names it in
+ * the error, so the message carries the property's name, on the property's line, as an
+ * excess-property check would (`Type 'string' is not assignable to type
+ * 'UnknownTaskProperty<"runEvry">'`). The boot says the same with a did-you-mean.
+ */
+export interface UnknownTaskProperty<K extends PropertyKey> {
+  /** Not on any value a task would hold. */
+  readonly 'is not a task property': K
+}
+
+/** Keys of `T` that a task object does not have, mapped to `UnknownTaskProperty<key>` (so they fail to type-check, naming the key). */
+export type NoExtraKeys<T> = { readonly [K in Exclude<keyof T, keyof TaskObject>]: UnknownTaskProperty<K> }
 
 /**
  * The object form: returns `def` itself, branded for discovery. Unknown keys and malformed

@@ -92,7 +92,7 @@ export interface ScheduleDefinition {
  *   timezone: 'America/New_York',
  *   timeout: '30 minutes',
  *   catchUp: '2 hours',   // a later tick still runs it; after 05:00 it is recorded missed
- *   allowOverlap: false,
+ *   overlap: 'bufferOne',
  *   enabled: process.env.IMPORT_ENABLED !== '0',
  *   async handle ({ app }) { await app.importer.run() }
  * })
@@ -111,7 +111,21 @@ export interface TaskOptions extends ScheduleDefinition {
    * A duration: run if the tick is at most that late; otherwise the occurrence is recorded `missed`.
    */
   catchUp?: boolean | Duration
-  /** Let a run start while the previous one still runs. Default false (the new one is skipped). */
+  /**
+   * What happens when an occurrence falls due while the previous run still holds the task's
+   * lease (docs/OVERLAP.md). Default: the plugin's `overlap`, else `'skip'`.
+   * - `'skip'`: the occurrence is recorded `skipped` (`overlap`).
+   * - `'bufferOne'`: it is remembered in the store (one at most) and runs as soon as the
+   *   running one ends, on whichever replica.
+   * - `'cancelOther'`: the running run's `ctx.signal` aborts with reason `"superseded"` (it is
+   *   recorded `cancelled`), then the new one runs.
+   * - `'allow'`: both run side by side.
+   */
+  overlap?: OverlapPolicy
+  /**
+   * @deprecated use `overlap: 'allow'` (true) or `overlap: 'skip'` (false); a warning at boot
+   * names the task file.
+   */
   allowOverlap?: boolean
   /** Default true. A disabled task is listed but never runs, not even forced. */
   enabled?: boolean
@@ -146,6 +160,12 @@ export interface RetryOptions {
  * defineTask({ runEveryMinute: true, handle ({ trigger, log }) { if (trigger === 'manual') log.debug('from a test') } })
  * ```
  */
+/** What a due occurrence does while the previous run still holds the lease (docs/OVERLAP.md). */
+export type OverlapPolicy = 'skip' | 'bufferOne' | 'cancelOther' | 'allow'
+
+/** Every overlap policy, in the order error messages list them. */
+export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['skip', 'bufferOne', 'cancelOther', 'allow']
+
 export type RunTrigger = 'http' | 'cli' | 'work' | 'manual'
 
 /**
@@ -289,7 +309,8 @@ export interface ResolvedTask {
   timeoutMs: number
   /** How late a tick may be and still run the occurrence: Infinity (true), 0 (false: same minute only) or ms. */
   catchUpMs: number
-  allowOverlap: boolean
+  /** The overlap policy in force (the task's, else the plugin's, else `'skip'`). */
+  overlap: OverlapPolicy
   enabled: boolean
   /** Resolved retry policy, or undefined when the task takes the plugin's (see `retries: false` for none). */
   retries: { attempts: number, delayMs: number } | false | undefined

@@ -14,6 +14,7 @@
  * Lease time is moved through `nowMs`; nothing sleeps.
  */
 import assert from 'node:assert/strict'
+import { BUFFERED_REASON } from './history.js'
 import type { RunRecord, RunStatus, StartClaim, StartRunResult, Store } from './store.js'
 
 /** 2025-05-11T17:00Z, the instant the cases count minutes from. */
@@ -184,6 +185,68 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       assert.equal((await start(store, sampleRun('s', 'report', 5, 'running'))).outcome, 'overlap', 'a scheduled run meets the forced run\'s lease')
     }),
 
+    c('overlap: bufferOne buffers one occurrence behind a held lease; it starts once, when the lease is free', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const buffer = (run: RunRecord, nowMs = run.startedAt.getTime()) =>
+        store.startRun({ run, claim: 'occurrence', lease: { key: 'report', ttlMs: TTL, nowMs }, historyLimit: 100, overlap: 'bufferOne' })
+      assert.equal((await start(store, sampleRun('long', 'report', 1, 'running'))).outcome, 'started')
+      const b1 = sampleRun('b1', 'report', 2, 'running')
+      assert.deepEqual(await buffer(b1), { outcome: 'buffered', holder: 'long' })
+      assert.deepEqual(await statusOf(store, 'b1'), { ...b1, status: 'skipped', error: BUFFERED_REASON, finishedAt: b1.startedAt, durationMs: 0 },
+        'a skipped record says it was buffered')
+      assert.deepEqual((await store.heartbeat()).buffered, [{ task: 'report', of: new Date(T0 + 2 * MINUTE) }], 'the cluster state lists it')
+      assert.deepEqual(await buffer(sampleRun('b2', 'report', 3, 'running')), { outcome: 'overlap', holder: 'long' }, 'one buffered run at most')
+      assert.equal((await statusOf(store, 'b2'))?.error, 'overlap')
+      assert.equal(await store.renewLease('report', 'long', TTL, T0 + 3 * MINUTE), true, 'bufferOne does not supersede the holder')
+
+      const claimBuffer = (id: string, atMin: number, of = 2) =>
+        start(store, sampleRun(id, 'report', atMin, 'running', { scheduledFor: new Date(T0 + of * MINUTE) }), 'buffer')
+      assert.deepEqual(await claimBuffer('early', 4), { outcome: 'busy', holder: 'long' }, 'busy while the holder runs')
+      assert.equal(await statusOf(store, 'early'), undefined, 'busy writes nothing')
+      assert.deepEqual(await claimBuffer('wrong', 4, 3), { outcome: 'claimed' }, 'only the buffered occurrence')
+      assert.deepEqual((await store.heartbeat()).buffered, [{ task: 'report', of: new Date(T0 + 2 * MINUTE) }], 'still buffered')
+
+      await store.finishRun(sampleRun('long', 'report', 1, 'succeeded'), { leaseKey: 'report', historyLimit: 100 })
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => claimBuffer(`r-${i}`, 5)))
+      const started = results.filter((r) => r.outcome === 'started')
+      assert.equal(started.length, 1, 'of 20 concurrent claims of the buffered run one starts')
+      assert.ok(results.every((r) => r.outcome === 'started' || r.outcome === 'claimed' || r.outcome === 'busy'))
+      assert.deepEqual((await store.heartbeat()).buffered, [], 'no longer buffered')
+      const running = (await store.listRuns({ task: ['report'], status: ['running'] })).runs
+      assert.equal(running.length, 1)
+      assert.deepEqual(running[0]!.scheduledFor, new Date(T0 + 2 * MINUTE), 'the run is of the buffered occurrence')
+      assert.deepEqual(await claimBuffer('again', 6), { outcome: 'claimed' }, 'it runs once')
+    }),
+
+    c('overlap: cancelOther supersedes the holder; its run is recorded cancelled; a new holder is not superseded', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const cancel = (run: RunRecord, nowMs = run.startedAt.getTime()) =>
+        store.startRun({ run, claim: 'occurrence', lease: { key: 'report', ttlMs: TTL, nowMs }, historyLimit: 100, overlap: 'cancelOther' })
+      assert.equal((await start(store, sampleRun('long', 'report', 1, 'running'))).outcome, 'started')
+      assert.deepEqual(await cancel(sampleRun('c1', 'report', 2, 'running')), { outcome: 'buffered', holder: 'long' })
+      assert.equal(await store.renewLease('report', 'long', TTL, T0 + 2 * MINUTE), 'superseded', 'the holder learns it at its renewal, and keeps the lease')
+      assert.equal(await store.renewLease('report', 'other', TTL, T0 + 2 * MINUTE), false)
+      assert.deepEqual(await start(store, sampleRun('n0', 'report', 3, 'running', { scheduledFor: new Date(T0 + 2 * MINUTE) }), 'buffer'),
+        { outcome: 'busy', holder: 'long' }, 'the new run waits until the superseded one stopped')
+      await store.finishRun(sampleRun('long', 'report', 1, 'cancelled', { error: 'superseded' }), { leaseKey: 'report', historyLimit: 100 })
+      const cancelled = await store.listRuns({ status: ['cancelled'] })
+      assert.deepEqual(cancelled.runs.map((r) => [r.id, r.status, r.error]), [['long', 'cancelled', 'superseded']])
+      assert.equal(cancelled.total, 1)
+      await store.finishRun(sampleRun('long', 'report', 1, 'failed', { error: 'late' }), { historyLimit: 100 })
+      assert.equal((await statusOf(store, 'long'))?.status, 'cancelled', 'cancelled is settled: never overwritten')
+
+      const next = await start(store, sampleRun('n1', 'report', 3, 'running', { scheduledFor: new Date(T0 + 2 * MINUTE) }), 'buffer')
+      assert.equal(next.outcome, 'started')
+      assert.equal(await store.renewLease('report', 'n1', TTL, T0 + 3 * MINUTE), true, 'a fresh lease is not superseded')
+      assert.deepEqual(await cancel(sampleRun('c2', 'report', 4, 'running')), { outcome: 'buffered', holder: 'n1' })
+      assert.equal(await store.renewLease('report', 'n1', TTL, T0 + 4 * MINUTE), 'superseded')
+      // n1's process dies: its expired lease is taken over, and the new holder is not superseded.
+      const later = T0 + 5 * MINUTE + TTL
+      const takeover = await start(store, sampleRun('late', 'report', 5, 'running'), 'occurrence', later)
+      assert.ok(takeover.outcome === 'started' && takeover.abandoned === 'n1')
+      assert.equal(await store.renewLease('report', 'late', TTL, later + 1), true)
+    }),
+
     c('startRun without a lease records a missed occurrence', async (store) => {
       await store.ensureTasks(['report'], new Date(T0))
       const missed = sampleRun('m', 'report', 1, 'missed', { error: 'late by 90 min' })
@@ -279,7 +342,7 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
     }),
 
     c('heartbeat: the last tick only moves forward', async (store) => {
-      assert.deepEqual(await store.heartbeat(), { retries: [], fence: 0 }, 'no tick yet, no token handed out')
+      assert.deepEqual(await store.heartbeat(), { retries: [], fence: 0, buffered: [] }, 'no tick yet, no token handed out, nothing buffered')
       assert.deepEqual((await store.heartbeat({ at: new Date(T0 + MINUTE), instance: 'a:1' })).lastTick, new Date(T0 + MINUTE))
       assert.deepEqual((await store.heartbeat({ at: new Date(T0), instance: 'b:2' })).lastTick, new Date(T0 + MINUTE), 'an older tick does not move it back')
       assert.deepEqual((await store.heartbeat()).lastTick, new Date(T0 + MINUTE), 'read without writing')
@@ -440,6 +503,20 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       const again = await store.rebase(['report'], now, 1)
       assert.ok((await store.heartbeat()).fence >= seen + 1, 'a smaller fence never lowers the counter')
       assert.equal(again.size, 1)
+    }),
+
+    c('claimOnce: a key is claimed once, by exactly one of concurrent callers', async (store) => {
+      if (store.claimOnce === undefined) return
+      const until = new Date(Date.now() + 60 * MINUTE)
+      assert.equal(await store.claimOnce('jti:a', until), true, 'the first claim')
+      assert.equal(await store.claimOnce('jti:a', until), false, 'the same key again')
+      assert.equal(await store.claimOnce('jti:a', new Date(until.getTime() + MINUTE)), false, 'a later expiry changes nothing')
+      assert.equal(await store.claimOnce('jti:b', until), true, 'another key')
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.claimOnce!('jti:c', until)))
+      assert.equal(results.filter(Boolean).length, 1, 'one of 20 concurrent claims wins')
+      const odd = 'jti:é "quoted" \'single\' ' + 'x'.repeat(300)
+      assert.equal(await store.claimOnce(odd, until), true)
+      assert.equal(await store.claimOnce(odd, until), false, 'long keys with any characters')
     }),
 
     c('records: unset optional fields come back absent, long texts intact', async (store) => {

@@ -7,7 +7,7 @@
  * in the store later: the contract (see `store.ts`, `docs/ARCHITECTURE.md`) makes that safe.
  */
 import { withDeadline } from '../../core/deadline.js'
-import { storeUnavailable } from '../../core/errors.js'
+import { StoreOpenError, storeUnavailable } from '../../core/errors.js'
 import { STORE_METHODS, type Store } from './store.js'
 
 /** The least time `init()` and `close()` get. */
@@ -16,8 +16,12 @@ const LIFECYCLE_MIN_MS = 15_000
 /** The store, with every method bounded in time and every failure coded. */
 export function guardStore (store: Store, timeoutMs: number): Store {
   const guarded = Object.create(null) as Record<string, unknown>
-  // `time()` is optional: guarded only where the store has its own clock.
-  const methods = typeof store.time === 'function' ? [...STORE_METHODS, 'time' as const] : STORE_METHODS
+  // `time()` and `claimOnce()` are optional: guarded only where the store has them.
+  const methods: ReadonlyArray<keyof Store> = [
+    ...STORE_METHODS,
+    ...(typeof store.time === 'function' ? ['time' as const] : []),
+    ...(typeof store.claimOnce === 'function' ? ['claimOnce' as const] : [])
+  ]
   for (const method of methods) {
     const call = (store[method] as (...args: unknown[]) => Promise<unknown>).bind(store)
     // Opening and closing may create tables or drain a connection: a longer bound, still a bound.
@@ -37,5 +41,5 @@ function bounded<T> (method: string, timeoutMs: number, kind: string, call: () =
   // store reports the failure instead of exiting silently mid-await.
   return withDeadline(call, timeoutMs, {
     onTimeout: () => { throw new Error(`the ${kind} store did not answer ${method}() within ${timeoutMs} ms`) }
-  }).catch((err: unknown) => { throw storeUnavailable(err) })
+  }).catch((err: unknown) => { throw err instanceof StoreOpenError ? err : storeUnavailable(err) })
 }

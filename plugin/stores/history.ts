@@ -35,8 +35,16 @@ export function overlapRecord (run: RunRecord): RunRecord {
   return { ...run, status: 'skipped', finishedAt: run.startedAt, durationMs: 0, error: 'overlap' }
 }
 
+/** The reason of the `skipped` record of an occurrence buffered by `overlap: 'bufferOne'` or `'cancelOther'`. */
+export const BUFFERED_REASON = 'overlap: buffered, runs when the running run ends'
+
+/** The `skipped` record `startRun` writes when it buffers the occurrence (outcome `buffered`). */
+export function bufferedRecord (run: RunRecord): RunRecord {
+  return { ...run, status: 'skipped', finishedAt: run.startedAt, durationMs: 0, error: BUFFERED_REASON }
+}
+
 /** The error of a run whose expired lease another `startRun` took over (every store writes the same words). */
 export const TAKEOVER_REASON = 'lease expired: the process running it stopped renewing it'
 
 /** Final statuses that `finishRun` never overwrites (`abandoned` it does: the run did finish). */
-export const SETTLED_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'timed_out', 'skipped', 'missed']
+export const SETTLED_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'timed_out', 'skipped', 'missed', 'cancelled']

@@ -7,11 +7,11 @@
 import type {
   ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, StartRunResult, Store, TaskState
 } from './store.js'
-import { compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
+import { bufferedRecord, compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
 
-interface Lease { owner: string, expiresAt: number }
+interface Lease { owner: string, expiresAt: number, superseded?: boolean }
 /** `attempt`: the newest attempt claimed of `lastOccurrence` (the fence of late results). */
-interface TaskRow { firstSeen: number, lastOccurrence?: number, attempt?: number, retry?: PendingRetry }
+interface TaskRow { firstSeen: number, lastOccurrence?: number, attempt?: number, retry?: PendingRetry, buffered?: number }
 
 /** Copy a record so callers never share (and mutate) what the store holds. */
 function copyRun (run: RunRecord): RunRecord {
@@ -32,6 +32,8 @@ export function memoryStore (): Store {
   const leases = new Map<string, Lease>()
   const runs = new Map<string, RunRecord>()
   let leaseTokens = 0
+  /** `claimOnce` keys, each with the epoch ms until which it is remembered. */
+  const claims = new Map<string, number>()
   let lastTick: number | undefined
 
   function prune (task: string, historyLimit: number): void {
@@ -108,10 +110,15 @@ export function memoryStore (): Store {
       return statesOf(names)
     },
 
-    async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
+    async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
       const row = tasks.get(run.task)
       const at = run.scheduledFor.getTime()
-      if (claim === 'occurrence') {
+      if (claim === 'buffer') {
+        if (row?.buffered !== at) return { outcome: 'claimed' }
+        const held = lease === undefined ? undefined : leases.get(lease.key)
+        if (held !== undefined && held.expiresAt > lease!.nowMs) return { outcome: 'busy', holder: held.owner }
+        delete row.buffered
+      } else if (claim === 'occurrence') {
         if (row === undefined || at < row.firstSeen) return { outcome: 'stale' }
         if (row.lastOccurrence !== undefined && row.lastOccurrence >= at) return { outcome: 'claimed' }
       } else if (claim === 'retry') {
@@ -133,6 +140,12 @@ export function memoryStore (): Store {
         return { outcome: 'recorded' }
       }
       if (current !== undefined && current.expiresAt > lease.nowMs) {
+        if (overlap !== undefined && claim === 'occurrence' && row!.buffered === undefined) {
+          row!.buffered = at
+          if (overlap === 'cancelOther') current.superseded = true
+          write(bufferedRecord(run), historyLimit)
+          return { outcome: 'buffered', holder: current.owner }
+        }
         write(overlapRecord(run), historyLimit)
         return { outcome: 'overlap', holder: current.owner }
       }
@@ -151,7 +164,7 @@ export function memoryStore (): Store {
       const current = leases.get(key)
       if (current === undefined || current.owner !== owner) return false
       current.expiresAt = nowMs + ttlMs
-      return true
+      return current.superseded === true ? 'superseded' : true
     },
 
     async releaseLease (key, owner) {
@@ -193,7 +206,19 @@ export function memoryStore (): Store {
     async heartbeat (tick): Promise<ClusterState> {
       if (tick !== undefined) lastTick = Math.max(lastTick ?? -Infinity, tick.at.getTime())
       const retries = [...tasks].flatMap(([task, row]) => row.retry === undefined ? [] : [{ task, ...copyRetry(row.retry) }])
-      return lastTick === undefined ? { retries, fence: leaseTokens } : { lastTick: new Date(lastTick), retries, fence: leaseTokens }
+      const buffered = [...tasks].flatMap(([task, row]) => row.buffered === undefined ? [] : [{ task, of: new Date(row.buffered) }])
+      return lastTick === undefined
+        ? { retries, fence: leaseTokens, buffered }
+        : { lastTick: new Date(lastTick), retries, fence: leaseTokens, buffered }
+    },
+
+    async claimOnce (key, until) {
+      // Forget claims whose time is over; the host's clock is the memory store's clock.
+      const nowMs = Date.now()
+      for (const [claimed, untilMs] of claims) if (untilMs < nowMs) claims.delete(claimed)
+      if (claims.has(key)) return false
+      claims.set(key, until.getTime())
+      return true
     },
 
     async listRuns (query: HistoryQuery): Promise<HistoryPage> {

@@ -22,10 +22,11 @@ import type { RunTrigger } from '../../tasks/types.js'
 
 /** Status of a run in the history. */
 export type RunStatus =
-  | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'abandoned' | 'skipped' | 'missed'
+  | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'abandoned' | 'skipped' | 'missed' | 'cancelled'
 
+/** `cancelled`: a run superseded by a newer occurrence under `overlap: 'cancelOther'` (docs/OVERLAP.md). */
 export const RUN_STATUSES: readonly RunStatus[] = [
-  'running', 'succeeded', 'failed', 'timed_out', 'abandoned', 'skipped', 'missed'
+  'running', 'succeeded', 'failed', 'timed_out', 'abandoned', 'skipped', 'missed', 'cancelled'
 ]
 
 /** Statuses of a run that ended (everything but `running`). */
@@ -44,7 +45,10 @@ export interface RunRecord {
   finishedAt?: Date
   durationMs?: number
   status: RunStatus
-  /** Error message (failed/timed_out/abandoned), or the reason (skipped: `'overlap'`, missed: `'late by 42 min'`). */
+  /**
+   * Error message (failed/timed_out/abandoned/cancelled), or the reason (skipped: `'overlap'`
+   * or a buffered overlap's words, missed: `'late by 42 min'`).
+   */
   error?: string
   /** Stack of a failed run. */
   stack?: string
@@ -112,9 +116,26 @@ export interface HistoryPage {
  * What `startRun` claims besides the lease:
  * - `occurrence`: the occurrence `run.scheduledFor` of a scheduled run (or a `missed` record);
  * - `retry`: the pending retry `(run.scheduledFor, run.attempt)` of the task;
+ * - `buffer`: the task's buffered run of occurrence `run.scheduledFor` (`overlap: 'bufferOne'`
+ *   or `'cancelOther'`, docs/OVERLAP.md);
  * - `none`: nothing (forced runs).
  */
-export type StartClaim = 'occurrence' | 'retry' | 'none'
+export type StartClaim = 'occurrence' | 'retry' | 'buffer' | 'none'
+
+/**
+ * What a claimed occurrence does when the lease is held (docs/OVERLAP.md); absent: it is
+ * skipped. Only for `claim: 'occurrence'`.
+ * - `bufferOne`: the occurrence becomes the task's buffered run, unless one is buffered already.
+ * - `cancelOther`: the same, and the holder's lease is marked superseded (`renewLease`
+ *   answers `'superseded'` to its owner).
+ */
+export type OverlapAction = 'bufferOne' | 'cancelOther'
+
+/** A buffered run: the occurrence `of` of `task`, waiting for the lease to be free. */
+export interface TaskBuffered {
+  task: string
+  of: Date
+}
 
 export interface StartRunRequest {
   /**
@@ -127,6 +148,8 @@ export interface StartRunRequest {
   lease?: { key: string, ttlMs: number, nowMs: number }
   /** Prune the task's history to this many rows (running rows are never pruned). */
   historyLimit: number
+  /** What to do if the lease is held (claim `occurrence` only); absent: skip. */
+  overlap?: OverlapAction
 }
 
 /**
@@ -140,15 +163,27 @@ export interface StartRunRequest {
  * - `overlap`: the lease is held by `holder` and has not expired. The claim was still made
  *   (the occurrence is spent) and a `skipped` record with reason `'overlap'` was written
  *   under `run.id`.
+ *   With `overlap` given and no run buffered yet, `buffered` is answered instead.
+ * - `buffered`: (claim `occurrence` with `overlap`) the lease is held by `holder`: the claim
+ *   was made, the occurrence became the task's buffered run (at most one per task), a
+ *   `skipped` record with the buffered reason (`bufferedRecord`) was written under `run.id`,
+ *   and with `cancelOther` the holder's lease was marked superseded.
+ * - `busy`: (claim `buffer`) the buffered run is there but the lease is held by `holder`
+ *   and has not expired. Nothing was written; the run stays buffered.
  * - `stale`: the caller's view is behind the store: the task's state row is missing (the
  *   store lost its data) or the occurrence is before `firstSeen`. Nothing was written; the
- *   caller reloads its task states (`ensureTasks`) and decides again. Never for `none`.
+ *   caller reloads its task states (`ensureTasks`) and decides again. Never for `none` nor
+ *   `buffer` (a buffer that is not there answers `claimed`).
+ *
+ * A `buffer` claim that starts clears the buffered run; the lease it takes is not superseded.
  */
 export type StartRunResult =
   | { outcome: 'started', leaseToken: number, abandoned?: string }
   | { outcome: 'recorded' }
   | { outcome: 'claimed' }
   | { outcome: 'overlap', holder: string }
+  | { outcome: 'buffered', holder: string }
+  | { outcome: 'busy', holder: string }
   | { outcome: 'stale' }
 
 export interface FinishRunOptions {
@@ -176,6 +211,8 @@ export interface ClusterState {
    * than a token it was given knows the store went back in time (see `rebase`).
    */
   fence: number
+  /** Every buffered run (docs/OVERLAP.md), of every task. */
+  buffered: TaskBuffered[]
 }
 
 /** Given to `init`: where a store may say something at boot (e.g. "Redis keeps nothing on disk"). */
@@ -211,9 +248,10 @@ export interface Store {
   /**
    * Extend the lease `key` to `nowMs + ttlMs` if `owner` still holds it — also when it has
    * expired, as long as nobody else took it and no reaper removed it. False otherwise: the
-   * run has lost its lease.
+   * run has lost its lease. `'superseded'` when it was extended but a newer occurrence
+   * superseded the run (`overlap: 'cancelOther'`): the run is to stop (docs/OVERLAP.md).
    */
-  renewLease (key: string, owner: string, ttlMs: number, nowMs: number): Promise<boolean>
+  renewLease (key: string, owner: string, ttlMs: number, nowMs: number): Promise<boolean | 'superseded'>
   /** Remove the lease only if `owner` holds it. False otherwise. */
   releaseLease (key: string, owner: string): Promise<boolean>
 
@@ -272,6 +310,15 @@ export interface Store {
    * clock (memory, SQLite) leave it out; the scheduler then measures no skew.
    */
   time? (): Promise<number>
+
+  /**
+   * Claim `key` once (a signed trigger's `jti`, see docs/TRIGGERS.md): true for the first call
+   * with that key, false for every later one while the claim is remembered. The claim is kept
+   * at least until `until`, and may be forgotten afterwards (the token it guards has expired
+   * by then). Among concurrent callers for one key exactly one gets true. Optional for
+   * third-party stores; the built-in ones have it, and `auth.qstash` needs it.
+   */
+  claimOnce? (key: string, until: Date): Promise<boolean>
 
   /** Run history, newest first. */
   listRuns (query: HistoryQuery): Promise<HistoryPage>

@@ -66,7 +66,8 @@ t.test('a store that cannot be opened exits 4', async t => {
   // A file where the store wants a folder: SQLite cannot open its database there.
   const result = await runCli(['run', '--app', CLI_APP], { env: { CLI_APP_STORE: join(CLI_APP, 'db.sqlite') } })
   t.equal(result.code, 4, result.stderr)
-  t.match(result.stderr, /app\.ts: the app failed to boot: .*store is unavailable/)
+  t.match(result.stderr, /app\.ts: the app failed to boot: cannot open the SQLite store at \/.*db\.sqlite: .*sqliteStore\(\{ path \}\)/)
+  t.notMatch(result.stderr, /no task ran/, 'at boot nothing was asked to run')
 })
 
 t.test('--help and --version', async t => {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import fastifyScheduler from '../../plugin.js'
 import { memoryStore } from '../../plugin/stores/memory.js'
-import { findTaskFiles } from '../../plugin/discover.js'
+import { findTaskFiles, locationIn } from '../../plugin/discover.js'
 import { defineTask } from '../../tasks/task.js'
 import { at } from '../helpers/app.js'
 
@@ -71,11 +71,36 @@ t.test('two tasks with one name fail the boot, naming both files', async t => {
   })
 })
 
-t.test('a syntax error fails the boot, naming the file', async t => {
+t.test('a syntax error fails the boot, naming the file, line and column', async t => {
+  // broken.js line 3 is `  handle () { return 1 +* 2 }`: the `*` is column 25.
   await t.rejects(boot(fixture('syntax-error')), {
     code: 'FST_SCHEDULER_INVALID_TASK',
-    message: escape(`${shown('syntax-error', 'broken.js')}: could not be loaded`)
+    message: escape(`${shown('syntax-error', 'broken.js')}:3:25: could not be loaded: SyntaxError: Unexpected token '*'`)
   })
+})
+
+t.test('a syntax error in a CommonJS task file: line and column from the cause\'s stack', async t => {
+  await t.rejects(boot(fixture('syntax-error-cjs')), {
+    code: 'FST_SCHEDULER_INVALID_TASK',
+    message: escape(`${shown('syntax-error-cjs', 'broken.cjs')}:2:38: could not be loaded: SyntaxError: Unexpected token ')'`)
+  })
+})
+
+t.test('an error thrown while a task file loads names the line it was thrown at', async t => {
+  await t.rejects(boot(fixture('throws-on-load')), {
+    code: 'FST_SCHEDULER_INVALID_TASK',
+    message: escape(`${shown('throws-on-load', 'config.mjs')}:2:17: could not be loaded: REPORT_URL is not set`)
+  })
+})
+
+t.test('locations in the texts Node and esbuild write', async t => {
+  const file = '/app/tasks/x.js'
+  t.same(locationIn(file, `${file}:3\n  handle () { return 1 +* 2 }\n                        ^\n\nSyntaxError: Unexpected token '*'`), { line: 3, column: 25 })
+  t.same(locationIn(file, 'Error: boom\n    at file:///app/tasks/x.js:7:11\n    at async ModuleJob.run'), { line: 7, column: 11 })
+  t.same(locationIn(file, `Transform failed with 1 error:\n${file}:4:9: ERROR: Expected ";" but found "b"`), { line: 4, column: 9 })
+  t.same(locationIn(file, `${file}:12\nno caret here`), { line: 12 })
+  t.equal(locationIn(file, 'SyntaxError: Unexpected token\n    at compileSourceTextModule (node:internal/modules/esm/utils:346:16)'), undefined)
+  t.equal(locationIn(file, '/app/tasks/x.json:3:1'), undefined, 'another file is not this one')
 })
 
 t.test('a file without a default export fails the boot', async t => {

@@ -55,8 +55,13 @@ function triggerOnceUp (app: FastifyInstance) {
   }, 15_000)
 }
 
-/** Down: 503 naming the store problem and nothing run. Back: 200 and the task runs once. */
-async function outageAndRecovery (t: Test, app: FastifyInstance, runs: string[], cut: () => Promise<void>, restore: () => Promise<void>): Promise<void> {
+/**
+ * Down: 503 naming the store problem and nothing run. Back: 200 and the task runs once. When
+ * the store comes back empty (`stateLost`: a Redis restarted without persistence), the minute
+ * that found it empty is not run — as far as the new state can tell, another replica ran it
+ * before the loss (docs/ARCHITECTURE.md#a-store-that-goes-back-in-time) — and the next one runs once.
+ */
+async function outageAndRecovery (t: Test, app: FastifyInstance, runs: string[], cut: () => Promise<void>, restore: () => Promise<void>, stateLost = false): Promise<void> {
   const before = await trigger(app)
   t.equal(before.statusCode, 200)
   t.equal(runs.length, 1)
@@ -74,6 +79,11 @@ async function outageAndRecovery (t: Test, app: FastifyInstance, runs: string[],
   clock.advance(60_000)
   const back = await triggerOnceUp(app)
   t.equal(back.statusCode, 200)
+  if (stateLost) {
+    t.equal(runs.length, 1, 'the store came back empty: the minute that found it so is not run (it may have run before the loss)')
+    clock.advance(60_000)
+    t.equal((await triggerOnceUp(app)).statusCode, 200)
+  }
   t.equal(runs.length, 2, 'the occurrence owed since the outage ran once')
   t.equal(new Set(runs).size, runs.length, 'no occurrence ran twice')
 }
@@ -87,7 +97,8 @@ t.test('Redis: 503 while down, recovers by itself', canStartRedis, async t => {
   t.teardown(() => app.close())
   await outageAndRecovery(t, app, runs,
     () => stopRedisServer(server),
-    async () => { server = await startRedisServer(port) })
+    async () => { server = await startRedisServer(port) },
+    true)
 })
 
 t.test('PostgreSQL: 503 while down, recovers by itself', async t => {

@@ -60,22 +60,29 @@ t.test('SCHEDULE_TOKEN (comma-separated) is used when auth is not given', async 
 t.test('every route but health refuses missing or wrong credentials with 401 and WWW-Authenticate: Bearer', async t => {
   const { app, runs } = await buildRoutesApp()
   t.teardown(() => app.close())
-  const wrong = [
-    {}, { authorization: '' }, { authorization: 'Bearer' }, { authorization: `Bearer ${TOKEN}x` },
-    { authorization: `Bearer ${TOKEN.slice(1)}` }, { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` },
-    { authorization: TOKEN }, { authorization: `Bearer ${TOKEN} extra` }
+  const MISSING = 'Missing credentials: send "Authorization: Bearer <token>"'
+  const EMPTY = /^Empty token: the Authorization header names a scheme but carries no token/
+  const SCHEME = 'Unsupported Authorization scheme: expected Bearer'
+  const INVALID = 'The token is not valid'
+  const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+  const wrong: Array<[Record<string, string>, string | RegExp]> = [
+    [{}, MISSING], [{ authorization: '' }, MISSING], [{ authorization: '   ' }, MISSING],
+    [{ authorization: 'Bearer' }, EMPTY], [{ authorization: 'Bearer   ' }, EMPTY],
+    [{ authorization: `Bearer ${TOKEN}x` }, INVALID], [{ authorization: `Bearer ${TOKEN.slice(1)}` }, INVALID],
+    [{ authorization: `Bearer ${TOKEN} extra` }, INVALID],
+    // HTTP Basic is not enabled here: the scheme is refused, even with the right password.
+    [{ authorization: basic('u', TOKEN) }, SCHEME],
+    [{ authorization: TOKEN }, SCHEME], [{ authorization: `Token ${TOKEN}` }, SCHEME]
   ]
-  const messages = new Set<string>()
   for (const url of ROUTES) {
-    for (const headers of wrong) {
+    for (const [headers, message] of wrong) {
       const res = await app.inject({ method: method(url), url, headers })
       t.equal(res.statusCode, 401, `${url} ${JSON.stringify(headers)}`)
       t.match(res.headers['www-authenticate'], /^Bearer realm="fastify-scheduler"/)
-      messages.add(res.json().message)
+      t.match(res.json().message, message, `${url} ${JSON.stringify(headers)}: says why`)
+      t.notOk(res.body.includes(TOKEN), 'the answer never shows a token')
     }
   }
-  t.same([...messages].sort(), ['Invalid credentials', 'Missing credentials: send "Authorization: Bearer <token>"'],
-    'the answer never says which token was wrong')
   t.equal(runs.size, 0)
   const health = await app.inject({ method: 'GET', url: '/_schedule/health' })
   t.equal(health.statusCode, 503, 'health needs no credentials (and no tick came yet)')
@@ -193,4 +200,59 @@ t.test('a 401 is written ahead of time exactly as the ErrorBody serializer write
     t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
     t.equal(res.headers['cache-control'], 'no-store')
   }
+})
+
+t.test('auth.basic: the token is the HTTP Basic password, for any user name; the 401s say why', async t => {
+  const { app, runs, clock, logs } = await buildRoutesApp({ plugin: { auth: { tokens: [TOKEN], basic: true } }, captureLogs: true })
+  t.teardown(() => app.close())
+  const basic = (credentials: string) => ({ authorization: `Basic ${Buffer.from(credentials).toString('base64')}` })
+  for (const [i, credentials] of [`pinger:${TOKEN}`, `:${TOKEN}`, `someone:${TOKEN}`].entries()) {
+    clock.set(START + i * MINUTE)
+    const res = await app.inject({ method: 'POST', url: '/_schedule/run', headers: basic(credentials) })
+    t.equal(res.statusCode, 200, `${credentials.split(':')[0] || '(no user)'}: accepted`)
+  }
+  t.same(Object.fromEntries(runs), { a: 3, b: 3 })
+  const refused: Array<[Record<string, string>, string | RegExp]> = [
+    [basic(`pinger:${TOKEN}x`), 'The token is not valid'],
+    [basic(`${TOKEN}:nope`), 'The token is not valid'],
+    [basic(TOKEN), 'The token is not valid'], // no colon: not user:password
+    [basic('pinger:'), /^Empty token/],
+    [{ authorization: 'Basic' }, /^Empty token/],
+    [{ authorization: `Digest ${TOKEN}` }, 'Unsupported Authorization scheme: expected Bearer or Basic'],
+    [{}, 'Missing credentials: send "Authorization: Bearer <token>" or HTTP Basic with the token as the password']
+  ]
+  clock.set(START + 10 * MINUTE)
+  for (const [headers, message] of refused) {
+    const res = await app.inject({ method: 'POST', url: '/_schedule/run', headers })
+    t.equal(res.statusCode, 401, JSON.stringify(headers))
+    t.match(res.json().message, message)
+    t.match(res.headers['www-authenticate'], /Basic realm="fastify-scheduler"/, 'the challenge offers Basic')
+  }
+  t.same(Object.fromEntries(runs), { a: 3, b: 3 }, 'no refused request ran anything')
+  t.notOk(logs.join('').includes(Buffer.from(`pinger:${TOKEN}`).toString('base64')), 'no Basic credentials in the logs')
+})
+
+t.test('auth.basic without a token fails the boot; with SCHEDULE_TOKEN the token comes from there', async t => {
+  withEnv(undefined, t)
+  await t.rejects(buildRoutesApp({ plugin: { auth: { basic: true } } }), { code: 'FST_SCHEDULER_INVALID_OPTION', message: /auth\.basic needs a token/ })
+  withEnv(TOKEN, t)
+  const { app } = await buildRoutesApp({ plugin: { auth: { basic: true } } })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/_schedule/run', headers: { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` } })
+  t.equal(res.statusCode, 200)
+})
+
+t.test('tokens and authorize combine: either lets a request in', async t => {
+  const { app, runs, clock } = await buildRoutesApp({
+    plugin: { auth: { tokens: [TOKEN], authorize: request => request.headers['x-internal'] === 'yes' } }
+  })
+  t.teardown(() => app.close())
+  t.equal((await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })).statusCode, 200, 'the token')
+  clock.set(START + MINUTE)
+  t.equal((await app.inject({ method: 'POST', url: '/_schedule/run', headers: { 'x-internal': 'yes' } })).statusCode, 200, 'authorize')
+  const refused = await app.inject({ method: 'POST', url: '/_schedule/run', headers: { authorization: 'Bearer wrong-token-0123456789' } })
+  t.equal(refused.statusCode, 401)
+  t.equal(refused.json().message, 'The token is not valid', 'a wrong token says so even when authorize also refused')
+  t.equal((await app.inject({ method: 'POST', url: '/_schedule/run' })).json().message, 'Not authorized')
+  t.same(Object.fromEntries(runs), { a: 2, b: 2 })
 })

@@ -4,7 +4,7 @@
  */
 import t, { type Test } from 'tap'
 import type { FastifyBaseLogger } from 'fastify'
-import { bearerToken, matchesToken, resolveAuth, type ResolvedAuth } from '../../routes/auth.js'
+import { bearerToken, matchesToken, resolveAuth, type ResolvedAuth } from '../../routes/auth/index.js'
 import type { AuthOption } from '../../plugin/types.js'
 
 const TOKEN_A = 'token-a-0123456789abcdef'
@@ -51,8 +51,7 @@ t.test('with no auth option and no SCHEDULE_TOKEN the boot fails, saying how to 
 
 t.test('SCHEDULE_TOKEN is comma-separated and trimmed; a short entry fails the boot naming SCHEDULE_TOKEN', async t => {
   const auth = resolve(undefined, { SCHEDULE_TOKEN: ` ${TOKEN_A} ,${TOKEN_B}, ` })
-  t.equal(auth.kind, 'tokens')
-  if (auth.kind !== 'tokens') return
+  if (auth.tokens === undefined) return t.fail('expected tokens')
   t.equal(auth.tokens.slots.length, 2)
   t.ok(matchesToken(TOKEN_A, auth.tokens))
   t.ok(matchesToken(TOKEN_B, auth.tokens))
@@ -74,7 +73,7 @@ t.test('auth.tokens: each token is checked and named by index, never printed', a
 
 t.test('auth.tokens wins over SCHEDULE_TOKEN', async t => {
   const auth = resolve({ tokens: [TOKEN_A] }, { SCHEDULE_TOKEN: TOKEN_B })
-  if (auth.kind !== 'tokens') return t.fail('expected tokens')
+  if (auth.tokens === undefined) return t.fail('expected tokens')
   t.ok(matchesToken(TOKEN_A, auth.tokens))
   t.notOk(matchesToken(TOKEN_B, auth.tokens))
 })
@@ -84,21 +83,22 @@ t.test('anything that is not an auth option fails the boot naming auth', async t
     throwsCoded(t, () => resolve(option), 'FST_SCHEDULER_INVALID_OPTION', /auth accepts \{ tokens/)
   }
   throwsCoded(t, () => resolve({ token: [TOKEN_A] }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.token is not an option \(did you mean auth\.tokens\?\)/)
-  throwsCoded(t, () => resolve({ tokens: [TOKEN_A], authorize: () => true }), 'FST_SCHEDULER_INVALID_OPTION', /either tokens or authorize/)
+  throwsCoded(t, () => resolve({ basic: 'yes' }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.basic must be true or false/)
+  throwsCoded(t, () => resolve({ basic: true }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.basic needs a token: set auth\.tokens or SCHEDULE_TOKEN/)
   throwsCoded(t, () => resolve({ authorize: 'yes' }), 'FST_SCHEDULER_INVALID_OPTION', /auth\.authorize must be a function/)
 })
 
 t.test('auth: false is an explicit opt-out that warns at boot', async t => {
   const warnings: string[] = []
   const auth = resolveAuth(false, { env: {}, allowQueryToken: false, log: silentLog(warnings) })
-  t.equal(auth.kind, 'none')
+  t.equal(auth.none, true)
   t.equal(warnings.length, 1)
   t.match(warnings[0], /auth is false/)
 })
 
 t.test('allowQueryToken needs tokens', async t => {
   throwsCoded(t, () => resolve(false, {}, true), 'FST_SCHEDULER_INVALID_OPTION', /allowQueryToken: true needs tokens/)
-  throwsCoded(t, () => resolve({ authorize: () => true }, {}, true), 'FST_SCHEDULER_INVALID_OPTION', /allowQueryToken: true works with tokens only/)
+  throwsCoded(t, () => resolve({ authorize: () => true }, {}, true), 'FST_SCHEDULER_INVALID_OPTION', /allowQueryToken needs a token: set auth\.tokens or SCHEDULE_TOKEN/)
   const auth = resolve({ tokens: [TOKEN_A] }, {}, true)
   t.equal(auth.allowQueryToken, true)
 })
@@ -106,12 +106,23 @@ t.test('allowQueryToken needs tokens', async t => {
 t.test('auth.authorize is kept as given', async t => {
   const authorize = (): boolean => true
   const auth = resolve({ authorize })
-  t.same(auth, { kind: 'authorize', authorize, allowQueryToken: false })
+  t.same(auth, { none: false, basic: false, authorize, allowQueryToken: false })
+})
+
+t.test('methods combine: tokens with authorize, basic with SCHEDULE_TOKEN', async t => {
+  const authorize = (): boolean => true
+  const both = resolve({ tokens: [TOKEN_A], authorize })
+  t.equal(both.authorize, authorize)
+  t.ok(both.tokens !== undefined && matchesToken(TOKEN_A, both.tokens))
+  const basic = resolve({ basic: true }, { SCHEDULE_TOKEN: TOKEN_B })
+  t.equal(basic.basic, true)
+  t.ok(basic.tokens !== undefined && matchesToken(TOKEN_B, basic.tokens), 'the token of SCHEDULE_TOKEN is the password')
+  t.equal(resolve({}, { SCHEDULE_TOKEN: TOKEN_B }).tokens?.slots.length, 1, 'auth: {} reads SCHEDULE_TOKEN')
 })
 
 t.test('matchesToken accepts exactly the configured tokens', async t => {
   const auth = resolve({ tokens: [TOKEN_A, TOKEN_B] })
-  if (auth.kind !== 'tokens') return t.fail('expected tokens')
+  if (auth.tokens === undefined) return t.fail('expected tokens')
   t.ok(matchesToken(TOKEN_A, auth.tokens))
   t.ok(matchesToken(TOKEN_B, auth.tokens))
   for (const wrong of ['', TOKEN_A.slice(0, -1), `${TOKEN_A}x`, TOKEN_A.toUpperCase(), 'x'.repeat(10_000)]) {
@@ -122,7 +133,7 @@ t.test('matchesToken accepts exactly the configured tokens', async t => {
 t.test('matchesToken: padding, cut-off and non-ASCII candidates never match a token they only resemble', async t => {
   const long = `${TOKEN_A}-and-some-more`
   const auth = resolve({ tokens: [TOKEN_A, long] })
-  if (auth.kind !== 'tokens') return t.fail('expected tokens')
+  if (auth.tokens === undefined) return t.fail('expected tokens')
   t.ok(matchesToken(TOKEN_A, auth.tokens), 'the shorter token, compared in a slot as wide as the longer one')
   t.ok(matchesToken(long, auth.tokens))
   const lookalikes = [

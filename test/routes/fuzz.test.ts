@@ -4,14 +4,20 @@
  *   - input never causes a 5xx (health's 503 is about ticks, not input) and nothing crashes;
  *   - without valid credentials no task runs and the scheduler is not even ticked;
  *   - with valid credentials only POST (or GET with allowGetTrigger) on /run runs tasks;
- *   - no log line ever contains the token.
+ *   - no log line ever contains the token;
+ *   - with QStash, OIDC and Basic on too, forged or near-miss signatures, ID tokens and Basic
+ *     passwords (in any mix with the rest) never run a task.
  */
+import { createHash } from 'node:crypto'
+import { createServer } from 'node:http'
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import type { InjectOptions } from 'fastify'
 import { buildRoutesApp, START, TOKEN, type RoutesApp } from './helpers.js'
 
 const UNAUTHENTICATED_RUNS = 2000
+const SIGNED_RUNS = 1000
 const AUTHENTICATED_RUNS = 1000
 const MINUTE = 60_000
 
@@ -214,4 +220,94 @@ t.test(`${AUTHENTICATED_RUNS} random requests with valid credentials: no 5xx; on
   t.equal(tried, AUTHENTICATED_RUNS)
   t.ok(runsSeen > 0, `${runsSeen} runs from valid triggers`)
   t.same(leakedLines, [], 'no log line of the routes holds the token')
+})
+
+const CURRENT = 'sig_current_0123456789abcdefghij'
+const NEXT = 'sig_next_0123456789abcdefghijklmn'
+
+/** Signatures and ID tokens that each have exactly one defect (or several), made once. */
+async function forgedCredentials (): Promise<{ signatures: string[], idTokens: string[] }> {
+  const now = Math.floor(Date.now() / 1000)
+  const emptyHash = createHash('sha256').update('').digest('base64url')
+  const qstash = async (key: string, change: { sub?: string, exp?: number, nbf?: number, iss?: string, body?: string }) =>
+    await new SignJWT({ body: change.body ?? emptyHash }).setProtectedHeader({ alg: 'HS256' }).setIssuer(change.iss ?? 'Upstash')
+      .setSubject(change.sub ?? 'http://localhost:80/_schedule/run').setNotBefore(change.nbf ?? now).setExpirationTime(change.exp ?? now + 300)
+      .setJti(`msg_${Math.random()}`).sign(new TextEncoder().encode(key))
+  const signatures = [
+    await qstash('sig_wrong_0123456789abcdefghijkl', {}),
+    await qstash(CURRENT, { exp: now - 120, nbf: now - 600 }),
+    await qstash(NEXT, { nbf: now + 300 }),
+    await qstash(CURRENT, { sub: 'http://localhost:80/elsewhere' }),
+    await qstash(CURRENT, { iss: 'Upstas' }),
+    await qstash(CURRENT, { body: createHash('sha256').update('x').digest('base64url') }),
+    // alg none, and an HS256 token whose payload was edited after signing
+    'eyJhbGciOiJub25lIn0.eyJpc3MiOiJVcHN0YXNoIn0.',
+    (await qstash(CURRENT, {})).replace(/\.([^.]+)\./, (_, payload: string) => `.${payload.slice(0, -2)}AA.`)
+  ]
+  const stranger = await generateKeyPair('RS256')
+  const idToken = async (key: Parameters<SignJWT['sign']>[0], aud: string, kid: string) => await new SignJWT({ email: 'x@y.z' })
+    .setProtectedHeader({ alg: 'RS256', kid }).setIssuer('https://issuer.example.com').setAudience(aud).setExpirationTime(now + 300).sign(key)
+  const idTokens = [
+    await idToken(stranger.privateKey, 'fuzz-audience', 'unknown'),
+    await idToken(stranger.privateKey, 'fuzz-audience', 'served'),
+    await idToken(jwksKey!.privateKey, 'another-audience', 'served')
+  ]
+  return { signatures, idTokens }
+}
+
+let jwksKey: Awaited<ReturnType<typeof generateKeyPair>> | undefined
+
+t.test(`${SIGNED_RUNS} random requests with forged signatures, ID tokens and Basic passwords: no 5xx, no run, no tick`, async t => {
+  jwksKey = await generateKeyPair('RS256', { extractable: true })
+  const jwk = { ...(await exportJWK(jwksKey.publicKey)), kid: 'served', alg: 'RS256' }
+  const server = createServer((request, response) => response.end(JSON.stringify({ keys: [jwk] })))
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise(resolve => server.close(resolve)))
+  const jwksUri = `http://127.0.0.1:${(server.address() as { port: number }).port}/certs`
+  const target = await buildRoutesApp({
+    captureLogs: true,
+    plugin: {
+      allowGetTrigger: true,
+      auth: {
+        tokens: [TOKEN],
+        basic: true,
+        qstash: { currentSigningKey: CURRENT, nextSigningKey: NEXT },
+        oidc: { audience: 'fuzz-audience', issuer: 'https://issuer.example.com', jwksUri }
+      }
+    }
+  })
+  t.teardown(() => target.app.close())
+  const { signatures, idTokens } = await forgedCredentials()
+  const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+  const authorization = fc.option(fc.oneof(
+    wrongAuthorization.map(value => value ?? ''),
+    fc.constantFrom(...idTokens.map(token => `Bearer ${token}`), ...signatures.map(token => `Bearer ${token}`)),
+    fc.constantFrom(basic('u', `${TOKEN}x`), basic('', TOKEN.slice(0, -1)), basic(TOKEN, ''), basic('u', ''), 'Basic', 'Basic !!!', `Basic ${TOKEN}`),
+    fc.string({ maxLength: 40 }).map(text => basic('u', text))
+  ), { nil: undefined })
+  const signature = fc.option(fc.oneof(fc.constantFrom(...signatures, ''), fc.string({ maxLength: 60 })), { nil: undefined })
+  let tried = 0
+  let fiveHundreds = 0
+  const statuses = new Map<number, number>()
+  const leakedLines: string[] = []
+  await fc.assert(fc.asyncProperty(fc.oneof(sample(authorization, false), wellFormedTrigger(authorization.map(value => value ?? ''))), signature, async (input, sig) => {
+    tried++
+    target.clock.set(START + tried * MINUTE)
+    const withSignature = sig === undefined ? input : { ...input, headers: { ...input.headers, 'upstash-signature': sig } }
+    const res = await send(target, withSignature)
+    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
+    if (inputCaused5xx(input, res.statusCode, res.payload)) fiveHundreds++
+    leakedLines.push(...res.leaked)
+    return !inputCaused5xx(input, res.statusCode, res.payload) && totalRuns(target) === 0 && target.app.scheduler.lastTickAt === undefined
+  }), { numRuns: SIGNED_RUNS })
+  t.equal(tried, SIGNED_RUNS)
+  t.equal(fiveHundreds, 0)
+  t.equal(totalRuns(target), 0, 'no task ran without valid credentials')
+  t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`)
+  t.same(leakedLines, [], 'no log line of the routes holds a token')
+  // The same app does let the real thing in.
+  target.clock.set(START + (tried + 1) * MINUTE)
+  const ok = await target.app.inject({ method: 'POST', url: '/_schedule/run', headers: { authorization: basic('pinger', TOKEN) } })
+  t.equal(ok.statusCode, 200, 'the token as the HTTP Basic password ticks')
+  t.ok(totalRuns(target) > 0)
 })

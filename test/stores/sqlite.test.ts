@@ -226,7 +226,8 @@ t.test('a v1 file is migrated in place at init: old rows read as attempt 1, not 
 
   t.equal(schemaVersion(path), String(SCHEMA_VERSION), 'schema_version bumped to the newest migration')
   t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-7, -4), ['attempt', 'forced', 'instance'])
-  t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-4), ['retry_of', 'retry_attempt', 'retry_at', 'last_attempt'])
+  t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-5), ['retry_of', 'retry_attempt', 'retry_at', 'last_attempt', 'buffered'])
+  t.same(columnsOf(path, 'fastify_scheduler_leases').slice(-1), ['superseded'], 'migration 6: the lease\'s superseded mark')
 
   const { runs } = await store.listRuns({})
   t.same(runs, [
@@ -323,12 +324,15 @@ t.test('a v2 file opens as it is and gets only the newer migrations: last_attemp
   await store.init()
   t.teardown(() => store.close())
   const after = schemaOf(path)
-  t.same([...after.keys()].sort(), [...before.keys()].sort(), 'no table or index added or dropped')
+  // Migration 8 adds the claimOnce table and its index; nothing else is added or dropped.
+  const added = ['fastify_scheduler_claims', 'fastify_scheduler_claims_until']
+  t.same([...after.keys()].sort(), [...before.keys(), ...added].sort(), 'only the claims table and its index added, nothing dropped')
   for (const [name, sql] of before) {
-    if (name !== 'fastify_scheduler_tasks' && name !== 'fastify_scheduler_runs') t.equal(after.get(name), sql, `${name} unchanged`)
+    if (name !== 'fastify_scheduler_tasks' && name !== 'fastify_scheduler_leases' && name !== 'fastify_scheduler_runs') t.equal(after.get(name), sql, `${name} unchanged`)
   }
-  t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-2), ['retry_at', 'last_attempt'], 'the task rows gained last_attempt, nothing else')
-  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-5), ['instance', 'output', 'covers_from', 'covers_to', 'covers_count'], 'the runs gained output and covers (migration 7)')
+  t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-3), ['retry_at', 'last_attempt', 'buffered'], 'the task rows gained last_attempt (3) and buffered (6), nothing else')
+  t.same(columnsOf(path, 'fastify_scheduler_leases'), ['key', 'owner', 'expires_at', 'superseded'], 'the leases gained superseded (6)')
+  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-5), ['instance', 'output', 'covers_from', 'covers_to', 'covers_count'], 'the runs gained output and covers (7)')
   t.equal(schemaVersion(path), String(SCHEMA_VERSION))
 
   // The v2 run fails and asks for a retry: its task row has no last_attempt, which passes the fence.
@@ -465,9 +469,9 @@ t.test('init waits for another process\'s write lock without blocking the event 
   assertWaitedWithoutBlocking(t, store)
 })
 
-t.test('a file that cannot be opened is reported as the store being unavailable', async (t) => {
+t.test('a file that cannot be opened fails init naming the path; calls are then unavailable', async (t) => {
   const store = sqliteStore({ path: dir }) // a directory, not a database file
-  await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' })
+  await t.rejects(store.init(), { code: 'FST_SCHEDULER_STORE_OPEN', message: `cannot open the SQLite store at ${dir}: it is a folder; name a file` })
   await t.rejects(start(store, run('a', 'report', 0, 'running')), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE' },
     'calls on a store that is not open reject with the coded error')
   await store.close()

@@ -87,14 +87,14 @@ t.test('options: defaults and accepted values', async (t) => {
   const defaults = resolveTask({ handle () {} }, options())
   t.equal(defaults.timeoutMs, 600_000, 'timeout defaults to 10 minutes')
   t.equal(defaults.catchUpMs, Infinity, 'catchUp defaults to true')
-  t.equal(defaults.allowOverlap, false)
+  t.equal(defaults.overlap, 'skip')
   t.equal(defaults.enabled, true)
   t.equal(defaults.schedule.manual, true)
   t.equal(defaults.schedule.describe(), 'manual only')
   const set = resolveTask({ timeout: '30 seconds', catchUp: '15 minutes', allowOverlap: true, enabled: false, handle () {} }, options())
   t.equal(set.timeoutMs, 30_000)
   t.equal(set.catchUpMs, 900_000)
-  t.equal(set.allowOverlap, true)
+  t.equal(set.overlap, 'allow', 'allowOverlap: true is the deprecated alias of overlap: allow')
   t.equal(set.enabled, false)
   t.equal(resolveTask({ timeout: 5000, catchUp: false, handle () {} }, options()).catchUpMs, 0, 'false: the same minute only')
   t.equal(resolveTask({ catchUp: true, handle () {} }, options()).catchUpMs, Infinity)
@@ -120,7 +120,7 @@ t.test('unknown properties fail the boot, with a suggestion', async (t) => {
   t.throws(() => resolveTask({ RunAt: '17:00', handle () {} }, options()), { message: /unknown property "RunAt" — did you mean "runAt"\?/ })
   t.throws(() => resolveTask({ timout: '1 minute', handle () {} }, options()), { message: /unknown property "timout" — did you mean "timeout"\?/ })
   t.throws(() => resolveTask({ priority: 3, handle () {} }, options()),
-    { message: /^tasks\/say-hi\.ts: unknown property "priority" \(accepted: runEvery, runAt, runEveryHour, runEveryMinute, twiceDaily, cron, name, timezone, timeout, catchUp, allowOverlap, enabled, retries, heartbeat, handle, onSuccess, onFailure\)$/ })
+    { message: /^tasks\/say-hi\.ts: unknown property "priority" \(accepted: runEvery, runAt, runEveryHour, runEveryMinute, twiceDaily, cron, name, timezone, timeout, catchUp, overlap, allowOverlap, enabled, retries, heartbeat, handle, onSuccess, onFailure\)$/ })
 })
 
 t.test('retries, heartbeat, onSuccess and onFailure are checked at boot', async (t) => {

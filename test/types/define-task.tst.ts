@@ -41,8 +41,11 @@ describe('defineTask', () => {
   })
 
   test('rejects unknown and misspelt keys, and a task without handle', () => {
-    expect(defineTask({ run_every: '3 days', handle () {} })).type.toRaiseError('Type \'string\' is not assignable to type \'never\'')
-    expect(defineTask({ runEvry: '3 days', handle () {} })).type.toRaiseError('Type \'string\' is not assignable to type \'never\'')
+    // The error names the property, as an excess-property check would.
+    expect(defineTask({ run_every: '3 days', handle () {} })).type.toRaiseError('is not assignable to type \'UnknownTaskProperty<"run_every">\'')
+    expect(defineTask({ runEvry: '5 minutes', handle () {} })).type.toRaiseError('is not assignable to type \'UnknownTaskProperty<"runEvry">\'')
+    expect(defineTask({ runEveryMinute: true, retry: { attempts: 3 }, handle () {} })).type.toRaiseError('UnknownTaskProperty<"retry">')
+    expect(defineTask({ runEveryMinute: true, onSucces: () => {}, handle () {} })).type.toRaiseError('UnknownTaskProperty<"onSucces">')
     expect(defineTask({ runEvery: '3 days' })).type.toRaiseError("Property 'handle' is missing")
     expect(defineTask({ runEveryMinute: true, handle: 'not a function' })).type.toRaiseError("Type 'string' is not assignable")
   })

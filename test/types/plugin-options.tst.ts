@@ -35,6 +35,15 @@ describe('SchedulerOptions', () => {
     })
     expect<SchedulerOptions>().type.toBeAssignableFrom({ dir: false as const, store: sqliteStore({ path: './db.sqlite' }), auth: false as const })
     expect<SchedulerOptions>().type.toBeAssignableFrom({ auth: { authorize: () => true } })
+    expect<SchedulerOptions>().type.toBeAssignableFrom({
+      auth: {
+        tokens: ['a-token-of-sixteen-chars-or-more'],
+        basic: true,
+        qstash: { currentSigningKey: 'sig_a', nextSigningKey: 'sig_b', url: 'https://example.com/_schedule/run' },
+        oidc: { audience: 'https://example.com/_schedule/run', email: 'job@project.iam.gserviceaccount.com' },
+        authorize: () => true
+      }
+    })
   })
 
   test('TaskInput is the union of task forms, not object', () => {
@@ -54,6 +63,9 @@ describe('SchedulerOptions', () => {
     expect(options).type.not.toBeCallableWith({ tasks: [{ runEvry: '3 days', handle () {} }] })
     expect(options).type.not.toBeCallableWith({ tasks: [Task] })
     expect(options).type.not.toBeCallableWith({ auth: { token: 'a-token-of-sixteen-chars-or-more' } })
+    expect(options).type.not.toBeCallableWith({ auth: { qstash: { currentSigningKey: 'sig_a' } } })
+    expect(options).type.not.toBeCallableWith({ auth: { oidc: { issuer: 'https://accounts.google.com' } } })
+    expect(options).type.not.toBeCallableWith({ auth: { basic: 'yes' } })
     expect(options).type.not.toBeCallableWith({ timezone: 1 })
   })
 

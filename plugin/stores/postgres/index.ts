@@ -10,7 +10,7 @@ import type pg from 'pg'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { InvalidOptionError } from '../../../core/errors.js'
 import { RUN_COLUMNS, RUN_CORE_COUNT, RUN_FIELDS, runFromStored, runToStored, type StoredRun } from '../driver.js'
-import { pageOfRuns, TAKEOVER_REASON } from '../history.js'
+import { BUFFERED_REASON, pageOfRuns, TAKEOVER_REASON } from '../history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, TaskState } from '../store.js'
 import { connection, openPool } from './connection.js'
 import { migrate } from './migrations.js'
@@ -142,6 +142,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
   const { withClient, one, useLog } = connection(pool, timeout, options.prepare ?? true)
   const statements = {
     startRun: startRunSql(n),
+    startRunOverlap: startRunSql(n, true),
     finishRun: finishRunSql(n),
     retryAbandoned: retryAbandonedSql(n),
     abandonExpired: abandonExpiredSql(n, RUN_COLUMNS),
@@ -189,9 +190,11 @@ export function postgresStore (options: PostgresStoreOptions): Store {
       return taskStates(rows)
     },
 
-    async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
-      const { rows: [row] } = await one<{ first_seen: Date | null, go: boolean, owner: string | null, token: string | null, abandoned: string | null }>(
-        statements.startRun, [
+    async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
+      // Only a task that buffers pays for the overlap parts of the statement.
+      const withOverlap = overlap !== undefined || claim === 'buffer'
+      const { rows: [row] } = await one<{ first_seen: Date | null, go: boolean, owner: string | null, token: string | null, abandoned: string | null, buffered: string }>(
+        withOverlap ? statements.startRunOverlap : statements.startRun, [
           ...runParams(run),
           claim,
           lease?.key ?? null,
@@ -200,15 +203,20 @@ export function postgresStore (options: PostgresStoreOptions): Store {
           lease?.nowMs ?? null,
           Math.max(0, Math.floor(historyLimit)),
           TAKEOVER_REASON,
+          ...(withOverlap ? [overlap ?? null, BUFFERED_REASON] : []),
           ...runExtraParams(run)
         ])
+      if (!row!.go && claim === 'buffer') return { outcome: 'claimed' }
       if (!row!.go) {
         const firstSeen = row!.first_seen
         const stale = firstSeen === null || (claim === 'occurrence' && run.scheduledFor.getTime() < firstSeen.getTime())
         return { outcome: stale ? 'stale' : 'claimed' }
       }
       if (lease === undefined) return { outcome: 'recorded' }
-      if (row!.owner !== run.id) return { outcome: 'overlap', holder: row!.owner! }
+      if (row!.owner !== run.id) {
+        const outcome = claim === 'buffer' ? 'busy' : Number(row!.buffered) > 0 ? 'buffered' : 'overlap'
+        return { outcome, holder: row!.owner! }
+      }
       const started: StartRunResult = { outcome: 'started', leaseToken: Number(row!.token) }
       if (row!.abandoned !== null) started.abandoned = row!.abandoned
       return started
@@ -216,9 +224,10 @@ export function postgresStore (options: PostgresStoreOptions): Store {
 
     async renewLease (key, owner, ttlMs, nowMs) {
       // No expiry check: an owner re-takes its expired lease as long as the row still names it.
-      const { rowCount } = await one(`UPDATE ${n.leases} SET expires_at = $3 WHERE key = $1 AND owner = $2`,
+      const { rows } = await one<{ superseded: boolean }>(
+        `UPDATE ${n.leases} SET expires_at = $3 WHERE key = $1 AND owner = $2 RETURNING superseded IS NOT DISTINCT FROM owner AS superseded`,
         [key, owner, new Date(nowMs + ttlMs)])
-      return rowCount === 1
+      return rows.length === 0 ? false : rows[0]!.superseded ? 'superseded' : true
     },
 
     async releaseLease (key, owner) {
@@ -250,7 +259,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     },
 
     async heartbeat (tick) {
-      const { rows } = await one<{ last_tick: string | null, fence: string } & Partial<TaskRow>>(statements.heartbeat,
+      const { rows } = await one<{ last_tick: string | null, fence: string, buffered_tasks: string[] | null, buffered_at: string[] | null } & Partial<TaskRow>>(statements.heartbeat,
         [tick === undefined ? null : String(tick.at.getTime())])
       const retries = rows.flatMap((row) => {
         const retry = row.task == null ? undefined : retryOf(row as TaskRow)
@@ -258,7 +267,9 @@ export function postgresStore (options: PostgresStoreOptions): Store {
       })
       const fence = Number(rows[0]!.fence)
       const lastTick = rows[0]!.last_tick
-      return lastTick == null ? { retries, fence } : { lastTick: new Date(Number(lastTick)), retries, fence }
+      const at = rows[0]!.buffered_at ?? []
+      const buffered = (rows[0]!.buffered_tasks ?? []).map((task, i) => ({ task, of: new Date(Number(at[i])) }))
+      return lastTick == null ? { retries, fence, buffered } : { lastTick: new Date(Number(lastTick)), retries, fence, buffered }
     },
 
     async rebase (names, firstSeen, fence) {
@@ -271,6 +282,14 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     async time () {
       const { rows: [row] } = await one<{ now: number }>('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now')
       return Math.round(row!.now)
+    },
+
+    async claimOnce (key, until) {
+      // One statement: forget claims whose time is over (the server's clock), then claim.
+      // A key still in the table (even expired, deleted by this same statement) is not claimed again.
+      const { rowCount } = await one(`WITH pruned AS (DELETE FROM ${n.claims} WHERE until < clock_timestamp())
+        INSERT INTO ${n.claims} (key, until) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, until])
+      return rowCount === 1
     },
 
     async listRuns (query) {

@@ -82,6 +82,16 @@ CREATE SEQUENCE IF NOT EXISTS ${n.leaseTokens};`
     sql: (n) => `ALTER TABLE ${n.tasks} ADD COLUMN IF NOT EXISTS last_attempt integer;`
   },
   {
+    // Overlap policies (docs/OVERLAP.md): each task's buffered run, and on a lease the run id
+    // a newer occurrence superseded. Numbers 4 and 5 belong to other features; tables may skip
+    // them. Breaking: older code would neither start buffered runs nor stop superseded ones.
+    id: 6,
+    breaking: true,
+    sql: (n) => `
+      CREATE TABLE IF NOT EXISTS ${n.buffers} (task text PRIMARY KEY, occurrence timestamptz NOT NULL);
+      ALTER TABLE ${n.leases} ADD COLUMN IF NOT EXISTS superseded text COLLATE "C";`
+  },
+  {
     // Each run's output and the occurrences a coalesced run covers (docs/RUN-OUTPUT.md).
     // Not breaking: older code leaves the columns null, and a null reads as "none".
     id: 7,
@@ -90,6 +100,18 @@ CREATE SEQUENCE IF NOT EXISTS ${n.leaseTokens};`
 ALTER TABLE ${n.runs} ADD COLUMN IF NOT EXISTS output text,
   ADD COLUMN IF NOT EXISTS covers_from timestamptz, ADD COLUMN IF NOT EXISTS covers_to timestamptz,
   ADD COLUMN IF NOT EXISTS covers_count integer;`
+  },
+  {
+    // claimOnce keys (the jti of signed triggers), each remembered until its expiry. Not
+    // breaking: older code never reads the table. (4 to 7 belong to other features.)
+    id: 8,
+    breaking: false,
+    sql: (n) => `
+CREATE TABLE IF NOT EXISTS ${n.claims} (
+  key text PRIMARY KEY,
+  until timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${n.claimsUntilIndex} ON ${n.claims} (until);`
   }
 ]
 

@@ -57,6 +57,9 @@ export function tableNames (schema: string, tablePrefix: string) {
     leases: qualified('leases'),
     runs: qualified('runs'),
     leaseTokens: qualified('lease_tokens'),
+    claims: qualified('claims'),
+    claimsUntilIndex: id(`${tablePrefix}claims_until`),
+    buffers: qualified('buffers'),
     leasesExpiryIndex: id(`${tablePrefix}leases_expiry`),
     runsTaskIndex: id(`${tablePrefix}runs_task`),
     runsStartedIndex: id(`${tablePrefix}runs_started`)
@@ -109,12 +112,50 @@ function prunedSql (n: TableNames): string {
 /**
  * startRun's statement. Parameters: $1..$13 the run (RUN_PARAMS), $14 the claim, $15 the
  * lease key (null: no lease), $16 now, $17 the lease expiry, $18 now in ms, $19 the history
- * limit, $20 the reason given to a run whose expired lease is taken over, $21..$24 output and covers. The claim also
+ * limit, $20 the reason given to a run whose expired lease is taken over, $21 the overlap
+ * action (null, 'bufferOne', 'cancelOther'), $22 the reason of a buffered record (both only in the overlap statement), then output and
+ * covers ($21..$24, or $23..$26 in the overlap statement). The claim also
  * records the attempt it claimed (`last_attempt`: 1 for an occurrence, the retry's number
  * for a retry), in the same UPDATE, so the claim costs no more writes than before.
+ *
+ * Overlap policies (docs/OVERLAP.md): a buffered run is a row of its own table (the task
+ * row is already updated by the claim, and a statement may change a row only once). A held
+ * lease under `bufferOne`/`cancelOther` inserts it (`ON CONFLICT DO NOTHING`: one at most),
+ * and under `cancelOther` the lease upsert names its owner `superseded`. The `buffer` claim
+ * locks the buffered row `FOR UPDATE` (a concurrent claimer that deleted it first makes it
+ * vanish for the others), takes the lease like any start, and deletes the row only when it
+ * got the lease; a held lease writes nothing (`busy`).
  */
-export function startRunSql (n: TableNames): string {
+export function startRunSql (n: TableNames, overlap = false): string {
   const expired = 'l.expires_at <= $16::timestamptz'
+  // The overlap parts, only in the statement for tasks that buffer: every other start runs
+  // the statement as it was, at its cost (bench/claims.ts). A superseded mark names the run
+  // it applies to, so a later holder, taking the lease through either statement, never
+  // inherits it.
+  const pending = overlap
+    ? `), pending AS (
+  SELECT 1 FROM ${n.buffers} WHERE $14::text = 'buffer' AND task = $2::text AND occurrence = $3::timestamptz FOR UPDATE`
+    : ''
+  const fromPending = overlap ? ' UNION ALL SELECT 1 FROM pending' : ''
+  const supersede = overlap
+    ? `,
+    superseded = CASE WHEN ${expired} THEN NULL
+      WHEN $21::text = 'cancelOther' AND $14::text = 'occurrence' AND NOT EXISTS (SELECT 1 FROM ${n.buffers} WHERE task = $2::text) THEN l.owner
+      ELSE l.superseded END`
+    : ''
+  const buffering = overlap
+    ? `), buffering AS (
+  INSERT INTO ${n.buffers} (task, occurrence)
+  SELECT $2::text, $3::timestamptz FROM outcome WHERE skipped AND $21::text IS NOT NULL AND $14::text = 'occurrence'
+  ON CONFLICT (task) DO NOTHING
+  RETURNING 1
+), unbuffered AS (
+  DELETE FROM ${n.buffers} WHERE EXISTS (SELECT 1 FROM pending) AND task = $2::text AND (SELECT owner FROM lease) = $1::text
+  RETURNING 1`
+    : ''
+  const skippedError = overlap ? "CASE WHEN EXISTS (SELECT 1 FROM buffering) THEN $22::text ELSE 'overlap' END" : "'overlap'"
+  const busy = overlap ? "NOT ($14::text = 'buffer' AND skipped) AND " : ''
+  const counts = overlap ? ', (SELECT count(*) FROM buffering) AS buffered' : ', 0 AS buffered'
   return `
 WITH state AS (
   SELECT first_seen FROM ${n.tasks} WHERE task = $2::text
@@ -128,8 +169,8 @@ WITH state AS (
     WHEN 'retry' THEN retry_of = $3::timestamptz AND retry_attempt = $11::int
     ELSE false END
   RETURNING 1
-), go AS (
-  SELECT 1 FROM claim UNION ALL SELECT 1 WHERE $14::text = 'none'
+${pending}), go AS (
+  SELECT 1 FROM claim UNION ALL SELECT 1 WHERE $14::text = 'none'${fromPending}
 ), lease AS (
   INSERT INTO ${n.leases} AS l (key, owner, expires_at, token)
   SELECT $15::text, $1::text, $17::timestamptz, nextval('${n.leaseTokens}') FROM go WHERE $15::text IS NOT NULL
@@ -137,7 +178,7 @@ WITH state AS (
     taken_from = CASE WHEN ${expired} THEN l.owner END,
     token = CASE WHEN ${expired} THEN EXCLUDED.token ELSE l.token END,
     owner = CASE WHEN ${expired} THEN EXCLUDED.owner ELSE l.owner END,
-    expires_at = CASE WHEN ${expired} THEN EXCLUDED.expires_at ELSE l.expires_at END
+    expires_at = CASE WHEN ${expired} THEN EXCLUDED.expires_at ELSE l.expires_at END${supersede}
   RETURNING owner, token, taken_from
 ), abandoned AS (
   UPDATE ${n.runs} r SET status = 'abandoned', finished_at = $16::timestamptz,
@@ -146,7 +187,7 @@ WITH state AS (
   RETURNING r.id
 ), outcome AS (
   SELECT $15::text IS NOT NULL AND (SELECT owner FROM lease) IS DISTINCT FROM $1::text AS skipped FROM go
-), bound AS (
+${buffering}), bound AS (
   ${boundSql(n, '$19::int', 'EXISTS (SELECT 1 FROM go)')}
 ), written AS (
   INSERT INTO ${n.runs} (${RUN_INSERT_COLUMNS})
@@ -154,10 +195,10 @@ WITH state AS (
     CASE WHEN skipped THEN $5::timestamptz ELSE $6::timestamptz END,
     CASE WHEN skipped THEN 0 ELSE $7::bigint END,
     CASE WHEN skipped THEN 'skipped' ELSE $8::text END,
-    CASE WHEN skipped THEN 'overlap' ELSE $9::text END,
-    $10::text, $11::int, $12::boolean, $13::text, ${extraParams(21)}
+    CASE WHEN NOT skipped THEN $9::text ELSE ${skippedError} END,
+    $10::text, $11::int, $12::boolean, $13::text, ${extraParams(overlap ? 23 : 21)}
   FROM outcome
-  WHERE ($8::text = 'running' AND NOT skipped) OR (${keptSql('$19::int')})
+  WHERE ${busy}(($8::text = 'running' AND NOT skipped) OR (${keptSql('$19::int')}))
   ON CONFLICT (id) DO NOTHING
   RETURNING 1
 ), pruned AS (
@@ -165,7 +206,7 @@ WITH state AS (
 )
 SELECT (SELECT first_seen FROM state) AS first_seen, EXISTS (SELECT 1 FROM go) AS go,
   (SELECT owner FROM lease) AS owner, (SELECT token FROM lease) AS token, (SELECT id FROM abandoned) AS abandoned,
-  (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM pruned) AS pruned`
+  (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM pruned) AS pruned${counts}`
 }
 
 /**
@@ -272,9 +313,11 @@ WITH tick AS (
   RETURNING value
 ), last AS (
   SELECT COALESCE((SELECT value FROM tick), (SELECT value FROM ${n.meta} WHERE key = 'last_tick')) AS value,
-    ${fenceSql(n)} AS fence
+    ${fenceSql(n)} AS fence,
+    (SELECT array_agg(task ORDER BY task) FROM ${n.buffers}) AS buffered_tasks,
+    (SELECT array_agg(${epochMs('occurrence')}::text ORDER BY task) FROM ${n.buffers}) AS buffered_at
 )
-SELECT last.value AS last_tick, last.fence, t.task, t.retry_of, t.retry_attempt, t.retry_at
+SELECT last.value AS last_tick, last.fence, last.buffered_tasks, last.buffered_at, t.task, t.retry_of, t.retry_attempt, t.retry_at
 FROM last LEFT JOIN ${n.tasks} t ON t.retry_of IS NOT NULL
 ORDER BY t.task`
 }

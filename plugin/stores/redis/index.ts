@@ -11,6 +11,8 @@
  *   attempt                 hash task -> the attempt of the newest claim of its lastOccurrence;
  *                           missing (older data) reads as "unknown" and passes the fences
  *   retry                   hash task -> pending retry "of|attempt|at" (ms, n, ms)
+ *   buffered                hash task -> its buffered run's occurrence ms (docs/OVERLAP.md)
+ *   lease:superseded        hash lease key -> the run id a newer occurrence superseded
  *   lease:owner             hash lease key -> owner (the run id)
  *   lease:expiry            sorted set of lease keys scored by expiresAt ms
  *   lease:token             the fencing counter: INCR on every lease taken, only raised by rebase
@@ -30,8 +32,8 @@
 import type { Redis } from 'ioredis'
 import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
 import { RUN_FIELDS, runFromStored, runToStored, withStoreErrors, type StoredRun } from '../driver.js'
-import { pageOfRuns, TAKEOVER_REASON } from '../history.js'
-import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskRetry, TaskState } from '../store.js'
+import { BUFFERED_REASON, pageOfRuns, TAKEOVER_REASON } from '../history.js'
+import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskBuffered, TaskRetry, TaskState } from '../store.js'
 import {
   DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS, endClient, notAcknowledged, persistence, REDIS_NOT_PERSISTENT,
   resolveClient, type Client, type RedisStoreOptions
@@ -98,7 +100,10 @@ export function redisStore (options: RedisStoreOptions): Store {
     leaseOwners: `${prefix}lease:owner`,
     leaseExpiry: `${prefix}lease:expiry`,
     leaseToken: `${prefix}lease:token`,
+    buffered: `${prefix}buffered`,
+    superseded: `${prefix}lease:superseded`,
     tick: `${prefix}tick`,
+    claim: (key: string) => `${prefix}claim:${key}`,
     runPrefix: `${prefix}run:`,
     runs: `${prefix}runs`,
     taskRuns: (task: string) => `${prefix}runs:task:${task}`
@@ -183,21 +188,21 @@ export function redisStore (options: RedisStoreOptions): Store {
       return taskStates(names, reply as Array<string | null>)
     },
 
-    async startRun ({ run, claim, lease, historyLimit }): Promise<StartRunResult> {
+    async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
       const reply = await claiming('fastifySchedulerStartRun',
         keys.first, keys.last, keys.retry, keys.leaseOwners, keys.leaseExpiry, keys.leaseToken,
-        keys.runPrefix, keys.taskRuns(run.task), keys.runs, keys.attempt,
+        keys.runPrefix, keys.taskRuns(run.task), keys.runs, keys.attempt, keys.buffered, keys.superseded,
         claim, run.task, run.scheduledFor.getTime(), run.attempt,
         lease?.key ?? '', lease === undefined ? 0 : lease.nowMs + lease.ttlMs, lease?.nowMs ?? 0,
         Math.max(0, Math.floor(historyLimit)), run.id, run.startedAt.getTime(), TAKEOVER_REASON,
-        ...runToFields(run)) as [string, (string | number)?, string?]
+        overlap ?? '', BUFFERED_REASON, ...runToFields(run)) as [string, (string | number)?, string?]
       const [outcome, detail, abandoned] = reply
       switch (outcome) {
         case 'started':
           return abandoned === undefined
             ? { outcome, leaseToken: Number(detail) }
             : { outcome, leaseToken: Number(detail), abandoned }
-        case 'overlap':
+        case 'overlap': case 'buffered': case 'busy':
           return { outcome, holder: String(detail) }
         case 'recorded': case 'claimed': case 'stale':
           return { outcome }
@@ -207,7 +212,8 @@ export function redisStore (options: RedisStoreOptions): Store {
     },
 
     async renewLease (key, owner, ttlMs, nowMs) {
-      return await call(() => redis.fastifySchedulerRenewLease(keys.leaseOwners, keys.leaseExpiry, key, owner, nowMs + ttlMs)) === 1
+      const renewed = await call(() => redis.fastifySchedulerRenewLease(keys.leaseOwners, keys.leaseExpiry, keys.superseded, key, owner, nowMs + ttlMs))
+      return renewed === 2 ? 'superseded' : renewed === 1
     },
 
     async releaseLease (key, owner) {
@@ -234,11 +240,16 @@ export function redisStore (options: RedisStoreOptions): Store {
     },
 
     async heartbeat (tick) {
-      const [last, flat, fence] = await call(() => redis.fastifySchedulerHeartbeat(keys.tick, keys.retry, keys.leaseToken,
-        tick === undefined ? '' : tick.at.getTime())) as [string | null, string[], number]
+      const [last, flat, fence, flatBuffered] = await call(() => redis.fastifySchedulerHeartbeat(keys.tick, keys.retry, keys.leaseToken,
+        keys.buffered, tick === undefined ? '' : tick.at.getTime())) as [string | null, string[], number, string[]]
       const retries: TaskRetry[] = []
       for (let i = 0; i < flat.length; i += 2) retries.push({ task: flat[i]!, ...retryFromField(flat[i + 1]!) })
-      return last == null ? { retries, fence: Number(fence) } : { lastTick: new Date(Number(last)), retries, fence: Number(fence) }
+      const buffered: TaskBuffered[] = []
+      for (let i = 0; i < flatBuffered.length; i += 2) buffered.push({ task: flatBuffered[i]!, of: new Date(Number(flatBuffered[i + 1])) })
+      buffered.sort((a, b) => a.task < b.task ? -1 : a.task > b.task ? 1 : 0)
+      return last == null
+        ? { retries, fence: Number(fence), buffered }
+        : { lastTick: new Date(Number(last)), retries, fence: Number(fence), buffered }
     },
 
     async rebase (names, firstSeen, fence) {
@@ -250,6 +261,12 @@ export function redisStore (options: RedisStoreOptions): Store {
     async time () {
       const [seconds, micros] = await call(() => client.time())
       return Math.round(Number(seconds) * 1000 + Number(micros) / 1000)
+    },
+
+    async claimOnce (key, until) {
+      // SET NX with an absolute expiry: Redis forgets the claim at `until`, by its own clock.
+      const reply = await call(() => client.set(keys.claim(key), '1', 'PXAT', until.getTime(), 'NX'))
+      return reply === 'OK'
     },
 
     async listRuns (query) {

@@ -27,13 +27,13 @@ const withRunHelpers = (file: string): string => `${RUN_HELPERS}\n${lua(file)}`
 export const SCRIPTS = {
   fastifySchedulerInit: { numberOfKeys: 1, lua: lua('init.lua') },
   fastifySchedulerEnsureTasks: { numberOfKeys: 3, lua: lua('ensure-tasks.lua') },
-  fastifySchedulerStartRun: { numberOfKeys: 10, lua: withRunHelpers('start-run.lua') },
-  fastifySchedulerRenewLease: { numberOfKeys: 2, lua: lua('renew-lease.lua') },
+  fastifySchedulerStartRun: { numberOfKeys: 12, lua: withRunHelpers('start-run.lua') },
+  fastifySchedulerRenewLease: { numberOfKeys: 3, lua: lua('renew-lease.lua') },
   fastifySchedulerReleaseLease: { numberOfKeys: 2, lua: lua('release-lease.lua') },
   fastifySchedulerFinishRun: { numberOfKeys: 8, lua: withRunHelpers('finish-run.lua') },
   fastifySchedulerAbandonExpired: { numberOfKeys: 3, lua: withRunHelpers('abandon-expired.lua') },
   fastifySchedulerRetryAbandoned: { numberOfKeys: 4, lua: withRunHelpers('retry-abandoned.lua') },
-  fastifySchedulerHeartbeat: { numberOfKeys: 3, lua: lua('heartbeat.lua') },
+  fastifySchedulerHeartbeat: { numberOfKeys: 4, lua: lua('heartbeat.lua') },
   fastifySchedulerRebase: { numberOfKeys: 4, lua: lua('rebase.lua') },
   fastifySchedulerListRuns: { numberOfKeys: 2, lua: withRunHelpers('list-runs.lua') },
   fastifySchedulerRecentRuns: { lua: withRunHelpers('recent-runs.lua') }

@@ -28,11 +28,11 @@
  * the old file counts. SQLite itself never deletes the new file's WAL when the old
  * connection closes (it skips the checkpoint of a moved database).
  */
-import { mkdirSync, statSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
-import { storeUnavailable } from '../../../core/errors.js'
+import { StoreOpenError, storeUnavailable } from '../../../core/errors.js'
 
 const FIRST_BACKOFF_MS = 1
 const MAX_BACKOFF_MS = 100
@@ -107,6 +107,60 @@ function filesOf (file: string): string[] {
 function isLockError (err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)
+}
+
+/** Error codes that mean the path cannot be created or written: a retry will not help. */
+const NOT_WRITABLE = /^(SQLITE_CANTOPEN|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH|EACCES|EPERM|EROFS|ENOTDIR|EISDIR|EEXIST)/
+
+/** What is wrong with the path, if anything: it is a folder, or its nearest existing folder is a file or not writable. */
+function pathProblem (file: string): string | undefined {
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory() === true) return 'it is a folder; name a file (e.g. a .sqlite file in it)'
+  } catch {} // ENOTDIR and the like: the folders below tell
+  try {
+    for (let dir = dirname(file); ; dir = dirname(dir)) {
+      let stat
+      try {
+        stat = statSync(dir, { throwIfNoEntry: false })
+      } catch {} // ENOTDIR: a file further up, found on the way
+      if (stat === undefined) {
+        if (dirname(dir) === dir) return undefined
+        continue
+      }
+      if (!stat.isDirectory()) return `${dir} is a file, not a folder`
+      try {
+        accessSync(dir, constants.W_OK)
+      } catch (err) {
+        return `the folder ${dir} is not writable (${(err as { code?: string }).code ?? 'EACCES'})`
+      }
+      return undefined
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Why the file could not be opened, as a `StoreOpenError` naming the absolute path, the reason
+ * and the way out; a lock held past `busyTimeout` stays as it is (it passes, a retry helps).
+ */
+function openFailed (file: string, err: unknown): unknown {
+  if (isLockError(err) || isLockError((err as { cause?: unknown } | null)?.cause)) return err
+  const code = (err as { code?: unknown } | null)?.code
+  const problem = file === ':memory:' ? undefined : pathProblem(file)
+  const notWritable = typeof code === 'string' && NOT_WRITABLE.test(code)
+  // Other failures (a schema from a newer version, a corrupt file) say what to do themselves.
+  if (problem === undefined && !notWritable) return err
+  const message = err instanceof Error ? err.message : String(err)
+  const driver = typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message
+  const hint = problem?.startsWith('it is a folder') === true
+    ? ''
+    : '. A read-only file system (serverless hosts, read-only containers) or missing permissions'
+  const failure = new StoreOpenError(`cannot open the SQLite store at ${file}: ${problem === undefined ? driver : `${problem} (${driver})`}${hint}. ` +
+    'Pass sqliteStore({ path }) with a writable file (on serverless hosts only /tmp is writable, and it lasts as long as the instance), ' +
+    'or use redisStore() or postgresStore(), which serverless functions and replicas share')
+  failure.cause = err
+  return failure
 }
 
 /** Jittered wait before the next try: between half and all of `backoff`, never past `left`. */
@@ -257,14 +311,19 @@ export class SqliteConnection<S, B> {
   async #openFile (): Promise<void> {
     const file = this.#configuredPath === ':memory:' ? ':memory:' : resolve(process.cwd(), this.#configuredPath)
     this.#file = file
-    const db = this.#timed(() => {
-      if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
-      const opening = new Database(file)
-      // Never sleep in the thread on a lock: waiting is the timers' job (see above).
-      opening.pragma('busy_timeout = 0')
-      this.stats.syncBusyTimeoutMs = opening.pragma('busy_timeout', { simple: true }) as number
-      return opening
-    })
+    let db: Database.Database
+    try {
+      db = this.#timed(() => {
+        if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+        const opening = new Database(file)
+        // Never sleep in the thread on a lock: waiting is the timers' job (see above).
+        opening.pragma('busy_timeout = 0')
+        this.stats.syncBusyTimeoutMs = opening.pragma('busy_timeout', { simple: true }) as number
+        return opening
+      })
+    } catch (err) {
+      throw openFailed(file, err)
+    }
     try {
       await this.#whileLocked(() => this.#timed(() => db.pragma('journal_mode = WAL')))
       db.pragma('synchronous = NORMAL')
@@ -279,7 +338,7 @@ export class SqliteConnection<S, B> {
       }
     } catch (err) {
       db.close()
-      throw err
+      throw openFailed(file, err)
     }
   }
 

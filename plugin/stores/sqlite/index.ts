@@ -23,15 +23,18 @@
  *   (`last_occurrence` = the run's occurrence, `COALESCE(last_attempt, attempt)` = its attempt).
  * - `abandonExpired`: UPDATE … RETURNING flips the `running` records of expired leases to
  *   `abandoned`, then those leases are deleted.
+ * Overlap policies (docs/OVERLAP.md): the buffered run is a nullable column of the task row,
+ * set and cleared by conditional UPDATEs inside `startRun`; a lease's `superseded` mark is
+ * reset when the lease is taken over, and `renewLease` reads it back with RETURNING.
  * Pending retries are nullable columns of the task row; the cluster's last tick is a meta
  * row that only grows. Instants are integer milliseconds since the epoch (UTC). SQLite shares
  * the host's clock: no `time()`.
  */
 import type Database from 'better-sqlite3'
-import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
+import { InvalidOptionError, StoreOpenError, storeUnavailable } from '../../../core/errors.js'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { RUN_COLUMNS, runFromStored, type StoredRun } from '../driver.js'
-import { overlapRecord, pageOfRuns, SETTLED_STATUSES, TAKEOVER_REASON } from '../history.js'
+import { bufferedRecord, overlapRecord, pageOfRuns, SETTLED_STATUSES, TAKEOVER_REASON } from '../history.js'
 import type { ClusterState, PendingRetry, RunRecord, StartRunResult, Store, TaskRetry, TaskState } from '../store.js'
 import { CONNECTION_STATS, SqliteConnection } from './connection.js'
 import { migrate } from './migrations.js'
@@ -96,8 +99,17 @@ function prepareStatements (db: Database.Database) {
     takeFreeLease: db.prepare('INSERT INTO fastify_scheduler_leases (key, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING'),
     upsertLease: db.prepare(`
       INSERT INTO fastify_scheduler_leases (key, owner, expires_at) VALUES (?, ?, ?)
-      ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`),
-    renewLease: db.prepare('UPDATE fastify_scheduler_leases SET expires_at = ? WHERE key = ? AND owner = ?'),
+      ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, superseded = 0`),
+    renewLease: db.prepare<[number, string, string], { superseded: number }>(
+      'UPDATE fastify_scheduler_leases SET expires_at = ? WHERE key = ? AND owner = ? RETURNING superseded'),
+    /** Overlap policies (docs/OVERLAP.md): buffer the occurrence unless one is buffered already: at, task. */
+    setBuffered: db.prepare<[number, string]>('UPDATE fastify_scheduler_tasks SET buffered = ? WHERE task = ? AND buffered IS NULL'),
+    /** Claim the buffered run of occurrence `at`: task, at. */
+    claimBuffered: db.prepare<[string, number]>('UPDATE fastify_scheduler_tasks SET buffered = NULL WHERE task = ? AND buffered = ?'),
+    isBuffered: db.prepare<[string, number], { found: number }>('SELECT 1 AS found FROM fastify_scheduler_tasks WHERE task = ? AND buffered = ?'),
+    supersedeLease: db.prepare<[string]>('UPDATE fastify_scheduler_leases SET superseded = 1 WHERE key = ?'),
+    selectBuffered: db.prepare<[], { task: string, buffered: number }>(
+      'SELECT task, buffered FROM fastify_scheduler_tasks WHERE buffered IS NOT NULL ORDER BY task'),
     releaseLease: db.prepare('DELETE FROM fastify_scheduler_leases WHERE key = ? AND owner = ?'),
     selectLeaseToken: db.prepare<[], { token: number }>(
       "SELECT CAST(value AS INTEGER) AS token FROM fastify_scheduler_meta WHERE key = 'lease_token'"),
@@ -110,6 +122,10 @@ function prepareStatements (db: Database.Database) {
       WHERE status = 'running' AND id IN (SELECT owner FROM fastify_scheduler_leases WHERE expires_at <= @nowMs)
       RETURNING ${RUN_COLUMNS}`),
     deleteExpiredLeases: db.prepare('DELETE FROM fastify_scheduler_leases WHERE expires_at <= ?'),
+    /** A claimOnce key, unless it is already there. */
+    insertClaim: db.prepare<[string, number]>('INSERT INTO fastify_scheduler_claims (key, until_ms) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
+    /** Claims whose time is over (the host's clock: SQLite shares it). */
+    pruneClaims: db.prepare<[number]>('DELETE FROM fastify_scheduler_claims WHERE until_ms < ?'),
     /** Insert or replace a record (bound by `runRow`); with `settledKept` = 1 a stored settled record is left as it is. */
     upsertRun: db.prepare(`
       INSERT INTO fastify_scheduler_runs
@@ -251,8 +267,9 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
     const retries: TaskRetry[] = sql.selectRetries.all().map((row) => ({
       task: row.task, of: new Date(row.retry_of), attempt: row.retry_attempt, at: new Date(row.retry_at)
     }))
+    const buffered = sql.selectBuffered.all().map((row) => ({ task: row.task, of: new Date(row.buffered) }))
     const last = sql.selectLastTick.get()
-    return last === undefined ? { retries, fence } : { lastTick: new Date(last.at), retries, fence }
+    return last === undefined ? { retries, fence, buffered } : { lastTick: new Date(last.at), retries, fence, buffered }
   }
 
   const store: Store = {
@@ -263,7 +280,8 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       try {
         await connection.open()
       } catch (err) {
-        throw storeUnavailable(err)
+        // A path that cannot be opened is a configuration error, named as such; a lock held too long is an outage.
+        throw err instanceof StoreOpenError ? err : storeUnavailable(err)
       }
     },
 
@@ -279,10 +297,15 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       })
     },
 
-    async startRun ({ run, claim, lease, historyLimit }) {
+    async startRun ({ run, claim, lease, historyLimit, overlap }) {
       const at = run.scheduledFor.getTime()
       return write((sql, tokens): StartRunResult => {
-        if (claim !== 'none') {
+        if (claim === 'buffer') {
+          if (sql.isBuffered.get(run.task, at) === undefined) return { outcome: 'claimed' }
+          const held = lease === undefined ? undefined : sql.selectLease.get(lease.key)
+          if (held !== undefined && held.expires_at > lease!.nowMs) return { outcome: 'busy', holder: held.owner }
+          sql.claimBuffered.run(run.task, at)
+        } else if (claim !== 'none') {
           // The claim is made whatever happens next: an occurrence skipped for overlap is spent.
           const claimed = claim === 'occurrence'
             ? sql.claimOccurrence.run(at, run.task, at, at).changes === 1
@@ -302,6 +325,11 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
         if (sql.takeFreeLease.run(lease.key, run.id, expiresAt).changes === 0) {
           const current = sql.selectLease.get(lease.key)!
           if (current.expires_at > lease.nowMs) {
+            if (overlap !== undefined && claim === 'occurrence' && sql.setBuffered.run(at, run.task).changes === 1) {
+              if (overlap === 'cancelOther') sql.supersedeLease.run(lease.key)
+              writeRun(sql, bufferedRecord(run), historyLimit)
+              return { outcome: 'buffered', holder: current.owner }
+            }
             writeRun(sql, overlapRecord(run), historyLimit)
             return { outcome: 'overlap', holder: current.owner }
           }
@@ -317,7 +345,10 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
     },
 
     async renewLease (key, owner, ttlMs, nowMs) {
-      return write((sql) => sql.renewLease.run(nowMs + ttlMs, key, owner).changes === 1)
+      return write((sql) => {
+        const row = sql.renewLease.get(nowMs + ttlMs, key, owner)
+        return row === undefined ? false : row.superseded === 1 ? 'superseded' : true
+      })
     },
 
     async releaseLease (key, owner) {
@@ -362,6 +393,13 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
         for (const name of names) sql.rebaseTask.run(name, firstSeen.getTime())
         tokens.raise(fence)
         return taskStates(sql, names)
+      })
+    },
+
+    async claimOnce (key, until) {
+      return write((sql) => {
+        sql.pruneClaims.run(Date.now())
+        return sql.insertClaim.run(key, until.getTime()).changes === 1
       })
     },
 

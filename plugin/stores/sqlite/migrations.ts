@@ -62,6 +62,17 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: 'ALTER TABLE fastify_scheduler_tasks ADD COLUMN last_attempt INTEGER;'
   },
   {
+    // Numbers 4 and 5 belong to other features (pause, steer); a file may skip them.
+    // Breaking: code before it takes over a lease without clearing `superseded`, so the new
+    // holder would be told it was superseded (docs/OVERLAP.md).
+    version: 6,
+    description: "overlap policies: the task's buffered run (an occurrence), and a lease's superseded mark",
+    breaking: true,
+    sql: `
+      ALTER TABLE fastify_scheduler_tasks ADD COLUMN buffered INTEGER;
+      ALTER TABLE fastify_scheduler_leases ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;`
+  },
+  {
     // Not breaking: older code leaves the columns NULL, which reads as "none" (docs/RUN-OUTPUT.md).
     version: 7,
     description: "each run's output (its last logged lines) and the occurrences a coalesced run covers",
@@ -71,6 +82,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE fastify_scheduler_runs ADD COLUMN covers_from INTEGER;
       ALTER TABLE fastify_scheduler_runs ADD COLUMN covers_to INTEGER;
       ALTER TABLE fastify_scheduler_runs ADD COLUMN covers_count INTEGER;`
+  },
+  {
+    // Not breaking: older code never reads the table. (4 to 7 belong to other features.)
+    version: 8,
+    description: 'claimOnce keys (the jti of signed triggers), each remembered until its expiry',
+    breaking: false,
+    sql: `
+      CREATE TABLE IF NOT EXISTS fastify_scheduler_claims (key TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS fastify_scheduler_claims_until ON fastify_scheduler_claims (until_ms);`
   }
 ]
 

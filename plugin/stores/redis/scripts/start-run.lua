@@ -1,8 +1,12 @@
 -- One atomic step: claim, lease, record (docs/ARCHITECTURE.md#the-store-contract).
--- KEYS first, last, retry, lease owners, lease expiry, token, run prefix, task runs, all runs, attempt
+-- KEYS first, last, retry, lease owners, lease expiry, token, run prefix, task runs, all runs, attempt,
+--      buffered, superseded
 -- ARGV claim, task, scheduledFor, attempt, leaseKey|'', expiresAt, now, historyLimit, id,
---      startedAt, takeover reason, field, value, ...
--- -> { 'stale' } | { 'claimed' } | { 'recorded' } | { 'overlap', holder } | { 'started', token, abandoned? }
+--      startedAt, takeover reason, overlap ('bufferOne'|'cancelOther'|''), buffered reason, field, value, ...
+-- -> { 'stale' } | { 'claimed' } | { 'recorded' } | { 'overlap', holder } | { 'buffered', holder }
+--    | { 'busy', holder } | { 'started', token, abandoned? }
+-- Overlap policies (docs/OVERLAP.md): `buffered` is a hash task -> the buffered occurrence;
+-- `superseded` a hash lease key -> the run id superseded (a later holder is never mistaken for it).
 
 -- The same start again (a command resent after its reply was lost): answer what it got.
 local mine = redis.call('HMGET', KEYS[7] .. ARGV[9], 'status', 'leaseToken')
@@ -15,6 +19,14 @@ if claim == 'occurrence' then
   if not first or at < tonumber(first) then return { 'stale' } end
   local last = redis.call('HGET', KEYS[2], task)
   if last and tonumber(last) >= at then return { 'claimed' } end
+elseif claim == 'buffer' then
+  if tonumber(redis.call('HGET', KEYS[11], task)) ~= at then return { 'claimed' } end
+  local holder = redis.call('HGET', KEYS[4], ARGV[5])
+  if holder then
+    local expiresAt = tonumber(redis.call('ZSCORE', KEYS[5], ARGV[5]))
+    if expiresAt and expiresAt > tonumber(ARGV[7]) then return { 'busy', holder } end
+  end
+  redis.call('HDEL', KEYS[11], task)
 elseif claim == 'retry' then
   if redis.call('HEXISTS', KEYS[1], task) == 0 then return { 'stale' } end
   local pending = redis.call('HGET', KEYS[3], task)
@@ -35,7 +47,7 @@ elseif claim == 'retry' then
 end
 local id, leaseKey, limit = ARGV[9], ARGV[5], tonumber(ARGV[8])
 -- The record's fields; HSET lets a later pair override an earlier one of the same field.
-local fields = { unpack(ARGV, 12) }
+local fields = { unpack(ARGV, 14) }
 local function record (...)
   for _, value in ipairs({ ... }) do fields[#fields + 1] = value end
   writeRun(KEYS[7], KEYS[8], KEYS[9], id, ARGV[10], fields)
@@ -49,6 +61,11 @@ local holder = redis.call('HGET', KEYS[4], leaseKey)
 if holder then
   local expiresAt = tonumber(redis.call('ZSCORE', KEYS[5], leaseKey))
   if expiresAt and expiresAt > tonumber(ARGV[7]) then
+    if ARGV[12] ~= '' and claim == 'occurrence' and redis.call('HSETNX', KEYS[11], task, ARGV[3]) == 1 then
+      if ARGV[12] == 'cancelOther' then redis.call('HSET', KEYS[12], leaseKey, holder) end
+      record('status', 'skipped', 'finishedAt', ARGV[10], 'durationMs', '0', 'error', ARGV[13])
+      return { 'buffered', holder }
+    end
     record('status', 'skipped', 'finishedAt', ARGV[10], 'durationMs', '0', 'error', 'overlap')
     return { 'overlap', holder }
   end
