@@ -103,6 +103,8 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     lateResultGraceMs: opts.lateResultGraceMs,
     retries: opts.retries,
     pauseOnFailure: opts.pauseOnFailure,
+    runOutput: opts.runOutput,
+    failingTasksUnhealthy: opts.failingTasksUnhealthy,
     addTask: (task: TaskInput) => {
       if (ready) throw new TooLateError('app.scheduler.add()')
       pending.push({ exported: task, source: `scheduler.add() #${pending.length - discovered.length - opts.tasks.length + 1}` })

@@ -13,6 +13,7 @@ import { InvalidOptionError } from '../core/errors.js'
 import { suggest } from '../core/suggest.js'
 import { canonicalZoneName } from '../tasks/zone.js'
 import type { Registry } from 'prom-client'
+import { DEFAULT_OUTPUT_BYTES } from './run-output.js'
 import { whyNotAStore, type Store } from './stores/store.js'
 import type { AuthOption, SchedulerOptions, TaskInput } from './types.js'
 
@@ -42,6 +43,8 @@ const OptionsSchema = Type.Object({
   ui: Type.Optional(Type.Boolean()),
   metrics: Type.Optional(Type.Unknown()), // boolean or { auth, registry }: checked by readMetrics
   tracing: Type.Optional(Type.Boolean()),
+  runOutput: Type.Optional(Type.Unknown()), // false or { maxBytes }: checked by readRunOutput
+  failingTasksUnhealthy: Type.Optional(Type.Boolean()),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
   logSerializers: Type.Optional(Type.Unknown())
@@ -81,6 +84,10 @@ export interface ResolvedOptions {
   lateResultGraceMs: number
   /** Serve the dashboard page at `<prefix>/ui` (only where routes are on). */
   ui: boolean
+  /** Keep each run's logged lines with its record, up to `maxBytes`; false: not kept. */
+  runOutput: false | { maxBytes: number }
+  /** Health answers 503 while a task is failing. */
+  failingTasksUnhealthy: boolean
   /** The metrics route and families, or false. */
   metrics: false | { auth: boolean, registry: Registry | undefined }
   /** true: required; false: off; 'auto': on when `@opentelemetry/api` resolves. */
@@ -136,6 +143,22 @@ function checkTimezone (timezone: string): void {
   if (canonicalZoneName(timezone) === undefined) fail(`timezone: "${timezone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`)
 }
 
+/** `runOutput`: false, or `{ maxBytes }` (an integer from 256 to 1 MiB); default `{ maxBytes: 8192 }`. */
+function readRunOutput (value: unknown): false | { maxBytes: number } {
+  if (value === undefined) return { maxBytes: DEFAULT_OUTPUT_BYTES }
+  if (value === false) return false
+  const accepted = 'false, or { maxBytes } with maxBytes an integer from 256 to 1048576'
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`runOutput: must be ${accepted} (got ${describeValue(value)})`)
+  const unknown = Object.keys(value).find(key => key !== 'maxBytes')
+  if (unknown !== undefined) fail(`runOutput: unknown key "${unknown}" (accepted: maxBytes)`)
+  const { maxBytes } = value as { maxBytes?: unknown }
+  if (maxBytes === undefined) return { maxBytes: DEFAULT_OUTPUT_BYTES }
+  if (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 256 || maxBytes > 1_048_576) {
+    fail(`runOutput.maxBytes: must be an integer from 256 to 1048576 (got ${describeValue(maxBytes)})`)
+  }
+  return { maxBytes }
+}
+
 /** Validate and resolve the plugin options. Throws on anything wrong. */
 export function resolveOptions (options: SchedulerOptions | undefined): ResolvedOptions {
   const opts = options ?? {}
@@ -177,6 +200,8 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     lateResultGraceMs: duration(opts.lateResultGrace, 'lateResultGrace', 5 * leaseMs),
     ui: opts.ui ?? true,
     metrics: readMetrics(opts.metrics),
-    tracing: opts.tracing ?? 'auto'
+    tracing: opts.tracing ?? 'auto',
+    runOutput: readRunOutput(opts.runOutput),
+    failingTasksUnhealthy: opts.failingTasksUnhealthy ?? false
   }
 }

@@ -12,7 +12,8 @@ import { floorToMinute } from '../core/time.js'
 import type { FinalRecords } from './final-records.js'
 import { callBounded, HOOK_TIMEOUT_MS, pingHeartbeat, type RunHooks } from './hooks.js'
 import { BUFFERED_REASON } from './stores/history.js'
-import type { PendingRetry, RunRecord, StartClaim, Store } from './stores/store.js'
+import type { PendingRetry, RunCovers, RunRecord, StartClaim, Store } from './stores/store.js'
+import { capturingLogger, RunOutput } from './run-output.js'
 import { describeThrown, loggableError } from './thrown.js'
 import type { RunOutcome } from './types.js'
 import type { Observer } from './observe.js'
@@ -46,6 +47,20 @@ export interface RunnerDeps {
   onFailed: (task: ResolvedTask, run: RunRecord) => Promise<void>
   /** Metrics and spans of runs (docs/OBSERVABILITY.md); `NO_OBSERVER` when both are off. */
   observer: Observer
+  /** Keep what a run logs through `ctx.log` with its record, up to `maxBytes` (docs/RUN-OUTPUT.md); false: not kept. */
+  runOutput: false | { maxBytes: number }
+}
+
+/**
+ * What the scheduler tells an observer (such as a metrics exporter) besides the run hooks.
+ * Every method is optional and called synchronously; one that throws is ignored.
+ */
+export interface RunObserver {
+  /**
+   * Catch-up ran one run for several missed occurrences of `task`: `n` of them (the run's
+   * `covers.count` minus the one it ran) got no run of their own (docs/RUN-OUTPUT.md#covers).
+   */
+  coalesced?: (task: string, n: number) => void
 }
 
 /**
@@ -73,6 +88,8 @@ export interface RunRequest {
    * test driving time with `tick(now)` sees retries fall due as production does.
    */
   tickMs: number
+  /** The occurrences this run stands for, when catch-up coalesced several (docs/RUN-OUTPUT.md#covers). */
+  covers?: RunCovers | undefined
 }
 
 /** A run that has started: its id, how to stop it, and when it ends. */
@@ -160,6 +177,7 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
     forced: req.forced,
     instance: deps.instance
   }
+  if (req.covers !== undefined) record.covers = req.covers
   const seenBefore = deps.fence.seen()
   const result = await deps.store.startRun({
     run: record,
@@ -169,6 +187,7 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
     ...(req.claim === 'occurrence' && buffers(task) ? { overlap: task.overlap } : {})
   })
   const scheduledFor = req.scheduledFor.toISOString()
+  if (req.covers !== undefined && (result.outcome === 'started' || result.outcome === 'overlap')) noteCoalesced(deps, task.name, req.covers)
   switch (result.outcome) {
     case 'started':
       if (!deps.fence.accept(result.leaseToken, seenBefore)) {
@@ -217,7 +236,7 @@ export function isPausedOutcome (result: StartResult): boolean {
 }
 
 /** Claim an occurrence too late for `catchUp` and record it `missed`, in one store step. */
-export async function recordMissed (deps: RunnerDeps, task: ResolvedTask, occurrence: Date, trigger: RunTrigger, reason: string): Promise<RunOutcome | 'stale'> {
+export async function recordMissed (deps: RunnerDeps, task: ResolvedTask, occurrence: Date, trigger: RunTrigger, reason: string, covers?: RunCovers): Promise<RunOutcome | 'stale'> {
   const at = new Date(deps.clock())
   const run: RunRecord = {
     id: randomUUID(),
@@ -233,14 +252,25 @@ export async function recordMissed (deps: RunnerDeps, task: ResolvedTask, occurr
     forced: false,
     instance: deps.instance
   }
+  if (covers !== undefined) run.covers = covers
   const result = await deps.store.startRun({ run, claim: 'occurrence', historyLimit: deps.historyLimit })
   const scheduledFor = occurrence.toISOString()
   if (result.outcome === 'stale') return 'stale'
   if (result.outcome === 'paused') return pausedOutcome(task.name, scheduledFor)
   if (result.outcome !== 'recorded') return { task: task.name, status: 'skipped', reason: 'claimed elsewhere', scheduledFor }
-  deps.log.warn({ task: task.name, scheduledFor: occurrence }, `occurrence missed: ${reason}`)
+  if (covers !== undefined) noteCoalesced(deps, task.name, covers)
+  deps.log.warn({ task: task.name, scheduledFor: occurrence, ...(covers !== undefined ? { covers: covers.count } : {}) }, `occurrence missed: ${reason}`)
   deps.observer.recorded(task.name, 'missed')
   return { task: task.name, status: 'missed', runId: run.id, reason, scheduledFor }
+}
+
+/** Tell the observer that `covers.count - 1` occurrences got no run of their own; an observer that throws changes nothing. */
+function noteCoalesced (deps: RunnerDeps, task: string, covers: RunCovers): void {
+  try {
+    deps.observer.coalesced(task, covers.count - 1)
+  } catch (err) {
+    deps.log.warn({ task, err: loggableError(err) }, 'the observer\'s coalesced() threw; ignored')
+  }
 }
 
 function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: string, leaseToken: number): ActiveRun {
@@ -248,6 +278,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
   const task = req.task
   const runId = record.id
   const log = deps.log.child({ task: task.name, runId })
+  const output = deps.runOutput === false ? undefined : new RunOutput(deps.runOutput.maxBytes)
   const controller = new AbortController()
   const startedMs = record.startedAt.getTime()
   const watch = deps.observer.runStarted({
@@ -261,7 +292,7 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
 
   const ctx: TaskContext = {
     app: deps.app,
-    log,
+    log: output === undefined ? log : capturingLogger(log, output, clock),
     runId,
     task: task.name,
     scheduledFor: record.scheduledFor,
@@ -284,6 +315,8 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     const durationMs = Math.max(0, finishedAt.getTime() - startedMs)
     const final: RunRecord = { ...record, status, finishedAt, durationMs }
     watch.end({ status, durationMs, thrown, leaseLost })
+    const text = output?.text()
+    if (text !== undefined) final.output = text
     if (superseded) {
       final.error = (controller.signal.reason as RunAbortedError).message
     } else if (status !== 'succeeded') {
@@ -388,12 +421,23 @@ async function notifyEnd (deps: RunnerDeps, task: ResolvedTask, ctx: TaskContext
   if (final.status === 'cancelled') return await deps.hooks.call('onRunEnd', final, log)
   await Promise.all([
     deps.hooks.call('onRunEnd', final, log),
-    task.heartbeat === undefined ? undefined : pingHeartbeat(task.heartbeat, ok ? 'success' : 'fail', log, final.error),
+    task.heartbeat === undefined ? undefined : pingHeartbeat(task.heartbeat, ok ? 'success' : 'fail', log, heartbeatBody(final)),
     ok
       ? task.onSuccess === undefined ? undefined : callBounded('onSuccess', log, HOOK_TIMEOUT_MS, () => task.onSuccess!(ctx))
       : task.onFailure === undefined ? undefined : callBounded('onFailure', log, HOOK_TIMEOUT_MS, () => task.onFailure!(ctx, thrown)),
     ok ? undefined : deps.onFailed(task, final).catch((err: unknown) => log.error({ err }, 'could not judge pauseOnFailure'))
   ])
+}
+
+/**
+ * The body of a heartbeat ping at the end of a run (Healthchecks.io shows it): the error of a
+ * run that did not succeed, then the run's output. Bounded by Healthchecks.io's 100 kB.
+ */
+export function heartbeatBody (run: RunRecord): string | undefined {
+  const parts = [run.error, run.output].filter((part): part is string => part !== undefined && part !== '')
+  if (parts.length === 0) return undefined
+  const body = parts.join('\n\n')
+  return body.length > 100_000 ? body.slice(-100_000) : body
 }
 
 /** True when `value` is an ActiveRun rather than an immediate outcome. */

@@ -22,17 +22,19 @@ import type { ResolvedTask } from '../tasks/types.js'
 import { ClosedError, StoreOpenError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
 import { withDeadline } from '../core/deadline.js'
 import { floorToMinute, MINUTE } from '../core/time.js'
+import { coveredOccurrences } from './covers.js'
 import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
+import { combineObservers, NO_OBSERVER } from './observe.js'
 import { pingHeartbeat, RunHooks, type PauseHook, type RunHook, type RunHookName } from './hooks.js'
 import {
   BUSY_REASON, buffers, isActiveRun, isPausedOutcome, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun, supersededError,
-  type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
+  type ActiveRun, type RunnerDeps, type RunObserver, type RunRequest, type StartResult
 } from './runner.js'
 import { PAUSE_TEXT_MAX, TAKEOVER_REASON } from './stores/history.js'
 import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskPause, TaskState } from './stores/store.js'
 import { describeThrown } from './thrown.js'
-import { consecutiveFailures, healthReport, latest, pausedView, pauseOf, taskListing } from './views.js'
+import { consecutiveFailures, healthReport, latest, pausedView, pauseOf, taskHealth, taskListing, type TaskCounts } from './views.js'
 import type {
   HealthReport, ListOptions, PauseAnswer, PauseOptions, ResumeAnswer, ResumeOptions, RunOutcome, SchedulerApi,
   SchedulerListing, TaskInput, TickOptions, TickResult
@@ -42,7 +44,8 @@ import type {
 export const HEARTBEAT_EVERY_MS = 5000
 /** Health reads the cluster state through a cache this old at most. */
 export const HEALTH_CACHE_MS = 5000
-/** Runs read per task for the listing's summary (last finished run, consecutive failures). */
+/** Recent runs per task in the listing when not asked (docs/RUN-OUTPUT.md). */
+export const DEFAULT_RECENT = 5
 /**
  * The first instant owed after state loss noticed at `ms`: just after that minute. Its
  * occurrence may have run in the lost state (claimed by another replica a moment before a
@@ -54,6 +57,7 @@ function afterLossAt (ms: number): number {
   return floorToMinute(ms) + 1
 }
 
+/** Runs read per task for the listing's summary (last finished run, consecutive failures). */
 const SUMMARY_RUNS = 20
 /** What an idle tick's `settled` resolves to: shared, since most ticks run nothing. */
 const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
@@ -85,6 +89,8 @@ export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 
   lateResultGraceMs: number
   /** Called by `add()`; throws once the app is ready. */
   addTask: (task: TaskInput) => void
+  /** Health answers 503 while a task is failing. */
+  failingTasksUnhealthy?: boolean
 }
 
 /** The tick's request record, built once (the route passes a builder so idle ticks skip it). */
@@ -124,6 +130,8 @@ export class Scheduler implements SchedulerApi {
   #beating: Promise<void> | undefined
   #cluster: { at: number, state?: ClusterState, error?: string } | undefined
   #clusterRead: Promise<unknown> | undefined
+  #counts: { at: number, counts: TaskCounts | undefined } | undefined
+  #countsRead: Promise<TaskCounts | undefined> | undefined
   /** Why the last tick could not use the store, until a later call succeeds. */
   #storeFault: string | undefined
   readonly #finals: FinalRecords
@@ -181,6 +189,11 @@ export class Scheduler implements SchedulerApi {
 
   addHook (name: RunHookName | 'onPause', fn: RunHook | PauseHook): void {
     this.#hooks.add(name, fn)
+  }
+
+  /** Tell `observer` what the scheduler does beyond runs (coalesced occurrences); not part of `app.scheduler`'s type. */
+  observe (observer: RunObserver): void {
+    this.#deps.observer = combineObservers([this.#deps.observer, { ...NO_OBSERVER, coalesced: (task, n) => observer.coalesced?.(task, n) }])
   }
 
   /** Install the resolved tasks; called once when the app is ready. */
@@ -305,7 +318,7 @@ export class Scheduler implements SchedulerApi {
     const options: ListOptions = arg instanceof Date ? { now: arg } : arg ?? {}
     const nowMs = options.now?.getTime() ?? this.#now()
     const upcoming = Math.max(1, Math.floor(options.upcoming ?? 1))
-    const recentCount = Math.max(0, Math.floor(options.recent ?? 0))
+    const recentCount = Math.max(0, Math.floor(options.recent ?? DEFAULT_RECENT))
     await this.ensureStore()
     const names = this.taskNames
     let recent: Map<string, RunRecord[]>
@@ -327,7 +340,7 @@ export class Scheduler implements SchedulerApi {
       upcoming,
       recent: recentCount,
       runningHere: [...this.#running.values()].some(run => run.task === task.name),
-      attempts: retryPolicy(this.#deps, task)?.attempts ?? 1,
+      retries: (retryPolicy(this.#deps, task)?.attempts ?? 1) - 1,
       paused: pauseOf(pausesOf(cluster), task.name)
     }))
     const everything = pausesOf(cluster).find(p => p.task === null)
@@ -372,7 +385,9 @@ export class Scheduler implements SchedulerApi {
       skew: this.#skew,
       wentBack: this.#wentBack?.reason,
       storeFault: this.#storeFault,
-      paused: this.#pausedCount(pausesOf(cluster.state))
+      paused: this.#pausedCount(pausesOf(cluster.state)),
+      counts: cluster.error === undefined ? await this.#taskCounts(clockMs) : undefined,
+      failingUnhealthy: this.#config.failingTasksUnhealthy === true
     })
   }
 
@@ -542,6 +557,32 @@ export class Scheduler implements SchedulerApi {
   #pausedCount (paused: readonly TaskPause[]): number {
     if (paused.some(p => p.task === null)) return this.#tasks.size
     return paused.filter(p => p.task !== null && this.#tasks.has(p.task)).length
+  }
+
+  /**
+   * How many tasks are failing and overdue, cluster-wide (from every task's newest runs),
+   * through the same short cache as the cluster state; undefined when the runs cannot be read.
+   */
+  async #taskCounts (clockMs: number): Promise<TaskCounts | undefined> {
+    if (this.#counts !== undefined && clockMs - this.#counts.at < HEALTH_CACHE_MS) return this.#counts.counts
+    this.#countsRead ??= (async () => {
+      let counts: TaskCounts | undefined
+      try {
+        const recent = await this.store.recentRuns(this.taskNames, SUMMARY_RUNS)
+        counts = { failing: 0, overdue: 0 }
+        const nowMs = this.#now()
+        for (const task of this.#tasks.values()) {
+          const { failing, overdue } = taskHealth(task, recent.get(task.name) ?? [], nowMs, this.#config.expectTickEveryMs, this.#states.get(task.name)?.firstSeen)
+          if (failing) counts.failing++
+          if (overdue) counts.overdue++
+        }
+      } catch (err) {
+        this.#config.log.warn({ err }, 'health: could not read the runs to count failing and overdue tasks')
+      }
+      this.#counts = { at: this.#now(), counts }
+      return counts
+    })().finally(() => { this.#countsRead = undefined })
+    return await this.#countsRead
   }
 
   /**
@@ -833,10 +874,11 @@ export class Scheduler implements SchedulerApi {
     let result: StartResult
     if (owed) {
       const lateMs = floorToMinute(nowMs) - o
+      const covers = coveredOccurrences(task.schedule, occurrence!, state.firstSeen, state.lastOccurrence)
       result = lateMs > task.catchUpMs
         ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'manual',
-          `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`)
-        : await startRun(this.#deps, this.#runRequest(task, occurrence!, 1, 'occurrence', options, nowMs))
+          `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`, covers)
+        : await startRun(this.#deps, { ...this.#runRequest(task, occurrence!, 1, 'occurrence', options, nowMs), covers })
       // Paused: nothing was claimed, the occurrence is not owed (docs/PAUSE.md); the task is
       // looked at again at its next occurrence.
       if (isPausedOutcome(result)) return result as RunOutcome

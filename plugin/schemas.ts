@@ -47,6 +47,16 @@ export const Outcome = Type.Object({
 export const Attempt = Type.Integer({ minimum: 1, description: '1 for the first run of an occurrence, 2 for its first retry…' })
 export const Forced = Type.Boolean({ description: 'started with force, ignoring the schedule' })
 
+/** The occurrences a coalesced catch-up run stands for (docs/RUN-OUTPUT.md#covers), null when it stands for its own only. */
+export const CoversSchema = Type.Union([Type.Object({
+  from: Instant,
+  to: Instant,
+  count: Type.Integer({ minimum: 2, description: 'occurrences this one run stands for' })
+}), Type.Null()], { description: 'the missed occurrences catch-up coalesced into this run (from the oldest to the one run), null for none' })
+
+/** What the task logged through ctx.log during the run (docs/RUN-OUTPUT.md). */
+export const OutputSchema = Type.Union([Type.String(), Type.Null()], { description: 'the last lines the task logged through ctx.log, redacted and bounded; null for none' })
+
 /** A run as the listing shows it (`RunSummary`). */
 export const RunSummarySchema = Type.Object({
   id: Type.String(),
@@ -57,7 +67,9 @@ export const RunSummarySchema = Type.Object({
   /** Error message, or the reason of a skip or miss. */
   error: Type.Union([Type.String(), Type.Null()], { description: 'error message, or the reason of a skip or miss' }),
   attempt: Attempt,
-  forced: Forced
+  forced: Forced,
+  covers: CoversSchema,
+  output: OutputSchema
 })
 
 /** A pause in force as the listing and the pause routes show it (docs/PAUSE.md). */
@@ -128,10 +140,10 @@ export const TaskListingSchema = Type.Object({
   runningNow: Type.Boolean(),
   /** Failed, timed-out or abandoned runs in a row, newest first (counted over the last 20 runs). */
   consecutiveFailures: Type.Integer({ minimum: 0, description: 'failed, timed-out or abandoned runs in a row (over the last 20 runs)' }),
-  /** Runs in all per occurrence under the retry policy (1: no retries). */
-  retries: Type.Integer({ minimum: 1, description: 'runs in all per occurrence under the retry policy (1: no retries)' }),
-  /** The newest runs (`recent` of them, default 0), newest first. */
-  recent: Type.Array(RunSummarySchema, { description: 'the newest runs, newest first (query recent, default 0)' }),
+  /** Retries configured after a failed run (the policy's attempts minus the first run; 0: no retries). */
+  retries: Type.Integer({ minimum: 0, description: 'retries configured after a failed run (0: no retries)' }),
+  /** The newest runs (`recent` of them, default 5), newest first, a run that just finished included. */
+  recent: Type.Array(RunSummarySchema, { description: 'the newest runs, newest first (query recent, default 5)' }),
   source: Type.String({ description: 'file or option the task came from' }),
   /** The pause that stops the task (its own, else the pause of everything), null when it runs. */
   paused: Type.Union([PausedSchema, Type.Null()], { description: 'the pause that stops the task, null when it runs' })
@@ -152,11 +164,16 @@ export const ListingAnswer = Type.Object({
 
 /** What `/health` answers (`HealthReport` adds `healthy`, which decides 200 or 503 and is not sent). */
 export const HealthAnswer = Type.Object({
-  status: stringEnum(['ok', 'stale', 'no tick yet', 'store unreachable', 'clock skew', 'store went back in time'] as const),
+  status: stringEnum(['ok', 'stale', 'no tick yet', 'store unreachable', 'clock skew', 'store went back in time', 'failing'] as const),
   /** ISO instant of the cluster's last tick, null if none. */
   lastTick: Type.Union([Instant, Type.Null()], { description: 'the cluster\'s last tick (any replica\'s)' }),
   /** One line for humans; names no task. */
   reason: Type.String({ description: 'one line for humans; names no task' }),
   /** How many tasks are paused (their own pause or the pause of everything); a pause never makes health 503. */
-  paused: Type.Integer({ minimum: 0, description: 'how many tasks are paused (never a reason for 503)' })
+  paused: Type.Integer({ minimum: 0, description: 'how many tasks are paused (never a reason for 503)' }),
+  /** How many tasks are failing and overdue, cluster-wide (counts only; absent when the runs could not be read). */
+  tasks: Type.Optional(Type.Object({
+    failing: Type.Integer({ minimum: 0, description: 'tasks whose last finished run failed, timed out or was abandoned' }),
+    overdue: Type.Integer({ minimum: 0, description: 'enabled tasks with an occurrence older than expectTickEvery and no record of it' })
+  }, { description: 'counts only: health names no task' }))
 }, { description: 'ok when any replica ticked within expectTickEvery and the store answers' })

@@ -93,7 +93,7 @@ export interface ListOptions {
   now?: Date
   /** How many next occurrences per task (default 1). */
   upcoming?: number
-  /** How many recent runs per task (default 0). */
+  /** How many recent runs per task (default 5). */
   recent?: number
 }
 
@@ -259,6 +259,14 @@ export interface SchedulerOptions {
   lateResultGrace?: Duration
   /** Serve the dashboard page at `<prefix>/ui` (it carries no data; it reads the routes with the operator's credentials). Default true; ignored when `routes` is false. */
   ui?: boolean
+  /**
+   * Keep what each run logs through `ctx.log` with its record (the last lines, redacted as the
+   * app's logger redacts them), shown in the listing, the history and the dashboard, and sent
+   * as the body of a heartbeat URL's `/fail` ping. Default `{ maxBytes: 8192 }`; `false` keeps nothing.
+   */
+  runOutput?: false | { maxBytes?: number }
+  /** Health answers 503 while any task is failing (its last finished run failed, timed out or was abandoned). Default false. */
+  failingTasksUnhealthy?: boolean
   /**
    * `GET <prefix>/metrics` in the Prometheus text format (docs/OBSERVABILITY.md). Default true:
    * behind the routes' auth. `{ auth: false }` opens it for in-cluster scraping; `{ registry }`

@@ -17,8 +17,8 @@ export interface TaskListingInput {
   recent: number
   /** A run of the task is going on in this process (its record may not say so yet). */
   runningHere: boolean
-  /** Runs an occurrence may get in all (1 without retries). */
-  attempts: number
+  /** Retries configured after a failed run (0 without retries). */
+  retries: number
   /** The pause that stops the task, if any (its own, else the pause of everything). */
   paused?: TaskPause | undefined
 }
@@ -60,7 +60,7 @@ export function taskListing (task: ResolvedTask, runs: readonly RunRecord[], inp
       : { id: running.id, startedAt: running.startedAt.toISOString(), attempt: running.attempt, forced: running.forced, instance: running.instance ?? null },
     runningNow: running !== undefined || input.runningHere,
     consecutiveFailures: consecutiveFailures(runs),
-    retries: input.attempts,
+    retries: input.retries,
     recent: runs.slice(0, input.recent).map(runSummary),
     source: task.source,
     paused: input.paused === undefined ? null : pausedView(input.paused)
@@ -82,13 +82,46 @@ export interface HealthInput {
   storeFault?: string | undefined
   /** How many tasks are paused: reported, never a reason for 503. */
   paused?: number
+  /** Tasks failing and overdue, cluster-wide (undefined: not read). */
+  counts?: TaskCounts | undefined
+  /** A failing task turns health 503 (`failingTasksUnhealthy`). */
+  failingUnhealthy?: boolean
+}
+
+/** What health counts (counts only: health is unauthenticated and names no task). */
+export interface TaskCounts {
+  /** Tasks whose last finished run failed, timed out or was abandoned. */
+  failing: number
+  /** Enabled scheduled tasks with an occurrence older than `expectTickEvery` that has no record. */
+  overdue: number
+}
+
+/** `n task(s) failing, m overdue`. */
+export function countsInWords (counts: TaskCounts): string {
+  return `${counts.failing} task${counts.failing === 1 ? '' : 's'} failing, ${counts.overdue} overdue`
+}
+
+/**
+ * Whether `task` is failing and whether it is overdue, from its newest runs (newest first):
+ * overdue when its latest occurrence at least `graceMs` old (at or after `firstSeen` when
+ * known) has no record of a scheduled run, a skip or a miss.
+ */
+export function taskHealth (task: ResolvedTask, runs: readonly RunRecord[], nowMs: number, graceMs: number, firstSeen: Date | undefined): { failing: boolean, overdue: boolean } {
+  const failing = consecutiveFailures(runs) > 0
+  if (!task.enabled || task.schedule.manual) return { failing, overdue: false }
+  const o = task.schedule.previous(new Date(nowMs - graceMs))
+  if (o === undefined) return { failing, overdue: false }
+  if (firstSeen !== undefined ? o.getTime() < firstSeen.getTime() : runs.length === 0) return { failing, overdue: false }
+  const seen = runs.some(run => !run.forced && run.scheduledFor.getTime() >= o.getTime())
+  return { failing, overdue: !seen }
 }
 
 /** The dead-man's switch: the first reason for 503, or ok. Names no task. */
 export function healthReport (input: HealthInput): HealthReport {
   const lastTick = input.lastTick?.toISOString() ?? null
   const paused = input.paused ?? 0
-  const unhealthy = (status: HealthReport['status'], reason: string): HealthReport => ({ healthy: false, status, lastTick, reason, paused })
+  const tasks = input.counts === undefined ? {} : { tasks: { ...input.counts } }
+  const unhealthy = (status: HealthReport['status'], reason: string): HealthReport => ({ healthy: false, status, lastTick, reason, paused, ...tasks })
   if (input.storeError !== undefined) return unhealthy('store unreachable', 'the store cannot be reached')
   if (input.skew !== undefined) return unhealthy('clock skew', `${input.skew}: no task is claimed`)
   if (input.wentBack !== undefined) return unhealthy('store went back in time', input.wentBack)
@@ -96,7 +129,12 @@ export function healthReport (input: HealthInput): HealthReport {
   const every = `expected every ${Math.round(input.expectTickEveryMs / 1000)} s`
   if (lastTick === null) return unhealthy('no tick yet', `no tick has reached any replica yet (${every})`)
   if (input.nowMs - input.lastTick!.getTime() > input.expectTickEveryMs) return unhealthy('stale', `no tick since ${lastTick} (${every})`)
-  return { healthy: true, status: 'ok', lastTick, reason: `last tick ${lastTick}${paused > 0 ? `; ${paused} paused` : ''}`, paused }
+  const counts = input.counts
+  const pausedWords = paused > 0 ? `; ${paused} paused` : ''
+  if (counts !== undefined && input.failingUnhealthy === true && counts.failing > 0) {
+    return unhealthy('failing', `${countsInWords(counts)} (failingTasksUnhealthy is on); last tick ${lastTick}${pausedWords}`)
+  }
+  return { healthy: true, status: 'ok', lastTick, paused, ...tasks, reason: `last tick ${lastTick}${counts === undefined ? '' : `; ${countsInWords(counts)}`}${pausedWords}` }
 }
 
 /** A run as the listing shows it: instants as ISO strings, absent values as null. */
@@ -109,8 +147,15 @@ export function runSummary (run: RunRecord): RunSummary {
     durationMs: run.durationMs ?? null,
     error: run.error ?? null,
     attempt: run.attempt,
-    forced: run.forced
+    forced: run.forced,
+    covers: coversJson(run),
+    output: run.output ?? null
   }
+}
+
+/** A run's covers as JSON (ISO instants), null when it stands for its own occurrence only. */
+export function coversJson (run: RunRecord): RunSummary['covers'] {
+  return run.covers === undefined ? null : { from: run.covers.from.toISOString(), to: run.covers.to.toISOString(), count: run.covers.count }
 }
 
 /** Failed, timed-out or abandoned runs in a row, newest first (skips, misses, cancelled runs and the running run don't break the row). */

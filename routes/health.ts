@@ -16,7 +16,7 @@ export function healthRoute (app: ScheduleApp, opts: ScheduleRoutesOptions): voi
       response: healthResponses
     }
   }, async (request, reply) => {
-    const { healthy, status, lastTick, reason, paused } = await opts.scheduler.health()
-    return reply.code(healthy ? 200 : 503).send({ status, lastTick, reason, paused })
+    const { healthy, status, lastTick, reason, paused, tasks } = await opts.scheduler.health()
+    return reply.code(healthy ? 200 : 503).send({ status, lastTick, reason, paused, ...(tasks !== undefined ? { tasks } : {}) })
   })
 }

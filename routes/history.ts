@@ -1,5 +1,6 @@
 /** `GET <prefix>/runs`: run history, newest first, filtered by task and status, paginated (docs/ARCHITECTURE.md#the-store-contract, #the-http-routes). */
 import type { RunRecord } from '../plugin/stores/store.js'
+import { coversJson } from '../plugin/views.js'
 import type { ScheduleApp, ScheduleRoutesOptions } from './types.js'
 import { splitList } from './input.js'
 import { HistoryQuerySchema, historyResponses, type RunRecordJson } from './schemas.js'
@@ -22,7 +23,9 @@ export function runJson (run: RunRecord): RunRecordJson {
     stack: run.stack ?? null,
     attempt: run.attempt,
     forced: run.forced,
-    instance: run.instance ?? null
+    instance: run.instance ?? null,
+    covers: coversJson(run),
+    output: run.output ?? null
   }
 }
 

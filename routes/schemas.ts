@@ -6,7 +6,7 @@
  */
 import Type, { type Static } from 'typebox'
 import {
-  Attempt, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, PauseAnswerSchema,
+  Attempt, CoversSchema, OutputSchema, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, PauseAnswerSchema,
   ResumeAnswerSchema, RunStatusSchema, stringEnum, Instant
 } from '../plugin/schemas.js'
 import { RUN_STATUSES } from '../plugin/stores/store.js'
@@ -74,7 +74,7 @@ export const TaskParams = Type.Object({ name: TaskName })
 
 export const ListingQuery = Type.Object({
   upcoming: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'an integer from 1 to 20: next occurrences per task (default 1)' })),
-  recent: Type.Optional(Type.Integer({ minimum: 0, maximum: 50, description: 'an integer from 0 to 50: recent runs per task (default 0)' })),
+  recent: Type.Optional(Type.Integer({ minimum: 0, maximum: 50, description: 'an integer from 0 to 50: recent runs per task (default 5)' })),
   token: Type.Optional(QueryToken)
 }, { additionalProperties: false })
 
@@ -116,7 +116,9 @@ export const RunRecordSchema = Type.Object({
   stack: NullableString,
   attempt: Attempt,
   forced: Forced,
-  instance: Type.Union([Type.String(), Type.Null()], { description: 'the process that ran it (host:pid)' })
+  instance: Type.Union([Type.String(), Type.Null()], { description: 'the process that ran it (host:pid)' }),
+  covers: CoversSchema,
+  output: OutputSchema
 })
 export type RunRecordJson = Static<typeof RunRecordSchema>
 

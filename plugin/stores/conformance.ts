@@ -610,12 +610,28 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       await store.ensureTasks(['report'], new Date(T0))
       await start(store, bare)
       const [stored] = (await store.listRuns({})).runs
-      for (const field of ['finishedAt', 'durationMs', 'error', 'stack', 'instance'] as const) {
+      for (const field of ['finishedAt', 'durationMs', 'error', 'stack', 'instance', 'output', 'covers'] as const) {
         assert.ok(!(field in stored!), `${field} absent, not null`)
       }
       const long = sampleRun('long', 'other', 1, 'failed', { error: 'é'.repeat(4000) + ' "quotes" \'single\' ✓', stack: 'x\n'.repeat(2000) })
       await finished(store, long)
       assert.deepEqual(await statusOf(store, 'long'), long)
+    }),
+
+    c('records: output and covers round-trip through start, finish, history and recent runs', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const covers = { from: new Date(T0 + 2 * MINUTE), to: new Date(T0 + 4 * MINUTE), count: 3 }
+      const running = sampleRun('covering', 'report', 4, 'running', { covers })
+      assert.equal((await start(store, running)).outcome, 'started')
+      assert.deepEqual((await store.listRuns({})).runs, [running], 'covers written with the running record')
+      const output = '2025-05-11T17:04:00.000Z INFO first line\n2025-05-11T17:04:01.000Z WARN second "line" é ✓'
+      const done = { ...sampleRun('covering', 'report', 4, 'failed', { covers, error: 'boom' }), output }
+      await store.finishRun(done, { leaseKey: 'report', historyLimit: 100 })
+      assert.deepEqual(await statusOf(store, 'covering'), done, 'output and covers in the final record')
+      assert.deepEqual((await store.recentRuns(['report'], 5)).get('report'), [done], 'and in recent runs')
+      const missed = sampleRun('missed', 'report', 9, 'missed', { error: 'late', covers: { from: new Date(T0 + 5 * MINUTE), to: new Date(T0 + 9 * MINUTE), count: 5 } })
+      assert.equal((await store.startRun({ run: missed, claim: 'occurrence', historyLimit: 100 })).outcome, 'recorded')
+      assert.deepEqual(await statusOf(store, 'missed'), missed, 'a missed record keeps its covers')
     })
   ]
 }

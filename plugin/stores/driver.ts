@@ -31,14 +31,18 @@ function withMessage (err: unknown): unknown {
 /** The stored fields of a run, in the order Redis scripts return them. */
 export const RUN_FIELDS = [
   'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack',
-  'attempt', 'forced', 'instance'
+  'attempt', 'forced', 'instance', 'output', 'coversFrom', 'coversTo', 'coversCount'
 ] as const
 
 type RunField = (typeof RUN_FIELDS)[number]
 
+/** How many of RUN_FIELDS existed before migration 7 (output, covers come after them). */
+export const RUN_CORE_COUNT = 13
+
 /** SQL select list giving the RunRecord field names (SQLite and Postgres share it). */
 export const RUN_COLUMNS = 'id, task, scheduled_for AS "scheduledFor", trigger, started_at AS "startedAt", ' +
-  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack, attempt, forced, instance'
+  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack, attempt, forced, instance, ' +
+  'output, covers_from AS "coversFrom", covers_to AS "coversTo", covers_count AS "coversCount"'
 
 /**
  * A run as a driver returns it: instants as Date, ms number or ms string; `forced` as a
@@ -73,6 +77,14 @@ export function runFromStored (row: StoredRun): RunRecord {
   if (row.error != null) run.error = String(row.error)
   if (row.stack != null) run.stack = String(row.stack)
   if (row.instance != null) run.instance = String(row.instance)
+  if (row.output != null) run.output = String(row.output)
+  if (row.coversFrom != null && row.coversTo != null && row.coversCount != null) {
+    run.covers = {
+      from: toDate(row.coversFrom as string | number | Date),
+      to: toDate(row.coversTo as string | number | Date),
+      count: Number(row.coversCount)
+    }
+  }
   return run
 }
 
@@ -92,7 +104,11 @@ export function runToStored<T> (run: RunRecord, instant: (date: Date) => T) {
     attempt: run.attempt,
     // 1/0: what SQLite and Redis store, and what a Postgres boolean accepts.
     forced: run.forced ? 1 : 0,
-    instance: run.instance ?? null
+    instance: run.instance ?? null,
+    output: run.output ?? null,
+    coversFrom: run.covers === undefined ? null : instant(run.covers.from),
+    coversTo: run.covers === undefined ? null : instant(run.covers.to),
+    coversCount: run.covers?.count ?? null
   }
 }
 

@@ -58,6 +58,23 @@ export interface RunRecord {
   forced: boolean
   /** Which process ran it (`host:pid`), when known. */
   instance?: string
+  /**
+   * What the task logged through `ctx.log` during the run: the last lines, redacted, bounded
+   * by the `runOutput` option (docs/RUN-OUTPUT.md). Absent when it logged nothing.
+   */
+  output?: string
+  /**
+   * The occurrences this run stands for when catch-up coalesced several missed ones into it
+   * (`from` the oldest, `to` the one run, `count` of them, at least 2). Absent otherwise.
+   */
+  covers?: RunCovers
+}
+
+/** Which occurrences a coalesced run stands for (docs/RUN-OUTPUT.md#covers). */
+export interface RunCovers {
+  from: Date
+  to: Date
+  count: number
 }
 
 /** A retry of a failed run waiting for its time: attempt `attempt` of the occurrence `of`, due at `at`. */

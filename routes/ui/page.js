@@ -190,7 +190,58 @@ function formatTime (iso, zone, seconds = false) {
     }
     formatters.set(key, format)
   }
-  return format.format(new Date(iso))
+  // Every time says which zone it is in (docs/RUN-OUTPUT.md#the-dashboard).
+  return `${format.format(new Date(iso))} ${zone ?? viewerZone}`
+}
+
+/**
+ * "covers 21:43–21:44, 2 occurrences" for a run catch-up coalesced several occurrences into.
+ * @param {{ from: string, to: string, count: number } | null | undefined} covers
+ * @param {string} [zone]
+ */
+function coversText (covers, zone) {
+  if (covers === null || covers === undefined) return ''
+  /** @type {Intl.DateTimeFormatOptions} */
+  const options = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }
+  let format
+  try {
+    format = new Intl.DateTimeFormat(undefined, zone === undefined ? options : { ...options, timeZone: zone })
+  } catch {
+    format = new Intl.DateTimeFormat(undefined, options)
+  }
+  const sameDay = Date.parse(covers.to) - Date.parse(covers.from) < 86_400_000
+  const from = sameDay ? format.format(new Date(covers.from)) : formatTime(covers.from, zone)
+  const to = sameDay ? format.format(new Date(covers.to)) : formatTime(covers.to, zone)
+  return `covers ${from}–${to}${sameDay ? ` ${zone ?? viewerZone}` : ''}, ${covers.count} occurrences`
+}
+
+/**
+ * How many tasks are failing and overdue: the health's cluster-wide counts, else the listing's.
+ * @returns {{ failing: number, overdue: number } | null}
+ */
+function taskCounts () {
+  const counts = state.health?.data?.tasks
+  if (counts !== undefined && typeof counts.failing === 'number') return counts
+  if (state.listing === null) return null
+  return { failing: state.listing.tasks.filter(isFailing).length, overdue: 0 }
+}
+
+/** @param {TaskRow} task */
+const isFailing = task => typeof task.consecutiveFailures === 'number' && task.consecutiveFailures > 0
+
+function renderSummary () {
+  const counts = taskCounts()
+  const summary = $('summary')
+  if (counts === null) {
+    summary.hidden = true
+    return
+  }
+  let text = `${counts.failing} task${counts.failing === 1 ? '' : 's'} failing, ${counts.overdue} overdue`
+  const health = state.health
+  if (health !== null && health.status !== 200 && typeof health.data?.reason === 'string') text += ` — unhealthy: ${health.data.reason}`
+  summary.textContent = text
+  summary.classList.toggle('bad', counts.failing > 0 || counts.overdue > 0 || (health !== null && health.status !== 200))
+  summary.hidden = false
 }
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' })
@@ -236,7 +287,7 @@ const yesNo = value => typeof value === 'boolean' ? (value ? 'yes' : 'no') : NON
 function timeInBothZones (iso, zone) {
   /** @type {Array<Node | string>} */
   const parts = [el('time', { datetime: iso, text: `${formatTime(iso)} (${fromNow(iso)})` })]
-  if (zone !== undefined && zone !== viewerZone) parts.push(el('span', { class: 'sub', text: `${formatTime(iso, zone)} ${zone}` }))
+  if (zone !== undefined && zone !== viewerZone) parts.push(el('span', { class: 'sub', text: formatTime(iso, zone) }))
   return parts
 }
 
@@ -280,11 +331,15 @@ function renderHealth () {
   $('health-facts').replaceChildren(...facts)
 }
 
-/** @param {RunSummary} run */
-function runSummary (run) {
+/**
+ * @param {RunSummary} run
+ * @param {string} [zone] the task's zone, for covers
+ */
+function runSummary (run, zone) {
   const bits = [statusWord(run.status), formatTime(run.startedAt, undefined, true), formatDuration(run.durationMs)]
   if (run.attempt > 1) bits.push(`attempt ${run.attempt}`)
   if (run.forced === true) bits.push('forced')
+  if (run.covers !== null && run.covers !== undefined) bits.push(coversText(run.covers, zone))
   if (typeof run.error === 'string' && run.error !== '') bits.push(run.error)
   return bits.join(' · ')
 }
@@ -301,7 +356,7 @@ function renderStrip (task) {
   detail.textContent = hint
   const runs = [...task.recent].reverse()
   const cells = runs.map((run, i) => {
-    const summary = runSummary(run)
+    const summary = runSummary(run, task.timezone)
     const cell = el('button', {
       type: 'button',
       class: `cell s-${run.status}`,
@@ -359,9 +414,13 @@ function renderLastRun (task) {
   if (run.attempt !== undefined && run.attempt > 1) extra.push(`attempt ${run.attempt}`)
   if (run.forced === true) extra.push('forced')
   const details = [badge(run.status), ' ', el('span', { text: when + (extra.length > 0 ? ` · ${extra.join(' · ')}` : '') })]
+  if (run.covers !== null && run.covers !== undefined) details.push(el('div', { class: 'covers', 'data-role': 'covers', text: coversText(run.covers, task.timezone) }))
   if (run.status !== 'succeeded') {
     const error = typeof run.error === 'string' && run.error !== '' ? run.error : NONE
     details.push(el('pre', { class: 'error', 'data-role': 'last-error', text: error }))
+  }
+  if (typeof run.output === 'string' && run.output !== '') {
+    details.push(el('details', {}, el('summary', { text: 'output' }), el('pre', { class: 'output', 'data-role': 'output', text: run.output })))
   }
   return [el('dd', {}, ...details)]
 }
@@ -439,7 +498,9 @@ function pausedText (paused) {
 }
 
 function renderListing () {
-  const tasks = state.listing.tasks
+  // Failing tasks first (docs/RUN-OUTPUT.md#the-dashboard), the rest in the listing's order.
+  const tasks = [...state.listing.tasks].sort((a, b) => Number(isFailing(b)) - Number(isFailing(a)))
+  renderSummary()
   const all = state.listing.paused
   const pauseAll = $('pause-all', HTMLButtonElement)
   pauseAll.textContent = all === null || all === undefined ? 'Pause everything' : 'Resume everything'
@@ -464,16 +525,23 @@ function renderHistory (page) {
     if (typeof run.stack === 'string' && run.stack !== '') {
       error.push(el('details', {}, el('summary', { text: 'stack' }), el('pre', { text: run.stack })))
     }
+    if (typeof run.output === 'string' && run.output !== '') {
+      error.push(el('details', {}, el('summary', { text: 'output' }), el('pre', { class: 'output', text: run.output })))
+    }
+    const zone = state.listing?.tasks.find(task => task.name === run.task)?.timezone
+    const status = [badge(run.status)]
+    if (run.covers !== null && run.covers !== undefined) status.push(el('div', { class: 'covers', text: coversText(run.covers, zone) }))
+    // data-label names each cell on a phone, where the rows are stacked cards.
     return el('tr', { 'data-run': run.id },
-      el('td', { class: 'when' }, el('time', { datetime: run.startedAt, text: formatTime(run.startedAt, undefined, true) })),
-      el('td', { text: run.task }),
-      el('td', {}, badge(run.status)),
-      el('td', { text: formatDuration(run.durationMs) }),
-      el('td', { text: orNone(run.trigger) }),
-      el('td', { text: orNone(run.attempt) }),
-      el('td', { text: yesNo(run.forced) }),
-      el('td', { text: orNone(run.instance) }),
-      el('td', { class: 'err' }, ...(error.length > 0 ? error : [NONE])))
+      el('td', { class: 'when', 'data-label': 'Started' }, el('time', { datetime: run.startedAt, text: formatTime(run.startedAt, undefined, true) })),
+      el('td', { 'data-label': 'Task', text: run.task }),
+      el('td', { 'data-label': 'Status' }, ...status),
+      el('td', { 'data-label': 'Duration', text: formatDuration(run.durationMs) }),
+      el('td', { 'data-label': 'Trigger', text: orNone(run.trigger) }),
+      el('td', { 'data-label': 'Attempt', text: orNone(run.attempt) }),
+      el('td', { 'data-label': 'Forced', text: yesNo(run.forced) }),
+      el('td', { 'data-label': 'Process', text: orNone(run.instance) }),
+      el('td', { class: 'err', 'data-label': 'Error' }, ...(error.length > 0 ? error : [NONE])))
   })
   if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 9, class: 'muted', text: 'No runs match.' })))
   $('history-rows').replaceChildren(...rows)
@@ -532,6 +600,7 @@ async function refreshOnce () {
     showProblem(`The server could not be reached (${/** @type {Error} */ (err).message}).`)
   }
   renderHealth()
+  if (state.signedIn) renderSummary()
 }
 
 /** @type {Promise<void> | null} */

@@ -6,6 +6,7 @@ import t from 'tap'
 import { defineTask } from '../../tasks/task.js'
 import { at, buildApp } from '../helpers/app.js'
 import type { TaskContext } from '../../tasks/types.js'
+import type { Scheduler } from '../../plugin/scheduler.js'
 
 /** A task that records every occurrence it ran for. */
 function recorder (definition: Record<string, unknown>) {
@@ -154,4 +155,66 @@ t.test('concurrent ticks in one minute run each due task once', async t => {
   await Promise.all(results.map(r => r.settled))
   t.same(a.ran, ['2026-05-11T10:05:00.000Z'])
   t.same(b.ran, ['2026-05-11T10:05:00.000Z'])
+})
+
+/** The observer the metrics count coalesced occurrences with (docs/RUN-OUTPUT.md#covers). */
+function observe (app: Awaited<ReturnType<typeof buildApp>>) {
+  const calls: Array<[string, number]> = []
+  ;(app.scheduler as unknown as Scheduler).observe({ coalesced: (task, n) => calls.push([task, n]) })
+  return calls
+}
+
+t.test('covers: a run standing for several missed occurrences says which, and the observer counts them', async t => {
+  const { task, ran } = recorder({ runEveryMinute: true })
+  const app = await buildApp({ tasks: [task] })
+  t.teardown(() => app.close())
+  const calls = observe(app)
+  await tickAt(app, '2026-05-11 21:42')
+  await tickAt(app, '2026-05-11 21:44') // 21:43 and 21:44 owed; only 21:44 runs
+  await tickAt(app, '2026-05-11 21:45') // on time: covers nothing
+  t.same(ran, ['2026-05-11T21:42:00.000Z', '2026-05-11T21:44:00.000Z', '2026-05-11T21:45:00.000Z'])
+  // Ordered by occurrence: the runs' startedAt is the real clock, the same millisecond here.
+  const runs = (await app.scheduler.history()).runs.sort((a, b) => a.scheduledFor.getTime() - b.scheduledFor.getTime())
+  t.same(runs.map(run => run.covers), [undefined, { from: at('2026-05-11 21:43'), to: at('2026-05-11 21:44'), count: 2 }, undefined],
+    'the first run (first seen) and the on-time run cover only themselves; the late one covers 21:43–21:44, 2 occurrences')
+  t.same(calls, [['task', 1]], 'one occurrence got no run of its own')
+  const listing = await app.scheduler.list({ now: at('2026-05-11 21:45'), recent: 3 })
+  t.same(listing.tasks[0]!.recent.map(run => run.covers).filter(covers => covers !== null), [{ from: '2026-05-11T21:43:00.000Z', to: '2026-05-11T21:44:00.000Z', count: 2 }], 'the listing shows it')
+})
+
+t.test('covers: counts only occurrences owed — after the last claimed, not before firstSeen — on the schedule', async t => {
+  const { task } = recorder({ runEvery: '7 minutes' })
+  const app = await buildApp({ tasks: [task] })
+  t.teardown(() => app.close())
+  const calls = observe(app)
+  await tickAt(app, '2026-05-11 10:03') // first seen 10:03: 10:00 is not owed, nothing due
+  await tickAt(app, '2026-05-11 10:30') // owed :07 :14 :21 :28
+  const [run] = (await app.scheduler.history()).runs
+  t.same(run!.covers, { from: at('2026-05-11 10:07'), to: at('2026-05-11 10:28'), count: 4 })
+  t.same(calls, [['task', 3]])
+})
+
+t.test('covers: a missed record says which occurrences it stands for too', async t => {
+  const { task, ran } = recorder({ runAt: '17:00', catchUp: '15 minutes' })
+  const app = await buildApp({ tasks: [task] })
+  t.teardown(() => app.close())
+  const calls = observe(app)
+  await tickAt(app, '2026-05-11 16:00')
+  await tickAt(app, '2026-05-14 18:00') // 11th, 12th, 13th, 14th at 17:00 owed; the 14th is an hour late
+  t.same(ran, [])
+  const [missed] = (await app.scheduler.history()).runs
+  t.equal(missed!.status, 'missed')
+  t.same(missed!.covers, { from: at('2026-05-11 17:00'), to: at('2026-05-14 17:00'), count: 4 })
+  t.same(calls, [['task', 3]])
+})
+
+t.test('covers: an observer that throws changes nothing', async t => {
+  const { task, ran } = recorder({ runEveryMinute: true })
+  const app = await buildApp({ tasks: [task] })
+  t.teardown(() => app.close())
+  ;(app.scheduler as unknown as Scheduler).observe({ coalesced: () => { throw new Error('metrics broke') } })
+  await tickAt(app, '2026-05-11 10:00')
+  const outcomes = await tickAt(app, '2026-05-11 10:05')
+  t.same(outcomes.map(o => o.status), ['succeeded'])
+  t.equal(ran.length, 2)
 })

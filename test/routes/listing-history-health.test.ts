@@ -94,19 +94,76 @@ t.test('health: 503 before any tick, 200 while ticks arrive within expectTickEve
   }
   const first = await health()
   t.equal(first.statusCode, 503)
-  t.same(JSON.parse(first.body), { status: 'no tick yet', lastTick: null, reason: 'no tick has reached any replica yet (expected every 180 s)', paused: 0 })
+  t.same(JSON.parse(first.body), { status: 'no tick yet', lastTick: null, reason: 'no tick has reached any replica yet (expected every 180 s)', paused: 0, tasks: { failing: 0, overdue: 0 } })
 
   await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
-  t.same(JSON.parse((await health()).body), { status: 'ok', lastTick: '2026-05-12T17:00:00.000Z', reason: 'last tick 2026-05-12T17:00:00.000Z', paused: 0 })
+  t.same(JSON.parse((await health()).body), {
+    status: 'ok', lastTick: '2026-05-12T17:00:00.000Z', reason: 'last tick 2026-05-12T17:00:00.000Z; 0 tasks failing, 0 overdue', paused: 0, tasks: { failing: 0, overdue: 0 }
+  })
   clock.set(START + 3 * MINUTE)
   t.equal((await health()).statusCode, 200, 'exactly expectTickEvery later is still fresh')
   clock.set(START + 3 * MINUTE + 1)
   const stale = await health()
   t.equal(stale.statusCode, 503)
-  t.same(JSON.parse(stale.body), { status: 'stale', lastTick: '2026-05-12T17:00:00.000Z', reason: 'no tick since 2026-05-12T17:00:00.000Z (expected every 180 s)', paused: 0 })
-  t.notMatch(stale.body, /"a"|"b"|task/, 'reveals no task names')
+  t.same(JSON.parse(stale.body), { status: 'stale', lastTick: '2026-05-12T17:00:00.000Z', reason: 'no tick since 2026-05-12T17:00:00.000Z (expected every 180 s)', paused: 0, tasks: { failing: 0, overdue: 0 } })
+  t.notMatch(stale.body, /"a"|"b"/, 'reveals no task names')
 
   const viaApi = await app.scheduler.tick()
   t.ok(viaApi, 'a tick from anywhere (CLI, work, tests) counts')
   t.equal((await health()).statusCode, 200)
+})
+
+t.test('health counts failing and overdue tasks (counts only); failingTasksUnhealthy turns a failing task into 503', async t => {
+  for (const failingTasksUnhealthy of [false, true]) {
+    const state = { runs: new Map<string, number>(), contexts: [] as TaskContext[] }
+    const { app, clock } = await buildRoutesApp({
+      plugin: { failingTasksUnhealthy, expectTickEvery: '3 minutes', tasks: [countingTask('fine', state), countingTask('broken', state, { fail: true })] }
+    })
+    const health = async () => {
+      const res = await app.inject({ method: 'GET', url: '/_schedule/health' })
+      return { statusCode: res.statusCode, body: res.json(), text: res.body }
+    }
+    await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+    const failing = await health()
+    t.same(failing.body.tasks, { failing: 1, overdue: 0 }, 'one task failing')
+    t.notMatch(failing.text, /fine|broken/, 'no task named')
+    if (failingTasksUnhealthy) {
+      t.equal(failing.statusCode, 503, 'failingTasksUnhealthy: 503')
+      t.same(failing.body.status, 'failing')
+      t.match(failing.body.reason, /^1 task failing, 0 overdue \(failingTasksUnhealthy is on\)/)
+    } else {
+      t.equal(failing.statusCode, 200, 'by default a failing task leaves health 200')
+      t.match(failing.body.reason, /1 task failing, 0 overdue$/)
+    }
+    // No tick for 4 minutes: both tasks owe the 17:01 occurrence, older than expectTickEvery.
+    clock.set(START + 4 * MINUTE + 1)
+    const stale = await health()
+    t.equal(stale.statusCode, 503)
+    t.same(stale.body.tasks, { failing: 1, overdue: 2 }, 'both overdue, one still failing')
+    await app.close()
+  }
+})
+
+t.test('the listing reports the configured retries and, by default, the 5 newest runs — the one that just finished included', async t => {
+  const state = { runs: new Map<string, number>(), contexts: [] as TaskContext[] }
+  const { app, clock } = await buildRoutesApp({
+    plugin: { tasks: [countingTask('plain', state), { ...countingTask('retried', state), retries: { attempts: 3, delay: '1 minute' } }] }
+  })
+  t.teardown(() => app.close())
+  const listing = async () => (await app.inject({ method: 'GET', url: '/_schedule', headers: AUTH })).json()
+  const before = await listing()
+  t.same(before.tasks.map((task: { name: string, retries: number }) => [task.name, task.retries]), [['plain', 0], ['retried', 2]],
+    'no retries: 0 (not 1); attempts 3: 2 retries')
+  t.same(before.tasks[0].recent, [])
+  await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  const after = await listing()
+  t.equal(after.tasks[0].recent.length, 1, 'the run that just finished is listed')
+  t.match(after.tasks[0].recent[0], { status: 'succeeded', startedAt: '2026-05-12T17:00:00.000Z', covers: null, output: null })
+  for (let minute = 1; minute <= 6; minute++) {
+    clock.set(START + minute * MINUTE)
+    await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
+  }
+  const many = await listing()
+  t.equal(many.tasks[0].recent.length, 5, 'five by default')
+  t.equal(many.tasks[0].recent[0].startedAt, '2026-05-12T17:06:00.000Z', 'newest first')
 })

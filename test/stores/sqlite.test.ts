@@ -225,7 +225,7 @@ t.test('a v1 file is migrated in place at init: old rows read as attempt 1, not 
   t.teardown(() => store.close())
 
   t.equal(schemaVersion(path), String(SCHEMA_VERSION), 'schema_version bumped to the newest migration')
-  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-3), ['attempt', 'forced', 'instance'])
+  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-7, -4), ['attempt', 'forced', 'instance'])
   t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-5), ['retry_of', 'retry_attempt', 'retry_at', 'last_attempt', 'buffered'])
   t.same(columnsOf(path, 'fastify_scheduler_leases').slice(-1), ['superseded'], 'migration 6: the lease\'s superseded mark')
 
@@ -328,10 +328,11 @@ t.test('a v2 file opens as it is and gets only the newer migrations: last_attemp
   const added = ['fastify_scheduler_pauses', 'fastify_scheduler_claims', 'fastify_scheduler_claims_until']
   t.same([...after.keys()].sort(), [...before.keys(), ...added].sort(), 'only the pauses and claims tables and the claims index added, nothing dropped')
   for (const [name, sql] of before) {
-    if (name !== 'fastify_scheduler_tasks' && name !== 'fastify_scheduler_leases') t.equal(after.get(name), sql, `${name} unchanged`)
+    if (name !== 'fastify_scheduler_tasks' && name !== 'fastify_scheduler_leases' && name !== 'fastify_scheduler_runs') t.equal(after.get(name), sql, `${name} unchanged`)
   }
   t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-3), ['retry_at', 'last_attempt', 'buffered'], 'the task rows gained last_attempt (3) and buffered (6), nothing else')
   t.same(columnsOf(path, 'fastify_scheduler_leases'), ['key', 'owner', 'expires_at', 'superseded'], 'the leases gained superseded (6)')
+  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-5), ['instance', 'output', 'covers_from', 'covers_to', 'covers_count'], 'the runs gained output and covers (7)')
   t.equal(schemaVersion(path), String(SCHEMA_VERSION))
 
   // The v2 run fails and asks for a retry: its task row has no last_attempt, which passes the fence.

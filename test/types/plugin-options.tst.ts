@@ -81,4 +81,14 @@ describe('SchedulerOptions', () => {
     expect(options).type.not.toBeCallableWith({ tracing: 'on' })
     expect<MetricsOptions>().type.toBeAssignableFrom<{ auth: boolean }>()
   })
+
+  test('runOutput and failingTasksUnhealthy (docs/RUN-OUTPUT.md)', () => {
+    const options = (options: SchedulerOptions): SchedulerOptions => options
+    expect(options).type.toBeCallableWith({ runOutput: false, failingTasksUnhealthy: true })
+    expect(options).type.toBeCallableWith({ runOutput: { maxBytes: 4096 } })
+    expect(options).type.toBeCallableWith({ runOutput: {} })
+    expect(options).type.not.toBeCallableWith({ runOutput: true })
+    expect(options).type.not.toBeCallableWith({ runOutput: { maxBytes: '4k' } })
+    expect(options).type.not.toBeCallableWith({ failingTasksUnhealthy: 'yes' })
+  })
 })

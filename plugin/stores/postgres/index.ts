@@ -9,7 +9,7 @@
 import type pg from 'pg'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { InvalidOptionError } from '../../../core/errors.js'
-import { RUN_COLUMNS, RUN_FIELDS, runFromStored, runToStored, type StoredRun } from '../driver.js'
+import { RUN_COLUMNS, RUN_CORE_COUNT, RUN_FIELDS, runFromStored, runToStored, type StoredRun } from '../driver.js'
 import { BUFFERED_REASON, pageOfRuns, pauseFromStored, TAKEOVER_REASON, type StoredPause } from '../history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, TaskState } from '../store.js'
 import { connection, openPool } from './connection.js'
@@ -121,10 +121,16 @@ function taskStates (rows: Array<TaskRow | Partial<TaskRow>>): Map<string, TaskS
   return states
 }
 
-/** The run's 13 stored fields, `$1..$13` of every statement that writes a run. */
+/** The run's first 13 stored fields, `$1..$13` of every statement that writes a run. */
 function runParams (run: RunRecord): unknown[] {
   const stored = runToStored(run, (date) => date)
-  return RUN_FIELDS.map((field) => stored[field])
+  return RUN_FIELDS.slice(0, RUN_CORE_COUNT).map((field) => stored[field])
+}
+
+/** The fields added by migration 7 (output, covers), the last 4 parameters of those statements. */
+function runExtraParams (run: RunRecord): unknown[] {
+  const stored = runToStored(run, (date) => date)
+  return RUN_FIELDS.slice(RUN_CORE_COUNT).map((field) => stored[field])
 }
 
 export function postgresStore (options: PostgresStoreOptions): Store {
@@ -209,7 +215,8 @@ export function postgresStore (options: PostgresStoreOptions): Store {
           lease?.nowMs ?? null,
           Math.max(0, Math.floor(historyLimit)),
           TAKEOVER_REASON,
-          ...(withOverlap ? [overlap ?? null, BUFFERED_REASON] : [])
+          ...(withOverlap ? [overlap ?? null, BUFFERED_REASON] : []),
+          ...runExtraParams(run)
         ])
       if (row!.pause_task !== null) {
         return { outcome: 'paused', pause: pauseFromStored({ task: row!.pause_task, since: row!.pause_since!.getTime(), reason: row!.pause_reason, paused_by: row!.pause_by }) }
@@ -250,7 +257,8 @@ export function postgresStore (options: PostgresStoreOptions): Store {
         Math.max(0, Math.floor(historyLimit)),
         retry?.of ?? null,
         retry?.attempt ?? null,
-        retry?.at ?? null
+        retry?.at ?? null,
+        ...runExtraParams(run)
       ])
     },
 
@@ -305,7 +313,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
               WHERE task = $1 AND first_seen <= $2 AND (last_occurrence IS NULL OR last_occurrence < $2)`, [run.task, run.scheduledFor])
             if (rowCount !== 1) continue
             await query(`INSERT INTO ${n.runs} (${RUN_INSERT_COLUMNS}) VALUES (${RUN_FIELDS.map((_, i) => `$${i + 1}`).join(', ')})
-              ON CONFLICT (id) DO NOTHING`, runParams(run))
+              ON CONFLICT (id) DO NOTHING`, [...runParams(run), ...runExtraParams(run)])
           }
           await query('COMMIT')
           return pauseFromStored({ ...lifted, since: lifted.since.getTime() })

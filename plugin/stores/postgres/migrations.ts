@@ -99,6 +99,16 @@ CREATE SEQUENCE IF NOT EXISTS ${n.leaseTokens};`
       ALTER TABLE ${n.leases} ADD COLUMN IF NOT EXISTS superseded text COLLATE "C";`
   },
   {
+    // Each run's output and the occurrences a coalesced run covers (docs/RUN-OUTPUT.md).
+    // Not breaking: older code leaves the columns null, and a null reads as "none".
+    id: 7,
+    breaking: false,
+    sql: (n) => `
+ALTER TABLE ${n.runs} ADD COLUMN IF NOT EXISTS output text,
+  ADD COLUMN IF NOT EXISTS covers_from timestamptz, ADD COLUMN IF NOT EXISTS covers_to timestamptz,
+  ADD COLUMN IF NOT EXISTS covers_count integer;`
+  },
+  {
     // claimOnce keys (the jti of signed triggers), each remembered until its expiry. Not
     // breaking: older code never reads the table. (4 to 7 belong to other features.)
     id: 8,

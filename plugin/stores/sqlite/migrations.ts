@@ -80,6 +80,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE fastify_scheduler_leases ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;`
   },
   {
+    // Not breaking: older code leaves the columns NULL, which reads as "none" (docs/RUN-OUTPUT.md).
+    version: 7,
+    description: "each run's output (its last logged lines) and the occurrences a coalesced run covers",
+    breaking: false,
+    sql: `
+      ALTER TABLE fastify_scheduler_runs ADD COLUMN output TEXT;
+      ALTER TABLE fastify_scheduler_runs ADD COLUMN covers_from INTEGER;
+      ALTER TABLE fastify_scheduler_runs ADD COLUMN covers_to INTEGER;
+      ALTER TABLE fastify_scheduler_runs ADD COLUMN covers_count INTEGER;`
+  },
+  {
     // Not breaking: older code never reads the table. (4 to 7 belong to other features.)
     version: 8,
     description: 'claimOnce keys (the jti of signed triggers), each remembered until its expiry',
