@@ -76,7 +76,7 @@ export type {
  */
 export type { RunHook, RunHookName } from './plugin/hooks.js'
 export type {
-  TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, Schedule, ScheduleDefinition,
+  TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, RecordedTrigger, Schedule, ScheduleDefinition,
   CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, FastifyInstance
 } from './tasks/types.js'
 /**

@@ -256,7 +256,7 @@ export class Scheduler implements SchedulerApi {
 
   async run (name: string, options: { force?: boolean, now?: Date } = {}): Promise<RunOutcome> {
     const result = await this.tick({
-      tasks: [name], force: options.force === true, trigger: 'manual', ...(options.now !== undefined ? { now: options.now } : {})
+      tasks: [name], force: options.force === true, trigger: 'api', ...(options.now !== undefined ? { now: options.now } : {})
     })
     const outcomes = await result.settled
     const now = new Date(floorToMinute(options.now?.getTime() ?? this.#now())).toISOString()
@@ -568,7 +568,7 @@ export class Scheduler implements SchedulerApi {
     if (owed) {
       const lateMs = floorToMinute(nowMs) - o
       result = lateMs > task.catchUpMs
-        ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'manual',
+        ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'api',
           `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`)
         : await startRun(this.#deps, this.#runRequest(task, occurrence!, 1, 'occurrence', options, nowMs))
       if (result !== 'stale') {
@@ -595,7 +595,7 @@ export class Scheduler implements SchedulerApi {
   }
 
   #runRequest (task: ResolvedTask, scheduledFor: Date, attempt: number, claim: RunRequest['claim'], options: TickOptions, nowMs: number, forced = false): RunRequest {
-    return { task, scheduledFor, forced, attempt, claim, trigger: options.trigger ?? 'manual', request: requestOf(options), tickMs: nowMs }
+    return { task, scheduledFor, forced, attempt, claim, trigger: options.trigger ?? 'api', request: requestOf(options), tickMs: nowMs }
   }
 
   #watch (run: ActiveRun | RunOutcome): ActiveRun | RunOutcome {

@@ -41,6 +41,10 @@ export const Outcome = Type.Object({
   durationMs: Type.Optional(Type.Number())
 })
 
+/** Every trigger a run record can carry; 'manual' only in records of older versions (now 'api'; docs/PAYLOADS.md#triggers). */
+export const RECORDED_TRIGGERS = ['http', 'ui', 'cli', 'work', 'api', 'backfill', 'manual'] as const
+export const TriggerSchema = stringEnum(RECORDED_TRIGGERS, { description: 'what started the run: http, ui (the dashboard), cli, work, api (app.scheduler), backfill; manual in records of older versions' })
+
 export const Attempt = Type.Integer({ minimum: 1, description: '1 for the first run of an occurrence, 2 for its first retry…' })
 export const Forced = Type.Boolean({ description: 'started with force, ignoring the schedule' })
 
@@ -54,7 +58,8 @@ export const RunSummarySchema = Type.Object({
   /** Error message, or the reason of a skip or miss. */
   error: Type.Union([Type.String(), Type.Null()], { description: 'error message, or the reason of a skip or miss' }),
   attempt: Attempt,
-  forced: Forced
+  forced: Forced,
+  trigger: TriggerSchema
 })
 
 /** One row of the listing (`TaskListing`). */

@@ -93,7 +93,8 @@ export function runSummary (run: RunRecord): RunSummary {
     durationMs: run.durationMs ?? null,
     error: run.error ?? null,
     attempt: run.attempt,
-    forced: run.forced
+    forced: run.forced,
+    trigger: run.trigger
   }
 }
 

@@ -7,11 +7,10 @@
 import Type, { type Static } from 'typebox'
 import {
   Attempt, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, RunStatusSchema,
-  stringEnum, Instant
+  stringEnum, Instant, TriggerSchema
 } from '../plugin/schemas.js'
 import { RUN_STATUSES } from '../plugin/stores/store.js'
 
-const TRIGGERS = ['http', 'cli', 'work', 'manual'] as const
 const STATUS_WORD = `(${RUN_STATUSES.join('|')})`
 
 // ---- inputs ---------------------------------------------------------------------------
@@ -91,7 +90,7 @@ export const RunRecordSchema = Type.Object({
   id: Type.String(),
   task: Type.String(),
   scheduledFor: Instant,
-  trigger: stringEnum(TRIGGERS),
+  trigger: TriggerSchema,
   startedAt: Instant,
   finishedAt: NullableInstant,
   durationMs: NullableNumber,

@@ -23,15 +23,23 @@ import {
 const FAILED = new Set<RunOutcome['status']>(['failed', 'timed_out'])
 const SKIPPED = new Set<RunOutcome['status']>(['skipped', 'missed'])
 
+/**
+ * The door a request came through: `ui` when the dashboard sent it (its `X-Fastify-Scheduler: ui`
+ * header; the request passed the same auth as any other), else `http` (docs/PAYLOADS.md#triggers).
+ */
+export function requestTrigger (headers: FastifyRequest['headers']): 'ui' | 'http' {
+  return headers['x-fastify-scheduler'] === 'ui' ? 'ui' : 'http'
+}
+
 /** Body fields win over query fields of the same name. */
-export function triggerOptions (body: TriggerInput | undefined, query: TriggerInput): { tick: TickOptions, wait: boolean } {
+export function triggerOptions (body: TriggerInput | undefined, query: TriggerInput, trigger: 'ui' | 'http' = 'http'): { tick: TickOptions, wait: boolean } {
   // A pinger's request: no body, no query. Its options are the defaults, built without parsing.
-  if ((body === undefined || body === null) && isEmptyObject(query)) return { tick: { force: false, trigger: 'http' }, wait: true }
+  if ((body === undefined || body === null) && isEmptyObject(query)) return { tick: { force: false, trigger }, wait: true }
   const named = body?.task ?? query.task
   const tasks = named === undefined ? undefined : splitList(named)
   if (tasks !== undefined && tasks.length === 0) throw new InvalidInputError('task names no task: give a name, several comma-separated, or leave it out to run every due task')
   return {
-    tick: { ...(tasks !== undefined ? { tasks } : {}), force: parseFlag(body?.force ?? query.force, false), trigger: 'http' },
+    tick: { ...(tasks !== undefined ? { tasks } : {}), force: parseFlag(body?.force ?? query.force, false), trigger },
     wait: parseFlag(body?.wait ?? query.wait, true)
   }
 }
@@ -78,7 +86,7 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
     return sendSerialized(reply, wait ? 200 : 202, idleAnswer(now))
   }
   return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
-    const { tick, wait } = triggerOptions(request.body, request.query)
+    const { tick, wait } = triggerOptions(request.body, request.query, requestTrigger(request.headers))
     if (tick.tasks === undefined && tick.force !== true) {
       // A plain ping with nothing due, answered without a tick's promise.
       const now = opts.scheduler.idleTick()

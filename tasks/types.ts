@@ -138,15 +138,22 @@ export interface RetryOptions {
 }
 
 /**
- * What started a run: the HTTP trigger, the CLI's `run`, its `work` loop, or a call to
- * `app.scheduler.tick()` / `run()`.
+ * What started a run (docs/PAYLOADS.md#triggers): `http` the trigger route, `ui` the
+ * dashboard's "Run now", `cli` the CLI's `run`, `work` its `work` loop, `api` a call to
+ * `app.scheduler.tick()` / `run()`, `backfill` a backfill of past occurrences.
  *
  * @example
  * ```ts
- * defineTask({ runEveryMinute: true, handle ({ trigger, log }) { if (trigger === 'manual') log.debug('from a test') } })
+ * defineTask({ runEveryMinute: true, handle ({ trigger, log }) { if (trigger === 'api') log.debug('from a test') } })
  * ```
  */
-export type RunTrigger = 'http' | 'cli' | 'work' | 'manual'
+export type RunTrigger = 'http' | 'ui' | 'cli' | 'work' | 'api' | 'backfill'
+
+/**
+ * A run record's trigger: a `RunTrigger`, or `'manual'`, which records written before
+ * `'api'` existed carry (read-only: nothing records it any more).
+ */
+export type RecordedTrigger = RunTrigger | 'manual'
 
 /**
  * A request-like record of the HTTP request that triggered a run, with every credential removed.

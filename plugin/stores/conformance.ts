@@ -173,7 +173,7 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
 
     c('startRun: forced runs claim nothing and still respect the lease', async (store) => {
       await store.ensureTasks(['report'], new Date(T0))
-      const forced = sampleRun('forced-1', 'report', 5, 'running', { forced: true, trigger: 'manual' })
+      const forced = sampleRun('forced-1', 'report', 5, 'running', { forced: true, trigger: 'api' })
       assert.equal((await start(store, forced, 'none')).outcome, 'started')
       assert.deepEqual((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0) }, 'lastOccurrence untouched')
       const second = sampleRun('forced-2', 'report', 5, 'running', { forced: true })

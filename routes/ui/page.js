@@ -281,6 +281,7 @@ function runSummary (run) {
   const bits = [statusWord(run.status), formatTime(run.startedAt, undefined, true), formatDuration(run.durationMs)]
   if (run.attempt > 1) bits.push(`attempt ${run.attempt}`)
   if (run.forced === true) bits.push('forced')
+  if (typeof run.trigger === 'string') bits.push(`via ${run.trigger}`)
   if (typeof run.error === 'string' && run.error !== '') bits.push(run.error)
   return bits.join(' · ')
 }
@@ -354,6 +355,7 @@ function renderLastRun (task) {
   const extra = []
   if (run.attempt !== undefined && run.attempt > 1) extra.push(`attempt ${run.attempt}`)
   if (run.forced === true) extra.push('forced')
+  if (typeof run.trigger === 'string') extra.push(`via ${run.trigger}`)
   const details = [badge(run.status), ' ', el('span', { text: when + (extra.length > 0 ? ` · ${extra.join(' · ')}` : '') })]
   if (run.status !== 'succeeded') {
     const error = typeof run.error === 'string' && run.error !== '' ? run.error : NONE
