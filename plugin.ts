@@ -77,6 +77,7 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     expectTickEveryMs: opts.expectTickEveryMs,
     maxClockSkewMs: opts.maxClockSkewMs,
     lateResultGraceMs: opts.lateResultGraceMs,
+    maxPayloadSize: opts.maxPayloadSize,
     retries: opts.retries,
     addTask: (task: TaskInput) => {
       if (ready) throw new TooLateError('app.scheduler.add()')
@@ -92,6 +93,7 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
       auth,
       allowGetTrigger: opts.allowGetTrigger,
       maxWaitMs: opts.maxWaitMs,
+      maxPayloadSize: opts.maxPayloadSize,
       expectTickEveryMs: opts.expectTickEveryMs,
       ui: opts.ui
     })

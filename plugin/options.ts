@@ -36,10 +36,14 @@ const OptionsSchema = Type.Object({
   maxClockSkew: Type.Optional(Type.Unknown()), // a duration or false: checked below
   lateResultGrace: Type.Optional(Type.Unknown()), // a duration: checked by parseDuration
   ui: Type.Optional(Type.Boolean()),
+  maxPayloadSize: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_048_576 })),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
   logSerializers: Type.Optional(Type.Unknown())
 }, { additionalProperties: false })
+
+/** Default `maxPayloadSize`: 16 KiB of JSON. */
+export const DEFAULT_MAX_PAYLOAD_SIZE = 16 * 1024
 
 const OPTION_NAMES = Object.keys(OptionsSchema.properties)
 
@@ -71,6 +75,8 @@ export interface ResolvedOptions {
   lateResultGraceMs: number
   /** Serve the dashboard page at `<prefix>/ui` (only where routes are on). */
   ui: boolean
+  /** Largest payload of a forced run, in bytes of JSON. */
+  maxPayloadSize: number
 }
 
 function fail (message: string): never {
@@ -141,6 +147,7 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     storeTimeoutMs: duration(opts.storeTimeout, 'storeTimeout', 5000),
     maxClockSkewMs,
     lateResultGraceMs: duration(opts.lateResultGrace, 'lateResultGrace', 5 * leaseMs),
-    ui: opts.ui ?? true
+    ui: opts.ui ?? true,
+    maxPayloadSize: opts.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE
   }
 }

@@ -57,6 +57,8 @@ export interface RunRequest {
   attempt: number
   claim: StartClaim
   request: TaskRequestInfo | undefined
+  /** The checked payload of a forced run, or undefined. */
+  payload?: unknown
   /**
    * The tick's `now` (ms). Retry times are on the schedule's time line — the ticks' — so a
    * test driving time with `tick(now)` sees retries fall due as production does.
@@ -211,7 +213,8 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     attempt: req.attempt,
     leaseToken,
     signal: controller.signal,
-    request: req.request
+    request: req.request,
+    payload: req.payload
   }
 
   /** Record how the run ended (once), then notify; returns the outcome. */

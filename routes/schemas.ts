@@ -41,10 +41,16 @@ const triggerFields = {
 }
 
 /** Body of `POST /run`: JSON or a form; every field optional, and an empty body is fine. */
-export const TriggerBody = Type.Object(triggerFields, { additionalProperties: false })
+export const TriggerBody = Type.Object({
+  ...triggerFields,
+  payload: Type.Optional(Type.Unknown({
+    description: 'JSON for the one task named, checked against its payload schema: the run is forced and the task reads it as ctx.payload (docs/PAYLOADS.md)'
+  }))
+}, { additionalProperties: false })
 /** Query of `POST /run` and `GET /run`: the same fields as the body. */
 export const TriggerQuery = Type.Object({ ...triggerFields, token: Type.Optional(QueryToken) }, { additionalProperties: false })
 export type TriggerInput = Static<typeof TriggerBody>
+export type TriggerQueryInput = Static<typeof TriggerQuery>
 
 export const HistoryQuerySchema = Type.Object({
   task: Type.Optional(TaskNames('only runs of these tasks')),

@@ -4,6 +4,7 @@
  * these types let the editor catch what it can before the boot does.
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { Static, TSchema } from 'typebox'
 
 type Unit = 'minute' | 'minutes' | 'hour' | 'hours' | 'day' | 'days' | 'month' | 'months'
 type AnyCase<U extends string> = U | Capitalize<U> | Uppercase<U>
@@ -127,7 +128,20 @@ export interface TaskOptions extends ScheduleDefinition {
    * `<url>/fail` when it fails; short timeout, a few retries, never changes the run.
    */
   heartbeat?: string
+  /**
+   * The JSON Schema (a TypeBox type or a plain schema object) of the payload a forced run may
+   * carry (`POST <prefix>/run` `{ task, payload }`, `app.scheduler.run(name, { payload })`):
+   * checked before anything runs, then given to `handle` as `ctx.payload`
+   * (docs/PAYLOADS.md#payloads). Without it the task takes no payload.
+   */
+  payload?: PayloadSchema
 }
+
+/** A task's `payload` schema: a TypeBox type (which also types `ctx.payload`) or a plain JSON Schema object. */
+export type PayloadSchema = TSchema | Readonly<Record<string, unknown>>
+
+/** The type of `ctx.payload` a payload schema gives: `Static<S>` for a TypeBox type, else `unknown`. */
+export type PayloadOf<S> = S extends TSchema ? Static<S> : unknown
 
 /** How a task's failed runs are retried. */
 export interface RetryOptions {
@@ -190,7 +204,7 @@ export interface TaskRequestInfo {
  * })
  * ```
  */
-export interface TaskContext {
+export interface TaskContext<P = unknown> {
   /** The Fastify instance the plugin was registered on: every decorator is usable. */
   app: FastifyInstance
   /** A child logger bound to `{ task, runId }`. */
@@ -220,6 +234,11 @@ export interface TaskContext {
   leaseToken: number
   /** The triggering HTTP request, or `undefined` when none did. */
   request: TaskRequestInfo | undefined
+  /**
+   * The payload the run was forced with, already checked against the task's `payload`
+   * schema, or `undefined` (scheduled runs, runs forced without one; docs/PAYLOADS.md#payloads).
+   */
+  payload: P | undefined
 }
 
 /**
@@ -230,12 +249,12 @@ export interface TaskContext {
  * const prune: TaskObject = { runEveryHour: true, async handle ({ app }) { await app.db.pruneSessions() } }
  * ```
  */
-export interface TaskObject extends TaskOptions {
-  handle (ctx: TaskContext): unknown
+export interface TaskObject<P = unknown> extends TaskOptions {
+  handle (ctx: TaskContext<P>): unknown
   /** Called after a successful run's record is written; a throw or hang is logged, bounded, and changes nothing. */
-  onSuccess? (ctx: TaskContext): unknown
+  onSuccess? (ctx: TaskContext<P>): unknown
   /** Called after a failed or timed-out run's record is written, with what `handle` threw. */
-  onFailure? (ctx: TaskContext, error: unknown): unknown
+  onFailure? (ctx: TaskContext<P>, error: unknown): unknown
 }
 
 /**
@@ -301,9 +320,16 @@ export interface ResolvedTask {
   /** Resolved retry policy, or undefined when the task takes the plugin's (see `retries: false` for none). */
   retries: { attempts: number, delayMs: number } | false | undefined
   heartbeat: URL | undefined
+  /** The compiled `payload` schema, or undefined when the task takes no payload. */
+  payload: PayloadCheck | undefined
   handle: (ctx: TaskContext) => Promise<unknown>
   onSuccess: ((ctx: TaskContext) => Promise<unknown>) | undefined
   onFailure: ((ctx: TaskContext, error: unknown) => Promise<unknown>) | undefined
+}
+
+/** A compiled payload schema: `check` returns undefined for a valid payload, else what is wrong (naming the field). */
+export interface PayloadCheck {
+  check (value: unknown): string | undefined
 }
 
 /**
