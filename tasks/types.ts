@@ -140,7 +140,10 @@ export interface TaskOptions extends ScheduleDefinition {
 /** A task's `payload` schema: a TypeBox type (which also types `ctx.payload`) or a plain JSON Schema object. */
 export type PayloadSchema = TSchema | Readonly<Record<string, unknown>>
 
-/** The type of `ctx.payload` a payload schema gives: `Static<S>` for a TypeBox type, else `unknown`. */
+/**
+ * The type of `ctx.payload` a payload schema gives: `Static<S>` for a TypeBox type or a plain
+ * schema literal TypeBox can read (`defineTask` infers it as a constant), else `unknown`.
+ */
 export type PayloadOf<S> = S extends TSchema ? Static<S> : unknown
 
 /** How a task's failed runs are retried. */
