@@ -136,6 +136,8 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
     forced: req.forced,
     instance: deps.instance
   }
+  // Checked against maxPayloadSize before the tick (docs/PAYLOADS.md#payloads): the record keeps it bounded.
+  if (req.payload !== undefined) record.payload = JSON.stringify(req.payload)
   const seenBefore = deps.fence.seen()
   const result = await deps.store.startRun({ run: record, claim: req.claim, lease: { key, ttlMs: deps.leaseMs, nowMs }, historyLimit: deps.historyLimit })
   const scheduledFor = req.scheduledFor.toISOString()

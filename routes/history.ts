@@ -22,7 +22,8 @@ export function runJson (run: RunRecord): RunRecordJson {
     stack: run.stack ?? null,
     attempt: run.attempt,
     forced: run.forced,
-    instance: run.instance ?? null
+    instance: run.instance ?? null,
+    payload: run.payload ?? null
   }
 }
 

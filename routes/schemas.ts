@@ -105,7 +105,8 @@ export const RunRecordSchema = Type.Object({
   stack: NullableString,
   attempt: Attempt,
   forced: Forced,
-  instance: Type.Union([Type.String(), Type.Null()], { description: 'the process that ran it (host:pid)' })
+  instance: Type.Union([Type.String(), Type.Null()], { description: 'the process that ran it (host:pid)' }),
+  payload: Type.Union([Type.String(), Type.Null()], { description: 'the payload of a forced run, as JSON text (at most maxPayloadSize bytes), or null' })
 })
 export type RunRecordJson = Static<typeof RunRecordSchema>
 

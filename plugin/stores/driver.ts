@@ -31,14 +31,16 @@ function withMessage (err: unknown): unknown {
 /** The stored fields of a run, in the order Redis scripts return them. */
 export const RUN_FIELDS = [
   'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack',
-  'attempt', 'forced', 'instance'
+  'attempt', 'forced', 'instance', 'payload'
 ] as const
+/** The fields every store wrote before `payload` (SQLite/PostgreSQL migration 5): PostgreSQL's `$1..$13`. */
+export const RUN_FIELDS_V4 = RUN_FIELDS.slice(0, 13)
 
 type RunField = (typeof RUN_FIELDS)[number]
 
 /** SQL select list giving the RunRecord field names (SQLite and Postgres share it). */
 export const RUN_COLUMNS = 'id, task, scheduled_for AS "scheduledFor", trigger, started_at AS "startedAt", ' +
-  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack, attempt, forced, instance'
+  'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack, attempt, forced, instance, payload'
 
 /**
  * A run as a driver returns it: instants as Date, ms number or ms string; `forced` as a
@@ -73,6 +75,7 @@ export function runFromStored (row: StoredRun): RunRecord {
   if (row.error != null) run.error = String(row.error)
   if (row.stack != null) run.stack = String(row.stack)
   if (row.instance != null) run.instance = String(row.instance)
+  if (row.payload != null) run.payload = String(row.payload)
   return run
 }
 
@@ -92,7 +95,8 @@ export function runToStored<T> (run: RunRecord, instant: (date: Date) => T) {
     attempt: run.attempt,
     // 1/0: what SQLite and Redis store, and what a Postgres boolean accepts.
     forced: run.forced ? 1 : 0,
-    instance: run.instance ?? null
+    instance: run.instance ?? null,
+    payload: run.payload ?? null
   }
 }
 

@@ -55,6 +55,8 @@ export interface RunRecord {
   forced: boolean
   /** Which process ran it (`host:pid`), when known. */
   instance?: string
+  /** The payload of a forced run, as JSON text (at most `maxPayloadSize` bytes; docs/PAYLOADS.md#payloads). */
+  payload?: string
 }
 
 /** A retry of a failed run waiting for its time: attempt `attempt` of the occurrence `of`, due at `at`. */

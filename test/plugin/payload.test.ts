@@ -56,6 +56,11 @@ t.test('POST /run { task, payload } forces one run that reads ctx.payload; histo
   const ui = await app.inject({ method: 'POST', url: '/_schedule/run', headers: { ...AUTH, 'x-fastify-scheduler': 'ui' }, payload: { task: 'plain', payload: { note: 'hi' } } })
   t.equal(ui.statusCode, 200, ui.body)
   t.same(seen[1], { task: 'plain', payload: { note: 'hi' }, trigger: 'ui', forced: true })
+
+  const history = await app.inject({ method: 'GET', url: '/_schedule/runs', headers: AUTH })
+  // Both started in the same (hand-held) millisecond: sorted by task for the comparison.
+  t.same(history.json().runs.map((r: { task: string, trigger: string, payload: string | null }) => [r.task, r.trigger, r.payload]).sort(),
+    [['plain', 'ui', '{"note":"hi"}'], ['refund', 'http', '{"orderId":"o-1","amount":12.5}']], 'the records keep payload and trigger')
 })
 
 t.test('a payload that does not match is 400 naming the task and field, and nothing runs', async t => {

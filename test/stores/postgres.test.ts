@@ -225,7 +225,7 @@ t.test('a v2 schema (before the migration list) gets only the new migration; its
 
   const query = async (text: string, values?: unknown[]) => await admin.query(text, values)
   const names = tableNames(postgres.schema, 'fastify_scheduler_')
-  t.same(await migrate(query as Query, names, postgres.schema), { applied: [3], unknown: [] }, 'migrations 1 and 2 are recorded as done; only 3 runs')
+  t.same(await migrate(query as Query, names, postgres.schema), { applied: [3, 5], unknown: [] }, 'migrations 1 and 2 are recorded as done; only the newer ones run')
   t.same(await migrate(query as Query, names, postgres.schema), { applied: [], unknown: [] }, 'and nothing runs twice')
   const column = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.fastify_scheduler_tasks WHERE last_attempt IS NULL`)
   t.same(column.rows, [{ n: 1 }], 'the v2 row has last_attempt NULL: unknown')

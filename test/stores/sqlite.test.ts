@@ -225,7 +225,7 @@ t.test('a v1 file is migrated in place at init: old rows read as attempt 1, not 
   t.teardown(() => store.close())
 
   t.equal(schemaVersion(path), String(SCHEMA_VERSION), 'schema_version bumped to the newest migration')
-  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-3), ['attempt', 'forced', 'instance'])
+  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-4), ['attempt', 'forced', 'instance', 'payload'])
   t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-4), ['retry_of', 'retry_attempt', 'retry_at', 'last_attempt'])
 
   const { runs } = await store.listRuns({})
@@ -325,9 +325,10 @@ t.test('a v2 file opens as it is and gets only the newer migrations: last_attemp
   const after = schemaOf(path)
   t.same([...after.keys()].sort(), [...before.keys()].sort(), 'no table or index added or dropped')
   for (const [name, sql] of before) {
-    if (name !== 'fastify_scheduler_tasks') t.equal(after.get(name), sql, `${name} unchanged`)
+    if (name !== 'fastify_scheduler_tasks' && name !== 'fastify_scheduler_runs') t.equal(after.get(name), sql, `${name} unchanged`)
   }
   t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-2), ['retry_at', 'last_attempt'], 'the task rows gained last_attempt, nothing else')
+  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-2), ['instance', 'payload'], 'the run rows gained payload (migration 5), nothing else')
   t.equal(schemaVersion(path), String(SCHEMA_VERSION))
 
   // The v2 run fails and asks for a retry: its task row has no last_attempt, which passes the fence.

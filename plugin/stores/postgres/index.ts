@@ -9,7 +9,7 @@
 import type pg from 'pg'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { InvalidOptionError } from '../../../core/errors.js'
-import { RUN_COLUMNS, RUN_FIELDS, runFromStored, runToStored, type StoredRun } from '../driver.js'
+import { RUN_COLUMNS, RUN_FIELDS_V4, runFromStored, runToStored, type StoredRun } from '../driver.js'
 import { pageOfRuns, TAKEOVER_REASON } from '../history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, TaskState } from '../store.js'
 import { connection, openPool } from './connection.js'
@@ -121,10 +121,10 @@ function taskStates (rows: Array<TaskRow | Partial<TaskRow>>): Map<string, TaskS
   return states
 }
 
-/** The run's 13 stored fields, `$1..$13` of every statement that writes a run. */
+/** The run's 13 stored fields of before migration 5, `$1..$13` of every statement that writes a run (its payload is the statement's last parameter). */
 function runParams (run: RunRecord): unknown[] {
   const stored = runToStored(run, (date) => date)
-  return RUN_FIELDS.map((field) => stored[field])
+  return RUN_FIELDS_V4.map((field) => stored[field])
 }
 
 export function postgresStore (options: PostgresStoreOptions): Store {
@@ -193,7 +193,8 @@ export function postgresStore (options: PostgresStoreOptions): Store {
           lease === undefined ? null : new Date(lease.nowMs + lease.ttlMs),
           lease?.nowMs ?? null,
           Math.max(0, Math.floor(historyLimit)),
-          TAKEOVER_REASON
+          TAKEOVER_REASON,
+          run.payload ?? null
         ])
       if (!row!.go) {
         const firstSeen = row!.first_seen
@@ -226,7 +227,8 @@ export function postgresStore (options: PostgresStoreOptions): Store {
         Math.max(0, Math.floor(historyLimit)),
         retry?.of ?? null,
         retry?.attempt ?? null,
-        retry?.at ?? null
+        retry?.at ?? null,
+        run.payload ?? null
       ])
     },
 

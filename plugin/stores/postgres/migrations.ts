@@ -80,6 +80,13 @@ CREATE SEQUENCE IF NOT EXISTS ${n.leaseTokens};`
     id: 3,
     breaking: true,
     sql: (n) => `ALTER TABLE ${n.tasks} ADD COLUMN IF NOT EXISTS last_attempt integer;`
+  },
+  {
+    // The payload of a forced run, as JSON text (docs/PAYLOADS.md#payloads). Not breaking:
+    // older code ignores the column.
+    id: 5,
+    breaking: false,
+    sql: (n) => `ALTER TABLE ${n.runs} ADD COLUMN IF NOT EXISTS payload text;`
   }
 ]
 

@@ -66,7 +66,7 @@ export function tableNames (schema: string, tablePrefix: string) {
 export type TableNames = ReturnType<typeof tableNames>
 
 const SETTLED = SETTLED_STATUSES.map((status) => `'${status}'`).join(', ')
-const RUN_INSERT_COLUMNS = 'id, task, scheduled_for, trigger, started_at, finished_at, duration_ms, status, error, stack, attempt, forced, instance'
+const RUN_INSERT_COLUMNS = 'id, task, scheduled_for, trigger, started_at, finished_at, duration_ms, status, error, stack, attempt, forced, instance, payload'
 /** The 13 run fields as typed parameters $1..$13, in RUN_FIELDS order. */
 const RUN_PARAMS = '$1::text, $2::text, $3::timestamptz, $4::text, $5::timestamptz, $6::timestamptz, $7::bigint, ' +
   '$8::text, $9::text, $10::text, $11::int, $12::boolean, $13::text'
@@ -106,7 +106,7 @@ function prunedSql (n: TableNames): string {
 /**
  * startRun's statement. Parameters: $1..$13 the run (RUN_PARAMS), $14 the claim, $15 the
  * lease key (null: no lease), $16 now, $17 the lease expiry, $18 now in ms, $19 the history
- * limit, $20 the reason given to a run whose expired lease is taken over. The claim also
+ * limit, $20 the reason given to a run whose expired lease is taken over, $21 the payload (JSON text or null). The claim also
  * records the attempt it claimed (`last_attempt`: 1 for an occurrence, the retry's number
  * for a retry), in the same UPDATE, so the claim costs no more writes than before.
  */
@@ -152,7 +152,7 @@ WITH state AS (
     CASE WHEN skipped THEN 0 ELSE $7::bigint END,
     CASE WHEN skipped THEN 'skipped' ELSE $8::text END,
     CASE WHEN skipped THEN 'overlap' ELSE $9::text END,
-    $10::text, $11::int, $12::boolean, $13::text
+    $10::text, $11::int, $12::boolean, $13::text, $21::text
   FROM outcome
   WHERE ($8::text = 'running' AND NOT skipped) OR (${keptSql('$19::int')})
   ON CONFLICT (id) DO NOTHING
@@ -167,7 +167,7 @@ SELECT (SELECT first_seen FROM state) AS first_seen, EXISTS (SELECT 1 FROM go) A
 
 /**
  * finishRun's statement. Parameters: $1..$13 the run, $14 the lease key to release (null:
- * keep it), $15 the history limit, $16..$18 the pending retry (nulls: none). Locks in
+ * keep it), $15 the history limit, $16..$18 the pending retry (nulls: none), $19 the payload (JSON text or null). Locks in
  * startRun's order: task row (retry fence), lease row (release), run rows.
  *
  * The fence (`docs/ARCHITECTURE.md#retries`): a scheduled run's task row is always
@@ -204,11 +204,11 @@ WITH retry AS (
   SELECT ${keptSql('$15::int')} AS kept FROM open
 ), written AS (
   INSERT INTO ${n.runs} AS r (${RUN_INSERT_COLUMNS})
-  SELECT ${RUN_PARAMS} FROM keep WHERE kept
+  SELECT ${RUN_PARAMS}, $19::text FROM keep WHERE kept
   ON CONFLICT (id) DO UPDATE SET task = EXCLUDED.task, scheduled_for = EXCLUDED.scheduled_for,
     trigger = EXCLUDED.trigger, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
     duration_ms = EXCLUDED.duration_ms, status = EXCLUDED.status, error = EXCLUDED.error, stack = EXCLUDED.stack,
-    attempt = EXCLUDED.attempt, forced = EXCLUDED.forced, instance = EXCLUDED.instance
+    attempt = EXCLUDED.attempt, forced = EXCLUDED.forced, instance = EXCLUDED.instance, payload = EXCLUDED.payload
   WHERE r.status NOT IN (${SETTLED})
   RETURNING 1
 ), dropped AS (

@@ -60,6 +60,14 @@ export const MIGRATIONS: readonly Migration[] = [
     description: "the newest attempt claimed of the task's last occurrence (NULL on old rows: unknown, fences pass)",
     breaking: true,
     sql: 'ALTER TABLE fastify_scheduler_tasks ADD COLUMN last_attempt INTEGER;'
+  },
+  {
+    // The payload of a forced run, as JSON text (docs/PAYLOADS.md#payloads). Not breaking:
+    // older code ignores the column.
+    version: 5,
+    description: 'the payload of a forced run (JSON text, NULL for none)',
+    breaking: false,
+    sql: 'ALTER TABLE fastify_scheduler_runs ADD COLUMN payload TEXT;'
   }
 ]
 
