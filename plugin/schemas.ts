@@ -93,7 +93,9 @@ export const TaskListingSchema = Type.Object({
   retries: Type.Integer({ minimum: 1, description: 'runs in all per occurrence under the retry policy (1: no retries)' }),
   /** The newest runs (`recent` of them, default 0), newest first. */
   recent: Type.Array(RunSummarySchema, { description: 'the newest runs, newest first (query recent, default 0)' }),
-  source: Type.String({ description: 'file or option the task came from' })
+  source: Type.String({ description: 'file or option the task came from' }),
+  /** The task declares a payload schema: a forced run may carry a payload (docs/PAYLOADS.md#payloads). */
+  acceptsPayload: Type.Boolean({ description: 'the task declares a payload schema: POST /run { task, payload } is accepted' })
 })
 
 /** The listing (`GET /_schedule`, `list()`: `SchedulerListing`). */

@@ -50,7 +50,8 @@ export function taskListing (task: ResolvedTask, runs: readonly RunRecord[], inp
     consecutiveFailures: consecutiveFailures(runs),
     retries: input.attempts,
     recent: runs.slice(0, input.recent).map(runSummary),
-    source: task.source
+    source: task.source,
+    acceptsPayload: task.payload !== undefined
   }
 }
 

@@ -45,6 +45,9 @@ const state = {
   /** Outcome of the last "Run now" per task, kept across re-renders. */
   /** @type {Map<string, Outcome>} */
   outcomes: new Map(),
+  /** The payload editors' text per task, kept across re-renders. */
+  /** @type {Map<string, string>} */
+  payloads: new Map(),
   /** Task whose "Run now" the dialog is confirming. @type {string | null} */
   confirming: null
 }
@@ -409,7 +412,7 @@ function renderTask (task) {
 
   const button = el('button', { type: 'button', 'data-key': `run:${task.name}`, 'data-task': task.name, text: 'Run now' })
   button.addEventListener('click', () => confirmRun(task.name))
-  const actions = el('div', { class: 'actions' }, button, renderOutcome(task.name))
+  const actions = el('div', { class: 'actions' }, ...renderPayloadEditor(task), button, renderOutcome(task.name))
 
   return el('article', { class: 'card task', 'aria-labelledby': id, 'data-task': task.name },
     head, facts, renderStrip(task), actions)
@@ -528,6 +531,24 @@ function refresh () {
 // ---- run now -------------------------------------------------------------------------------
 
 /** @param {string} name */
+/**
+ * A JSON editor for the payload of "Run now", for tasks that declare a payload schema
+ * (docs/PAYLOADS.md#payloads). Its text survives the listing's refreshes.
+ * @param {TaskRow} task
+ * @returns {HTMLElement[]}
+ */
+function renderPayloadEditor (task) {
+  if (task.acceptsPayload !== true) return []
+  const editor = /** @type {HTMLTextAreaElement} */ (el('textarea', {
+    class: 'payload', rows: '3', spellcheck: 'false', 'data-key': `payload:${task.name}`,
+    'aria-label': `Payload (JSON) for ${task.name}`, placeholder: 'Payload (JSON), optional'
+  }))
+  editor.value = state.payloads.get(task.name) ?? ''
+  editor.addEventListener('input', () => { state.payloads.set(task.name, editor.value) })
+  return [editor]
+}
+
+/** @param {string} name */
 function confirmRun (name) {
   state.confirming = name
   $('confirm-text').textContent = `Run “${name}” now, whatever its schedule says? It runs even if it is not due.`
@@ -574,7 +595,19 @@ async function runNow (name) {
   const output = button?.parentElement?.querySelector('output')
   if (output) output.textContent = 'Running…'
   try {
-    const res = await api(routes.run, { method: 'POST', json: { task: name, force: true } })
+    const text = (state.payloads.get(name) ?? '').trim()
+    /** @type {unknown} */
+    let payload
+    if (text !== '') {
+      try {
+        payload = JSON.parse(text)
+      } catch (err) {
+        state.outcomes.set(name, { kind: 'bad', text: `The payload is not JSON (${/** @type {Error} */ (err).message}); nothing ran.` })
+        await refresh()
+        return
+      }
+    }
+    const res = await api(routes.run, { method: 'POST', json: payload === undefined ? { task: name, force: true } : { task: name, payload } })
     if (res.status === 401) return askForToken()
     state.outcomes.set(name, outcomeText(name, res))
   } catch (err) {

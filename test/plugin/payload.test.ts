@@ -63,6 +63,12 @@ t.test('POST /run { task, payload } forces one run that reads ctx.payload; histo
     [['plain', 'ui', '{"note":"hi"}'], ['refund', 'http', '{"orderId":"o-1","amount":12.5}']], 'the records keep payload and trigger')
 })
 
+t.test('the listing says which tasks accept a payload', async t => {
+  const app = await build(t)
+  const listing = await app.scheduler.list()
+  t.same(listing.tasks.map(task => [task.name, task.acceptsPayload]), [['refund', true], ['plain', true], ['bare', false]])
+})
+
 t.test('a payload that does not match is 400 naming the task and field, and nothing runs', async t => {
   const app = await build(t)
   const cases: Array<[object, RegExp]> = [
