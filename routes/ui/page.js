@@ -539,10 +539,15 @@ function refresh () {
  */
 function renderPayloadEditor (task) {
   if (task.acceptsPayload !== true) return []
-  const editor = /** @type {HTMLTextAreaElement} */ (el('textarea', {
-    class: 'payload', rows: '3', spellcheck: 'false', 'data-key': `payload:${task.name}`,
-    'aria-label': `Payload (JSON) for ${task.name}`, placeholder: 'Payload (JSON), optional'
-  }))
+  const attrs = {
+    class: 'payload',
+    rows: '3',
+    spellcheck: 'false',
+    'data-key': `payload:${task.name}`,
+    'aria-label': `Payload (JSON) for ${task.name}`,
+    placeholder: 'Payload (JSON), optional'
+  }
+  const editor = /** @type {HTMLTextAreaElement} */ (el('textarea', attrs))
   editor.value = state.payloads.get(task.name) ?? ''
   editor.addEventListener('input', () => { state.payloads.set(task.name, editor.value) })
   return [editor]
