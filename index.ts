@@ -77,7 +77,7 @@ export type {
  */
 export type { RunHook, RunHookName, PauseHook } from './plugin/hooks.js'
 export type {
-  TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, Schedule, ScheduleDefinition,
+  TaskContext, TaskObject, TaskOptions, TaskRequestInfo, RunTrigger, RecordedTrigger, Schedule, ScheduleDefinition,
   CompileScheduleOptions, RunEvery, RunAt, Duration, RetryOptions, OverlapPolicy, FastifyInstance
 } from './tasks/types.js'
 /**

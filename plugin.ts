@@ -101,6 +101,7 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     expectTickEveryMs: opts.expectTickEveryMs,
     maxClockSkewMs: opts.maxClockSkewMs,
     lateResultGraceMs: opts.lateResultGraceMs,
+    maxPayloadSize: opts.maxPayloadSize,
     retries: opts.retries,
     pauseOnFailure: opts.pauseOnFailure,
     runOutput: opts.runOutput,
@@ -123,6 +124,7 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
       },
       allowGetTrigger: opts.allowGetTrigger,
       maxWaitMs: opts.maxWaitMs,
+      maxPayloadSize: opts.maxPayloadSize,
       expectTickEveryMs: opts.expectTickEveryMs,
       ui: opts.ui,
       metrics: metrics === undefined || opts.metrics === false ? undefined : { registry: metrics.registry, auth: opts.metrics.auth }

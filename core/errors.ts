@@ -183,6 +183,30 @@ export const InvalidInputError = createError<'FST_SCHEDULER_INVALID_INPUT', [str
   'FST_SCHEDULER_INVALID_INPUT', '%s', 400)
 
 /**
+ * A run's payload does not match the task's `payload` schema, or the task takes none (HTTP 400;
+ * nothing runs): `%s` names the task and the field at fault (docs/PAYLOADS.md#payloads).
+ *
+ * @example
+ * ```ts
+ * await app.scheduler.run('refund', { payload: { amount: 'ten' } })
+ * // FST_SCHEDULER_INVALID_PAYLOAD task "refund": payload.amount: expected number
+ * ```
+ */
+export const InvalidPayloadError = createError<'FST_SCHEDULER_INVALID_PAYLOAD', [string]>(
+  'FST_SCHEDULER_INVALID_PAYLOAD', '%s', 400)
+
+/**
+ * A run's payload is larger than the plugin option `maxPayloadSize` (HTTP 413; nothing runs).
+ *
+ * @example
+ * ```ts
+ * // 413 { code: 'FST_SCHEDULER_PAYLOAD_TOO_LARGE', message: 'task "refund": the payload is 20000 bytes as JSON; maxPayloadSize is 16384' }
+ * ```
+ */
+export const PayloadTooLargeError = createError<'FST_SCHEDULER_PAYLOAD_TOO_LARGE', [string]>(
+  'FST_SCHEDULER_PAYLOAD_TOO_LARGE', '%s', 413)
+
+/**
  * A non-empty body of a kind the trigger does not read (HTTP 415).
  *
  * @example

@@ -45,10 +45,14 @@ const OptionsSchema = Type.Object({
   tracing: Type.Optional(Type.Boolean()),
   runOutput: Type.Optional(Type.Unknown()), // false or { maxBytes }: checked by readRunOutput
   failingTasksUnhealthy: Type.Optional(Type.Boolean()),
+  maxPayloadSize: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_048_576 })),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
   logSerializers: Type.Optional(Type.Unknown())
 }, { additionalProperties: false })
+
+/** Default `maxPayloadSize`: 16 KiB of JSON. */
+export const DEFAULT_MAX_PAYLOAD_SIZE = 16 * 1024
 
 const OPTION_NAMES = Object.keys(OptionsSchema.properties)
 
@@ -92,6 +96,8 @@ export interface ResolvedOptions {
   metrics: false | { auth: boolean, registry: Registry | undefined }
   /** true: required; false: off; 'auto': on when `@opentelemetry/api` resolves. */
   tracing: boolean | 'auto'
+  /** Largest payload of a forced run, in bytes of JSON. */
+  maxPayloadSize: number
 }
 
 /** The `metrics` option: a boolean, or `{ auth?: boolean, registry?: Registry }`. */
@@ -202,6 +208,7 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     metrics: readMetrics(opts.metrics),
     tracing: opts.tracing ?? 'auto',
     runOutput: readRunOutput(opts.runOutput),
-    failingTasksUnhealthy: opts.failingTasksUnhealthy ?? false
+    failingTasksUnhealthy: opts.failingTasksUnhealthy ?? false,
+    maxPayloadSize: opts.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE
   }
 }

@@ -83,6 +83,8 @@ export interface RunRequest {
   attempt: number
   claim: StartClaim
   request: TaskRequestInfo | undefined
+  /** The checked payload of a forced run, or undefined. */
+  payload?: unknown
   /**
    * The tick's `now` (ms). Retry times are on the schedule's time line — the ticks' — so a
    * test driving time with `tick(now)` sees retries fall due as production does.
@@ -178,6 +180,8 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
     instance: deps.instance
   }
   if (req.covers !== undefined) record.covers = req.covers
+  // Checked against maxPayloadSize before the tick (docs/PAYLOADS.md#payloads): the record keeps it bounded.
+  if (req.payload !== undefined) record.payload = JSON.stringify(req.payload)
   const seenBefore = deps.fence.seen()
   const result = await deps.store.startRun({
     run: record,
@@ -301,7 +305,8 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     attempt: req.attempt,
     leaseToken,
     signal: controller.signal,
-    request: req.request
+    request: req.request,
+    payload: req.payload
   }
 
   /** Record how the run ended (once), then notify; returns the outcome. */

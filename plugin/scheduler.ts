@@ -19,7 +19,7 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { ResolvedTask } from '../tasks/types.js'
-import { ClosedError, StoreOpenError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
+import { ClosedError, InvalidInputError, InvalidPayloadError, PayloadTooLargeError, StoreOpenError, UnknownTaskError, storeUnavailable } from '../core/errors.js'
 import { withDeadline } from '../core/deadline.js'
 import { floorToMinute, MINUTE } from '../core/time.js'
 import { coveredOccurrences } from './covers.js'
@@ -36,7 +36,7 @@ import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, 
 import { describeThrown } from './thrown.js'
 import { consecutiveFailures, healthReport, latest, pausedView, pauseOf, taskHealth, taskListing, type TaskCounts } from './views.js'
 import type {
-  HealthReport, ListOptions, PauseAnswer, PauseOptions, ResumeAnswer, ResumeOptions, RunOutcome, SchedulerApi,
+  HealthReport, ListOptions, PauseAnswer, PauseOptions, ResumeAnswer, ResumeOptions, RunOptions, RunOutcome, SchedulerApi,
   SchedulerListing, TaskInput, TickOptions, TickResult
 } from './types.js'
 
@@ -87,6 +87,8 @@ export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 
   maxClockSkewMs: number | false
   /** How long after reaping an abandoned run its retry may start: a late result can still land meanwhile. */
   lateResultGraceMs: number
+  /** Largest payload of a forced run, in bytes of its JSON. */
+  maxPayloadSize: number
   /** Called by `add()`; throws once the app is ready. */
   addTask: (task: TaskInput) => void
   /** Health answers 503 while a task is failing. */
@@ -236,6 +238,8 @@ export class Scheduler implements SchedulerApi {
     const nowMs = given.now?.getTime() ?? clockMs
     this.#tickNowMs = nowMs
     const named = given.tasks === undefined ? undefined : this.#lookup(given.tasks)
+    // Only a forced run can carry a payload, checked before anything moves (docs/PAYLOADS.md#payloads).
+    if (given.payload !== undefined) this.#checkPayload(named, given)
     // Only a tick that evaluates the whole schedule counts for health: a scoped or forced
     // trigger runs some tasks and says nothing about the pinger (docs/ARCHITECTURE.md#health).
     const whole = named === undefined && given.force !== true
@@ -302,9 +306,13 @@ export class Scheduler implements SchedulerApi {
     return this.#collect(nowMs, results, unavailable)
   }
 
-  async run (name: string, options: { force?: boolean, now?: Date } = {}): Promise<RunOutcome> {
+  async run (name: string, options: RunOptions = {}): Promise<RunOutcome> {
     const result = await this.tick({
-      tasks: [name], force: options.force === true, trigger: 'manual', ...(options.now !== undefined ? { now: options.now } : {})
+      tasks: [name],
+      force: options.force === true || options.payload !== undefined,
+      trigger: 'api',
+      ...(options.now !== undefined ? { now: options.now } : {}),
+      ...(options.payload !== undefined ? { payload: options.payload } : {})
     })
     const outcomes = await result.settled
     const now = new Date(floorToMinute(options.now?.getTime() ?? this.#now())).toISOString()
@@ -452,7 +460,7 @@ export class Scheduler implements SchedulerApi {
         id: randomUUID(),
         task: task.name,
         scheduledFor: to,
-        trigger: 'manual',
+        trigger: 'api',
         startedAt: at,
         finishedAt: at,
         durationMs: 0,
@@ -489,7 +497,7 @@ export class Scheduler implements SchedulerApi {
     this.#config.log.info({ task: target, skipped: answer.skipped.length }, name === undefined ? 'fastify-scheduler: every task resumed' : 'fastify-scheduler: task resumed')
     if (catchUp && freed.length > 0) {
       try {
-        const result = await this.tick({ tasks: freed.map(task => task.name), now: new Date(nowMs), trigger: 'manual' })
+        const result = await this.tick({ tasks: freed.map(task => task.name), now: new Date(nowMs), trigger: 'api' })
         answer.runs = result.runs
       } catch (err) {
         // The pause is lifted: the latest occurrence stays owed and the next tick runs it.
@@ -599,6 +607,26 @@ export class Scheduler implements SchedulerApi {
     const pending = [...runs.map(run => run.settled), ...this.#background, this.#finals.flush()]
     await withDeadline(Promise.allSettled(pending), this.#config.closeGraceMs)
     this.#finals.close()
+  }
+
+  /** A payload goes to exactly one named task, forced, that declares a schema it matches, within `maxPayloadSize`. */
+  #checkPayload (named: ResolvedTask[] | undefined, options: TickOptions): void {
+    if (named?.length !== 1) throw new InvalidInputError('payload: name exactly one task to run with a payload')
+    if (options.force !== true) throw new InvalidInputError('payload: a run with a payload is forced: set force')
+    const task = named[0]!
+    if (task.payload === undefined) throw new InvalidPayloadError(`task "${task.name}" (${task.source}) takes no payload: it declares no payload schema`)
+    let json: string | undefined
+    try {
+      json = JSON.stringify(options.payload)
+    } catch (err) {
+      throw new InvalidPayloadError(`task "${task.name}": the payload is not JSON (${(err as Error).message})`)
+    }
+    const size = json === undefined ? 0 : Buffer.byteLength(json)
+    if (size > this.#config.maxPayloadSize) {
+      throw new PayloadTooLargeError(`task "${task.name}": the payload is ${size} bytes as JSON; maxPayloadSize is ${this.#config.maxPayloadSize}`)
+    }
+    const problem = task.payload.check(options.payload)
+    if (problem !== undefined) throw new InvalidPayloadError(`task "${task.name}" (${task.source}): ${problem}`)
   }
 
   #lookup (names: readonly string[]): ResolvedTask[] {
@@ -876,7 +904,7 @@ export class Scheduler implements SchedulerApi {
       const lateMs = floorToMinute(nowMs) - o
       const covers = coveredOccurrences(task.schedule, occurrence!, state.firstSeen, state.lastOccurrence)
       result = lateMs > task.catchUpMs
-        ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'manual',
+        ? await recordMissed(this.#deps, task, occurrence!, options.trigger ?? 'api',
           `late by ${Math.round(lateMs / MINUTE)} min (catchUp allows ${task.catchUpMs / MINUTE} min)`, covers)
         : await startRun(this.#deps, { ...this.#runRequest(task, occurrence!, 1, 'occurrence', options, nowMs), covers })
       // Paused: nothing was claimed, the occurrence is not owed (docs/PAUSE.md); the task is
@@ -915,7 +943,9 @@ export class Scheduler implements SchedulerApi {
   }
 
   #runRequest (task: ResolvedTask, scheduledFor: Date, attempt: number, claim: RunRequest['claim'], options: TickOptions, nowMs: number, forced = false): RunRequest {
-    return { task, scheduledFor, forced, attempt, claim, trigger: options.trigger ?? 'manual', request: requestOf(options), tickMs: nowMs }
+    const req: RunRequest = { task, scheduledFor, forced, attempt, claim, trigger: options.trigger ?? 'api', request: requestOf(options), tickMs: nowMs }
+    if (options.payload !== undefined) req.payload = options.payload
+    return req
   }
 
   #watch (run: ActiveRun | RunOutcome): ActiveRun | RunOutcome {

@@ -44,6 +44,10 @@ export const Outcome = Type.Object({
   durationMs: Type.Optional(Type.Number())
 })
 
+/** Every trigger a run record can carry; 'manual' only in records of older versions (now 'api'; docs/PAYLOADS.md#triggers). */
+export const RECORDED_TRIGGERS = ['http', 'ui', 'cli', 'work', 'api', 'backfill', 'manual'] as const
+export const TriggerSchema = stringEnum(RECORDED_TRIGGERS, { description: 'what started the run: http, ui (the dashboard), cli, work, api (app.scheduler), backfill; manual in records of older versions' })
+
 export const Attempt = Type.Integer({ minimum: 1, description: '1 for the first run of an occurrence, 2 for its first retry…' })
 export const Forced = Type.Boolean({ description: 'started with force, ignoring the schedule' })
 
@@ -69,7 +73,8 @@ export const RunSummarySchema = Type.Object({
   attempt: Attempt,
   forced: Forced,
   covers: CoversSchema,
-  output: OutputSchema
+  output: OutputSchema,
+  trigger: TriggerSchema
 })
 
 /** A pause in force as the listing and the pause routes show it (docs/PAUSE.md). */
@@ -146,7 +151,9 @@ export const TaskListingSchema = Type.Object({
   recent: Type.Array(RunSummarySchema, { description: 'the newest runs, newest first (query recent, default 5)' }),
   source: Type.String({ description: 'file or option the task came from' }),
   /** The pause that stops the task (its own, else the pause of everything), null when it runs. */
-  paused: Type.Union([PausedSchema, Type.Null()], { description: 'the pause that stops the task, null when it runs' })
+  paused: Type.Union([PausedSchema, Type.Null()], { description: 'the pause that stops the task, null when it runs' }),
+  /** The task declares a payload schema: a forced run may carry a payload (docs/PAYLOADS.md#payloads). */
+  acceptsPayload: Type.Boolean({ description: 'the task declares a payload schema: POST /run { task, payload } is accepted' })
 })
 
 /** The listing (`GET /_schedule`, `list()`: `SchedulerListing`). */

@@ -85,6 +85,25 @@ export interface TickOptions {
   trigger?: RunTrigger
   /** The triggering request, or a function building it (called only if a run starts). */
   request?: TaskRequestInfo | (() => TaskRequestInfo)
+  /**
+   * A payload for the one task named in `tasks` (the run is forced): checked against the
+   * task's `payload` schema and `maxPayloadSize` before anything runs (docs/PAYLOADS.md#payloads).
+   */
+  payload?: unknown
+}
+
+/** Options of `app.scheduler.run()`. */
+export interface RunOptions {
+  /** Run regardless of the schedule. */
+  force?: boolean
+  /** The instant to run at (default: the clock's now). */
+  now?: Date
+  /**
+   * A payload the task reads as `ctx.payload`; forces the run. Rejects with
+   * `FST_SCHEDULER_INVALID_PAYLOAD` (no match, or the task declares no schema) or
+   * `FST_SCHEDULER_PAYLOAD_TOO_LARGE`, and nothing runs.
+   */
+  payload?: unknown
 }
 
 /** Options of `list()`. */
@@ -102,7 +121,7 @@ export interface SchedulerApi {
   /** Run every due task at `now` (default: the clock's now). The test helper: `tick(new Date('2026-05-12T17:00Z'))`. */
   tick (now?: Date | TickOptions): Promise<TickResult>
   /** Run one task now if due, or regardless of its schedule with `{ force: true }`; resolves when the run ends. */
-  run (name: string, options?: { force?: boolean, now?: Date }): Promise<RunOutcome>
+  run (name: string, options?: RunOptions): Promise<RunOutcome>
   /** The listing: every task with its schedule, next and last run. */
   list (options?: Date | ListOptions): Promise<SchedulerListing>
   /** The cluster's health, as `GET <prefix>/health` answers it. */
@@ -257,6 +276,12 @@ export interface SchedulerOptions {
    * `leaseTime`. A process cut off for longer can see its occurrence run twice (at least once).
    */
   lateResultGrace?: Duration
+  /**
+   * Largest payload of a forced run, in bytes of its JSON (docs/PAYLOADS.md#payloads): larger
+   * ones are refused (413, `FST_SCHEDULER_PAYLOAD_TOO_LARGE`) and the run record keeps the
+   * payload within this bound. An integer from 2 to 1048576; default 16384.
+   */
+  maxPayloadSize?: number
   /** Serve the dashboard page at `<prefix>/ui` (it carries no data; it reads the routes with the operator's credentials). Default true; ignored when `routes` is false. */
   ui?: boolean
   /**

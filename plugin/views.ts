@@ -63,7 +63,8 @@ export function taskListing (task: ResolvedTask, runs: readonly RunRecord[], inp
     retries: input.retries,
     recent: runs.slice(0, input.recent).map(runSummary),
     source: task.source,
-    paused: input.paused === undefined ? null : pausedView(input.paused)
+    paused: input.paused === undefined ? null : pausedView(input.paused),
+    acceptsPayload: task.payload !== undefined
   }
 }
 
@@ -149,7 +150,8 @@ export function runSummary (run: RunRecord): RunSummary {
     attempt: run.attempt,
     forced: run.forced,
     covers: coversJson(run),
-    output: run.output ?? null
+    output: run.output ?? null,
+    trigger: run.trigger
   }
 }
 

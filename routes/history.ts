@@ -25,7 +25,8 @@ export function runJson (run: RunRecord): RunRecordJson {
     forced: run.forced,
     instance: run.instance ?? null,
     covers: coversJson(run),
-    output: run.output ?? null
+    output: run.output ?? null,
+    payload: run.payload ?? null
   }
 }
 

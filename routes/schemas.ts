@@ -7,11 +7,10 @@
 import Type, { type Static } from 'typebox'
 import {
   Attempt, CoversSchema, OutputSchema, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, PauseAnswerSchema,
-  ResumeAnswerSchema, RunStatusSchema, stringEnum, Instant
+  ResumeAnswerSchema, RunStatusSchema, stringEnum, Instant, TriggerSchema
 } from '../plugin/schemas.js'
 import { RUN_STATUSES } from '../plugin/stores/store.js'
 
-const TRIGGERS = ['http', 'cli', 'work', 'manual'] as const
 const STATUS_WORD = `(${RUN_STATUSES.join('|')})`
 
 // ---- inputs ---------------------------------------------------------------------------
@@ -42,10 +41,16 @@ const triggerFields = {
 }
 
 /** Body of `POST /run`: JSON or a form; every field optional, and an empty body is fine. */
-export const TriggerBody = Type.Object(triggerFields, { additionalProperties: false })
+export const TriggerBody = Type.Object({
+  ...triggerFields,
+  payload: Type.Optional(Type.Unknown({
+    description: 'JSON for the one task named, checked against its payload schema: the run is forced and the task reads it as ctx.payload (docs/PAYLOADS.md)'
+  }))
+}, { additionalProperties: false })
 /** Query of `POST /run` and `GET /run`: the same fields as the body. */
 export const TriggerQuery = Type.Object({ ...triggerFields, token: Type.Optional(QueryToken) }, { additionalProperties: false })
 export type TriggerInput = Static<typeof TriggerBody>
+export type TriggerQueryInput = Static<typeof TriggerQuery>
 
 export const HistoryQuerySchema = Type.Object({
   task: Type.Optional(TaskNames('only runs of these tasks')),
@@ -107,7 +112,7 @@ export const RunRecordSchema = Type.Object({
   id: Type.String(),
   task: Type.String(),
   scheduledFor: Instant,
-  trigger: stringEnum(TRIGGERS),
+  trigger: TriggerSchema,
   startedAt: Instant,
   finishedAt: NullableInstant,
   durationMs: NullableNumber,
@@ -118,7 +123,8 @@ export const RunRecordSchema = Type.Object({
   forced: Forced,
   instance: Type.Union([Type.String(), Type.Null()], { description: 'the process that ran it (host:pid)' }),
   covers: CoversSchema,
-  output: OutputSchema
+  output: OutputSchema,
+  payload: Type.Union([Type.String(), Type.Null()], { description: 'the payload of a forced run, as JSON text (at most maxPayloadSize bytes), or null' })
 })
 export type RunRecordJson = Static<typeof RunRecordSchema>
 

@@ -17,22 +17,37 @@ import { parseFlag, splitList } from './input.js'
 import { requestInfo } from './request-info.js'
 import {
   methodNotAllowedResponses, TriggerAnswer, TriggerBody, TriggerQuery, triggerResponses,
-  type TriggerAnswerBody, type TriggerInput
+  type TriggerAnswerBody, type TriggerInput, type TriggerQueryInput
 } from './schemas.js'
 
 const FAILED = new Set<RunOutcome['status']>(['failed', 'timed_out'])
 // A buffered occurrence waits for the running run; a cancelled run made way for a newer one (docs/OVERLAP.md).
 const SKIPPED = new Set<RunOutcome['status']>(['skipped', 'missed', 'buffered', 'cancelled'])
 
+/**
+ * The door a request came through: `ui` when the dashboard sent it (its `X-Fastify-Scheduler: ui`
+ * header; the request passed the same auth as any other), else `http` (docs/PAYLOADS.md#triggers).
+ */
+export function requestTrigger (headers: FastifyRequest['headers']): 'ui' | 'http' {
+  return headers['x-fastify-scheduler'] === 'ui' ? 'ui' : 'http'
+}
+
 /** Body fields win over query fields of the same name. */
-export function triggerOptions (body: TriggerInput | undefined, query: TriggerInput): { tick: TickOptions, wait: boolean } {
+export function triggerOptions (body: TriggerInput | undefined, query: TriggerQueryInput, trigger: 'ui' | 'http' = 'http'): { tick: TickOptions, wait: boolean } {
   // A pinger's request: no body, no query. Its options are the defaults, built without parsing.
-  if ((body === undefined || body === null) && isEmptyObject(query)) return { tick: { force: false, trigger: 'http' }, wait: true }
+  if ((body === undefined || body === null) && isEmptyObject(query)) return { tick: { force: false, trigger }, wait: true }
   const named = body?.task ?? query.task
   const tasks = named === undefined ? undefined : splitList(named)
   if (tasks !== undefined && tasks.length === 0) throw new InvalidInputError('task names no task: give a name, several comma-separated, or leave it out to run every due task')
+  const payload = body?.payload
   return {
-    tick: { ...(tasks !== undefined ? { tasks } : {}), force: parseFlag(body?.force ?? query.force, false), trigger: 'http' },
+    tick: {
+      ...(tasks !== undefined ? { tasks } : {}),
+      // A payload forces its run (docs/PAYLOADS.md#payloads); the scheduler checks it before anything runs.
+      force: payload !== undefined || parseFlag(body?.force ?? query.force, false),
+      trigger,
+      ...(payload !== undefined ? { payload } : {})
+    },
     wait: parseFlag(body?.wait ?? query.wait, true)
   }
 }
@@ -78,8 +93,8 @@ function triggerHandler (opts: ScheduleRoutesOptions) {
     request.log.debug('fastify-scheduler: tick answered, nothing was due')
     return sendSerialized(reply, wait ? 200 : 202, idleAnswer(now))
   }
-  return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerInput }>, reply: FastifyReply) {
-    const { tick, wait } = triggerOptions(request.body, request.query)
+  return async function trigger (request: FastifyRequest<{ Body: TriggerInput | undefined, Querystring: TriggerQueryInput }>, reply: FastifyReply) {
+    const { tick, wait } = triggerOptions(request.body, request.query, requestTrigger(request.headers))
     if (tick.tasks === undefined && tick.force !== true) {
       // A plain ping with nothing due, answered without a tick's promise.
       const now = opts.scheduler.idleTick()
@@ -114,7 +129,7 @@ function methodNotAllowed (allow: string, hint: string) {
 export function triggerRoutes (app: ScheduleApp, opts: ScheduleRoutesOptions): void {
   const description = 'Tick now: run every due task (or the named ones), wait up to maxWait, and list what ran, was skipped, failed or is still running.'
   app.post('/run', {
-    bodyLimit: 64 * 1024,
+    bodyLimit: 64 * 1024 + opts.maxPayloadSize,
     schema: { summary: 'Trigger a tick', description, body: TriggerBody, querystring: TriggerQuery, response: triggerResponses }
   }, triggerHandler(opts))
 

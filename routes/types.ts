@@ -17,6 +17,8 @@ export interface ScheduleRoutesOptions {
   allowGetTrigger: boolean
   /** How long the trigger waits for runs before answering 202. */
   maxWaitMs: number
+  /** Largest payload of a forced run, in bytes of JSON (the trigger's body limit grows by it). */
+  maxPayloadSize: number
   /** Health answers 503 when the last tick is older than this. */
   expectTickEveryMs: number
   /** Serve the dashboard page at `<prefix>/ui`. */

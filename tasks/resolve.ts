@@ -4,12 +4,13 @@
  */
 import { basename, extname } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import { Compile } from 'typebox/compile'
 import { describeValue, MAX_TIMER_MS, parseDuration } from './duration.js'
 import { InvalidTaskError } from '../core/errors.js'
 import { SCHEDULE_KEYS, TASK_KEYS, compileSchedule } from './schedule.js'
 import { editDistance, normalizeName, suggest } from '../core/suggest.js'
 import { Task, isDefinedTask } from './task.js'
-import { OVERLAP_POLICIES, type OverlapPolicy, type ResolvedTask, type ScheduleDefinition, type TaskContext } from './types.js'
+import { OVERLAP_POLICIES, type OverlapPolicy, type PayloadCheck, type ResolvedTask, type ScheduleDefinition, type TaskContext } from './types.js'
 
 export interface ResolveTaskOptions {
   /** Names the task in errors: a file path, or `options.tasks[i]`. */
@@ -64,9 +65,34 @@ export function resolveTask (exported: unknown, options: ResolveTaskOptions): Re
     retries: readRetries(target.retries, 'retries', fail),
     heartbeat: readHeartbeat(target.heartbeat, fail),
     pauseOnFailure: readPauseOnFailure(target.pauseOnFailure, 'pauseOnFailure', fail),
+    payload: readPayload(target.payload, fail),
     handle: async (ctx: TaskContext) => await handle.call(target, ctx),
     onSuccess: readHook(target, 'onSuccess', fail),
     onFailure: readHook(target, 'onFailure', fail)
+  }
+}
+
+/**
+ * Compile a task's `payload` JSON Schema (TypeBox or plain) with TypeBox's compiler; a schema
+ * it cannot compile fails the boot naming the task (docs/PAYLOADS.md#payloads).
+ */
+export function readPayload (value: unknown, fail: (message: string) => Error): PayloadCheck | undefined {
+  if (value === undefined) return undefined
+  if (!isObject(value) && typeof value !== 'boolean') throw fail(`payload must be a JSON Schema (a TypeBox type or a schema object), got ${describeValue(value)}`)
+  let validator: ReturnType<typeof Compile>
+  try {
+    validator = Compile(value as never)
+    validator.Check(null)
+  } catch (err) {
+    throw fail(`payload is not a JSON Schema TypeBox can compile: ${(err as Error).message}`)
+  }
+  return {
+    check (payload: unknown): string | undefined {
+      if (validator.Check(payload)) return undefined
+      const [first] = validator.Errors(payload) as Array<{ instancePath: string, message?: string }>
+      const path = first === undefined || first.instancePath === '' ? '' : first.instancePath.split('/').slice(1).join('.')
+      return `payload${path === '' ? '' : `.${path}`} ${first?.message ?? 'does not match the task\'s payload schema'}`
+    }
   }
 }
 

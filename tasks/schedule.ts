@@ -25,7 +25,7 @@ import { canonicalZoneName, localZoneName, zoneFor, type Zone } from './zone.js'
 export const SCHEDULE_KEYS = ['runEvery', 'runAt', 'runEveryHour', 'runEveryMinute', 'twiceDaily', 'cron'] as const
 
 /** The per-task options beside the schedule (docs/ARCHITECTURE.md#tasks). */
-export const OPTION_KEYS = ['name', 'timezone', 'timeout', 'catchUp', 'overlap', 'allowOverlap', 'enabled', 'retries', 'heartbeat', 'pauseOnFailure'] as const
+export const OPTION_KEYS = ['name', 'timezone', 'timeout', 'catchUp', 'overlap', 'allowOverlap', 'enabled', 'retries', 'heartbeat', 'pauseOnFailure', 'payload'] as const
 /** The methods a task may have beside `handle` (docs/ARCHITECTURE.md#notifications-and-the-dashboard). */
 export const HOOK_KEYS = ['onSuccess', 'onFailure'] as const
 /** Every property of the object form of a task. */

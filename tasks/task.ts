@@ -1,7 +1,7 @@
 /**
  * The two ways to write a task (docs/ARCHITECTURE.md#tasks): a class extending `Task`, or `defineTask({ ... })`.
  */
-import type { FastifyInstance, TaskContext, TaskObject } from './types.js'
+import type { FastifyInstance, PayloadOf, TaskContext, TaskObject } from './types.js'
 
 /** Marks objects made by `defineTask`, so discovery can tell a task from any other export. */
 export const TASK_BRAND: unique symbol = Symbol.for('fastify-scheduler.task') as never
@@ -81,9 +81,17 @@ export type NoExtraKeys<T> = { readonly [K in Exclude<keyof T, keyof TaskObject>
  *     log.info({ count }, 'pruned')
  *   }
  * })
+ *
+ * // With a payload schema, ctx.payload is typed from it (docs/PAYLOADS.md#payloads):
+ * export const refund = defineTask({
+ *   payload: Type.Object({ orderId: Type.String() }),
+ *   handle ({ payload }) { if (payload !== undefined) console.log(payload.orderId) }
+ * })
  * ```
  */
-export function defineTask<const T extends TaskObject> (def: T & NoExtraKeys<T>): T {
+export function defineTask<const S = undefined, const T extends TaskObject<PayloadOf<S>> = TaskObject<PayloadOf<S>>> (
+  def: T & { payload?: S } & NoExtraKeys<T>
+): T {
   // A frozen object cannot take the brand; a shallow copy keeps its properties.
   const task: T = Object.isExtensible(def) ? def : { ...def }
   Object.defineProperty(task, TASK_BRAND, { value: true, enumerable: false })

@@ -4,6 +4,7 @@
  * these types let the editor catch what it can before the boot does.
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { Static, TSchema } from 'typebox'
 
 type Unit = 'minute' | 'minutes' | 'hour' | 'hours' | 'day' | 'days' | 'month' | 'months'
 type AnyCase<U extends string> = U | Capitalize<U> | Uppercase<U>
@@ -148,7 +149,23 @@ export interface TaskOptions extends ScheduleDefinition {
    * `pauseOnFailure`, else never; `false`: never, whatever the plugin says.
    */
   pauseOnFailure?: number | false
+  /**
+   * The JSON Schema (a TypeBox type or a plain schema object) of the payload a forced run may
+   * carry (`POST <prefix>/run` `{ task, payload }`, `app.scheduler.run(name, { payload })`):
+   * checked before anything runs, then given to `handle` as `ctx.payload`
+   * (docs/PAYLOADS.md#payloads). Without it the task takes no payload.
+   */
+  payload?: PayloadSchema
 }
+
+/** A task's `payload` schema: a TypeBox type (which also types `ctx.payload`) or a plain JSON Schema object. */
+export type PayloadSchema = TSchema | Readonly<Record<string, unknown>>
+
+/**
+ * The type of `ctx.payload` a payload schema gives: `Static<S>` for a TypeBox type or a plain
+ * schema literal TypeBox can read (`defineTask` infers it as a constant), else `unknown`.
+ */
+export type PayloadOf<S> = S extends TSchema ? Static<S> : unknown
 
 /** How a task's failed runs are retried. */
 export interface RetryOptions {
@@ -159,12 +176,13 @@ export interface RetryOptions {
 }
 
 /**
- * What started a run: the HTTP trigger, the CLI's `run`, its `work` loop, or a call to
- * `app.scheduler.tick()` / `run()`.
+ * What started a run (docs/PAYLOADS.md#triggers): `http` the trigger route, `ui` the
+ * dashboard's "Run now", `cli` the CLI's `run`, `work` its `work` loop, `api` a call to
+ * `app.scheduler.tick()` / `run()`, `backfill` a backfill of past occurrences.
  *
  * @example
  * ```ts
- * defineTask({ runEveryMinute: true, handle ({ trigger, log }) { if (trigger === 'manual') log.debug('from a test') } })
+ * defineTask({ runEveryMinute: true, handle ({ trigger, log }) { if (trigger === 'api') log.debug('from a test') } })
  * ```
  */
 /** What a due occurrence does while the previous run still holds the lease (docs/OVERLAP.md). */
@@ -173,7 +191,13 @@ export type OverlapPolicy = 'skip' | 'bufferOne' | 'cancelOther' | 'allow'
 /** Every overlap policy, in the order error messages list them. */
 export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['skip', 'bufferOne', 'cancelOther', 'allow']
 
-export type RunTrigger = 'http' | 'cli' | 'work' | 'manual'
+export type RunTrigger = 'http' | 'ui' | 'cli' | 'work' | 'api' | 'backfill'
+
+/**
+ * A run record's trigger: a `RunTrigger`, or `'manual'`, which records written before
+ * `'api'` existed carry (read-only: nothing records it any more).
+ */
+export type RecordedTrigger = RunTrigger | 'manual'
 
 /**
  * A request-like record of the HTTP request that triggered a run, with every credential removed.
@@ -210,7 +234,7 @@ export interface TaskRequestInfo {
  * })
  * ```
  */
-export interface TaskContext {
+export interface TaskContext<P = unknown> {
   /** The Fastify instance the plugin was registered on: every decorator is usable. */
   app: FastifyInstance
   /** A child logger bound to `{ task, runId }`. */
@@ -240,6 +264,11 @@ export interface TaskContext {
   leaseToken: number
   /** The triggering HTTP request, or `undefined` when none did. */
   request: TaskRequestInfo | undefined
+  /**
+   * The payload the run was forced with, already checked against the task's `payload`
+   * schema, or `undefined` (scheduled runs, runs forced without one; docs/PAYLOADS.md#payloads).
+   */
+  payload: P | undefined
 }
 
 /**
@@ -250,12 +279,12 @@ export interface TaskContext {
  * const prune: TaskObject = { runEveryHour: true, async handle ({ app }) { await app.db.pruneSessions() } }
  * ```
  */
-export interface TaskObject extends TaskOptions {
-  handle (ctx: TaskContext): unknown
+export interface TaskObject<P = unknown> extends TaskOptions {
+  handle (ctx: TaskContext<P>): unknown
   /** Called after a successful run's record is written; a throw or hang is logged, bounded, and changes nothing. */
-  onSuccess? (ctx: TaskContext): unknown
+  onSuccess? (ctx: TaskContext<P>): unknown
   /** Called after a failed or timed-out run's record is written, with what `handle` threw. */
-  onFailure? (ctx: TaskContext, error: unknown): unknown
+  onFailure? (ctx: TaskContext<P>, error: unknown): unknown
 }
 
 /**
@@ -324,9 +353,16 @@ export interface ResolvedTask {
   heartbeat: URL | undefined
   /** Failures in a row that pause the task; false: never; undefined: the plugin's. */
   pauseOnFailure: number | false | undefined
+  /** The compiled `payload` schema, or undefined when the task takes no payload. */
+  payload: PayloadCheck | undefined
   handle: (ctx: TaskContext) => Promise<unknown>
   onSuccess: ((ctx: TaskContext) => Promise<unknown>) | undefined
   onFailure: ((ctx: TaskContext, error: unknown) => Promise<unknown>) | undefined
+}
+
+/** A compiled payload schema: `check` returns undefined for a valid payload, else what is wrong (naming the field). */
+export interface PayloadCheck {
+  check (value: unknown): string | undefined
 }
 
 /**

@@ -174,7 +174,7 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
 
     c('startRun: forced runs claim nothing and still respect the lease', async (store) => {
       await store.ensureTasks(['report'], new Date(T0))
-      const forced = sampleRun('forced-1', 'report', 5, 'running', { forced: true, trigger: 'manual' })
+      const forced = sampleRun('forced-1', 'report', 5, 'running', { forced: true, trigger: 'api' })
       assert.equal((await start(store, forced, 'none')).outcome, 'started')
       assert.deepEqual((await store.ensureTasks(['report'], new Date(0))).get('report'), { firstSeen: new Date(T0) }, 'lastOccurrence untouched')
       const second = sampleRun('forced-2', 'report', 5, 'running', { forced: true })
@@ -245,6 +245,22 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       const takeover = await start(store, sampleRun('late', 'report', 5, 'running'), 'occurrence', later)
       assert.ok(takeover.outcome === 'started' && takeover.abandoned === 'n1')
       assert.equal(await store.renewLease('report', 'late', TTL, later + 1), true)
+    }),
+
+    c('a forced run keeps its payload and trigger through start and finish (migration 5)', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      const payload = JSON.stringify({ orderId: 'o-1', note: 'é "quoted" \\ ' + 'x'.repeat(200) })
+      const run = sampleRun('p-1', 'report', 5, 'running', { forced: true, trigger: 'ui', payload })
+      assert.equal((await start(store, run, 'none')).outcome, 'started')
+      assert.deepEqual(await statusOf(store, 'p-1'), run, 'the running record keeps it')
+      const finished = { ...run, status: 'succeeded' as const, finishedAt: new Date(T0 + 5 * MINUTE + 1000), durationMs: 1000 }
+      await store.finishRun(finished, { leaseKey: 'report', historyLimit: 100 })
+      assert.deepEqual(await statusOf(store, 'p-1'), finished, 'the final record keeps it')
+      const plain = sampleRun('p-2', 'report', 6, 'running', { trigger: 'backfill' })
+      await store.releaseLease('report', 'p-1')
+      assert.equal((await start(store, plain)).outcome, 'started')
+      assert.equal((await statusOf(store, 'p-2'))?.payload, undefined, 'no payload reads as absent')
+      assert.equal((await statusOf(store, 'p-2'))?.trigger, 'backfill')
     }),
 
     c('startRun without a lease records a missed occurrence', async (store) => {

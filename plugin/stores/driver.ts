@@ -31,7 +31,7 @@ function withMessage (err: unknown): unknown {
 /** The stored fields of a run, in the order Redis scripts return them. */
 export const RUN_FIELDS = [
   'id', 'task', 'scheduledFor', 'trigger', 'startedAt', 'finishedAt', 'durationMs', 'status', 'error', 'stack',
-  'attempt', 'forced', 'instance', 'output', 'coversFrom', 'coversTo', 'coversCount'
+  'attempt', 'forced', 'instance', 'output', 'coversFrom', 'coversTo', 'coversCount', 'payload'
 ] as const
 
 type RunField = (typeof RUN_FIELDS)[number]
@@ -42,7 +42,7 @@ export const RUN_CORE_COUNT = 13
 /** SQL select list giving the RunRecord field names (SQLite and Postgres share it). */
 export const RUN_COLUMNS = 'id, task, scheduled_for AS "scheduledFor", trigger, started_at AS "startedAt", ' +
   'finished_at AS "finishedAt", duration_ms AS "durationMs", status, error, stack, attempt, forced, instance, ' +
-  'output, covers_from AS "coversFrom", covers_to AS "coversTo", covers_count AS "coversCount"'
+  'output, covers_from AS "coversFrom", covers_to AS "coversTo", covers_count AS "coversCount", payload'
 
 /**
  * A run as a driver returns it: instants as Date, ms number or ms string; `forced` as a
@@ -85,6 +85,7 @@ export function runFromStored (row: StoredRun): RunRecord {
       count: Number(row.coversCount)
     }
   }
+  if (row.payload != null) run.payload = String(row.payload)
   return run
 }
 
@@ -108,7 +109,8 @@ export function runToStored<T> (run: RunRecord, instant: (date: Date) => T) {
     output: run.output ?? null,
     coversFrom: run.covers === undefined ? null : instant(run.covers.from),
     coversTo: run.covers === undefined ? null : instant(run.covers.to),
-    coversCount: run.covers?.count ?? null
+    coversCount: run.covers?.count ?? null,
+    payload: run.payload ?? null
   }
 }
 

@@ -18,7 +18,7 @@
  * lease decisions: that keeps behaviour identical across implementations and lets tests
  * move time without sleeping. See `docs/ARCHITECTURE.md#time`.
  */
-import type { RunTrigger } from '../../tasks/types.js'
+import type { RecordedTrigger } from '../../tasks/types.js'
 
 /** Status of a run in the history. */
 export type RunStatus =
@@ -39,7 +39,8 @@ export interface RunRecord {
   task: string
   /** The occurrence run (for forced runs: the minute it was forced). */
   scheduledFor: Date
-  trigger: RunTrigger
+  /** What started the run; `'manual'` only in records written by older versions. */
+  trigger: RecordedTrigger
   startedAt: Date
   /** Undefined while running. */
   finishedAt?: Date
@@ -58,6 +59,8 @@ export interface RunRecord {
   forced: boolean
   /** Which process ran it (`host:pid`), when known. */
   instance?: string
+  /** The payload of a forced run, as JSON text (at most `maxPayloadSize` bytes; docs/PAYLOADS.md#payloads). */
+  payload?: string
   /**
    * What the task logged through `ctx.log` during the run: the last lines, redacted, bounded
    * by the `runOutput` option (docs/RUN-OUTPUT.md). Absent when it logged nothing.

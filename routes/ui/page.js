@@ -49,6 +49,9 @@ const state = {
   /** Outcome of the last "Run now" per task, kept across re-renders. */
   /** @type {Map<string, Outcome>} */
   outcomes: new Map(),
+  /** The payload editors' text per task, kept across re-renders. */
+  /** @type {Map<string, string>} */
+  payloads: new Map(),
   /** Task whose "Run now" the dialog is confirming. @type {string | null} */
   confirming: null
 }
@@ -340,6 +343,7 @@ function runSummary (run, zone) {
   if (run.attempt > 1) bits.push(`attempt ${run.attempt}`)
   if (run.forced === true) bits.push('forced')
   if (run.covers !== null && run.covers !== undefined) bits.push(coversText(run.covers, zone))
+  if (typeof run.trigger === 'string') bits.push(`via ${run.trigger}`)
   if (typeof run.error === 'string' && run.error !== '') bits.push(run.error)
   return bits.join(' · ')
 }
@@ -413,6 +417,7 @@ function renderLastRun (task) {
   const extra = []
   if (run.attempt !== undefined && run.attempt > 1) extra.push(`attempt ${run.attempt}`)
   if (run.forced === true) extra.push('forced')
+  if (typeof run.trigger === 'string') extra.push(`via ${run.trigger}`)
   const details = [badge(run.status), ' ', el('span', { text: when + (extra.length > 0 ? ` · ${extra.join(' · ')}` : '') })]
   if (run.covers !== null && run.covers !== undefined) details.push(el('div', { class: 'covers', 'data-role': 'covers', text: coversText(run.covers, task.timezone) }))
   if (run.status !== 'succeeded') {
@@ -483,7 +488,7 @@ function renderTask (task) {
     text: ownPause ? 'Resume' : 'Pause'
   })
   toggle.addEventListener('click', () => { void (ownPause ? resumeTask(task.name) : pauseTask(task.name)) })
-  const actions = el('div', { class: 'actions' }, button, toggle, renderOutcome(task.name))
+  const actions = el('div', { class: 'actions' }, ...renderPayloadEditor(task), button, toggle, renderOutcome(task.name))
 
   return el('article', { class: 'card task', 'aria-labelledby': id, 'data-task': task.name },
     head, facts, renderStrip(task), actions)
@@ -625,6 +630,29 @@ function refresh () {
 // ---- run now -------------------------------------------------------------------------------
 
 /** @param {string} name */
+/**
+ * A JSON editor for the payload of "Run now", for tasks that declare a payload schema
+ * (docs/PAYLOADS.md#payloads). Its text survives the listing's refreshes.
+ * @param {TaskRow} task
+ * @returns {HTMLElement[]}
+ */
+function renderPayloadEditor (task) {
+  if (task.acceptsPayload !== true) return []
+  const attrs = {
+    class: 'payload',
+    rows: '3',
+    spellcheck: 'false',
+    'data-key': `payload:${task.name}`,
+    'aria-label': `Payload (JSON) for ${task.name}`,
+    placeholder: 'Payload (JSON), optional'
+  }
+  const editor = /** @type {HTMLTextAreaElement} */ (el('textarea', attrs))
+  editor.value = state.payloads.get(task.name) ?? ''
+  editor.addEventListener('input', () => { state.payloads.set(task.name, editor.value) })
+  return [editor]
+}
+
+/** @param {string} name */
 function confirmRun (name) {
   state.confirming = name
   $('confirm-text').textContent = `Run “${name}” now, whatever its schedule says? It runs even if it is not due.`
@@ -671,7 +699,19 @@ async function runNow (name) {
   const output = button?.parentElement?.querySelector('output')
   if (output) output.textContent = 'Running…'
   try {
-    const res = await api(routes.run, { method: 'POST', json: { task: name, force: true } })
+    const text = (state.payloads.get(name) ?? '').trim()
+    /** @type {unknown} */
+    let payload
+    if (text !== '') {
+      try {
+        payload = JSON.parse(text)
+      } catch (err) {
+        state.outcomes.set(name, { kind: 'bad', text: `The payload is not JSON (${/** @type {Error} */ (err).message}); nothing ran.` })
+        await refresh()
+        return
+      }
+    }
+    const res = await api(routes.run, { method: 'POST', json: payload === undefined ? { task: name, force: true } : { task: name, payload } })
     if (res.status === 401) return askForToken()
     state.outcomes.set(name, outcomeText(name, res))
   } catch (err) {

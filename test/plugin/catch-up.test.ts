@@ -106,7 +106,7 @@ t.test('forced runs ignore the schedule and leave lastOccurrence alone', async t
   await tickAt(app, '2026-05-11 17:00')
   t.same(ran, ['2026-05-11T16:59:00.000Z', '2026-05-11T17:00:00.000Z'])
   const history = await app.scheduler.history()
-  t.same(history.runs.map(r => r.trigger), ['manual', 'manual'])
+  t.same(history.runs.map(r => r.trigger), ['api', 'api'])
 })
 
 t.test('a manual-only task never runs on a tick but runs when forced', async t => {

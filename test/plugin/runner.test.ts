@@ -27,7 +27,7 @@ t.test('handle receives a full TaskContext', async t => {
   const ctx = seen as TaskContext
   t.equal(ctx.app, app)
   t.equal(ctx.task, 'ctx')
-  t.equal(ctx.trigger, 'manual')
+  t.equal(ctx.trigger, 'api')
   t.equal(ctx.forced, false)
   t.equal(ctx.request, undefined)
   t.same(ctx.scheduledFor, at('2026-05-11 10:00'))

@@ -219,7 +219,7 @@ t.test('malformed input answers 400 naming the field', async t => {
     [{ payload: { wait: 2 } }, /body\.wait is invalid/],
     [{ payload: { task: 5 } }, /body\.task is invalid: expected a task name/],
     [{ payload: { task: [] } }, /task names no task/],
-    [{ payload: { tasks: 'a' } }, /body: unknown field "tasks" \(accepted: task, force, wait\)/],
+    [{ payload: { tasks: 'a' } }, /body: unknown field "tasks" \(accepted: task, force, wait, payload\)/],
     [{ url: '/_schedule/run?task=' }, /query\.task is invalid/],
     [{ url: '/_schedule/run?task=,' }, /task names no task/],
     [{ url: '/_schedule/run?force=maybe' }, /query\.force is invalid/],

@@ -33,7 +33,7 @@ t.test('another process holds the write lock while forced ticks arrive every 300
   })
   await app.ready()
   t.teardown(() => app.close())
-  await (await app.scheduler.tick({ force: true, trigger: 'manual' })).settled // the store open, the tasks known
+  await (await app.scheduler.tick({ force: true, trigger: 'api' })).settled // the store open, the tasks known
   const ranBefore = ran
 
   const holder = await holdWriteLock(t, path, HOLD_MS)
@@ -49,7 +49,7 @@ t.test('another process holds the write lock while forced ticks arrive every 300
   const ticks: Array<Promise<TickResult>> = []
   let pingsWhileLocked = 0
   let failedPings = 0
-  const ticking = setInterval(() => { ticks.push(app.scheduler.tick({ force: true, trigger: 'manual' })) }, TICK_EVERY_MS)
+  const ticking = setInterval(() => { ticks.push(app.scheduler.tick({ force: true, trigger: 'api' })) }, TICK_EVERY_MS)
   while (lock.held) {
     const answer = await app.inject({ method: 'GET', url: '/ping' })
     if (answer.statusCode !== 200) failedPings++

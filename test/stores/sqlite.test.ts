@@ -225,7 +225,7 @@ t.test('a v1 file is migrated in place at init: old rows read as attempt 1, not 
   t.teardown(() => store.close())
 
   t.equal(schemaVersion(path), String(SCHEMA_VERSION), 'schema_version bumped to the newest migration')
-  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-7, -4), ['attempt', 'forced', 'instance'])
+  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-8), ['attempt', 'forced', 'instance', 'payload', 'output', 'covers_from', 'covers_to', 'covers_count'])
   t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-5), ['retry_of', 'retry_attempt', 'retry_at', 'last_attempt', 'buffered'])
   t.same(columnsOf(path, 'fastify_scheduler_leases').slice(-1), ['superseded'], 'migration 6: the lease\'s superseded mark')
 
@@ -332,7 +332,7 @@ t.test('a v2 file opens as it is and gets only the newer migrations: last_attemp
   }
   t.same(columnsOf(path, 'fastify_scheduler_tasks').slice(-3), ['retry_at', 'last_attempt', 'buffered'], 'the task rows gained last_attempt (3) and buffered (6), nothing else')
   t.same(columnsOf(path, 'fastify_scheduler_leases'), ['key', 'owner', 'expires_at', 'superseded'], 'the leases gained superseded (6)')
-  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-5), ['instance', 'output', 'covers_from', 'covers_to', 'covers_count'], 'the runs gained output and covers (7)')
+  t.same(columnsOf(path, 'fastify_scheduler_runs').slice(-6), ['instance', 'payload', 'output', 'covers_from', 'covers_to', 'covers_count'], 'the runs gained payload (5), output and covers (7)')
   t.equal(schemaVersion(path), String(SCHEMA_VERSION))
 
   // The v2 run fails and asks for a retry: its task row has no last_attempt, which passes the fence.

@@ -34,7 +34,7 @@ describe('TaskContext', () => {
     expect<TaskContext['task']>().type.toBe<string>()
     expect<TaskContext['scheduledFor']>().type.toBe<Date>()
     expect<TaskContext['trigger']>().type.toBe<RunTrigger>()
-    expect<RunTrigger>().type.toBe<'http' | 'cli' | 'work' | 'manual'>()
+    expect<RunTrigger>().type.toBe<'http' | 'ui' | 'cli' | 'work' | 'api' | 'backfill'>()
     expect<TaskContext['forced']>().type.toBe<boolean>()
     expect<TaskContext['signal']>().type.toBe<AbortSignal>()
     expect<TaskContext['request']>().type.toBe<TaskRequestInfo | undefined>()

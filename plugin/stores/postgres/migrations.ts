@@ -89,6 +89,13 @@ CREATE SEQUENCE IF NOT EXISTS ${n.leaseTokens};`
     sql: (n) => `CREATE TABLE IF NOT EXISTS ${n.pauses} (task text PRIMARY KEY, since timestamptz NOT NULL, reason text, paused_by text);`
   },
   {
+    // The payload of a forced run, as JSON text (docs/PAYLOADS.md#payloads). Not breaking:
+    // older code ignores the column.
+    id: 5,
+    breaking: false,
+    sql: (n) => `ALTER TABLE ${n.runs} ADD COLUMN IF NOT EXISTS payload text;`
+  },
+  {
     // Overlap policies (docs/OVERLAP.md): each task's buffered run, and on a lease the run id
     // a newer occurrence superseded. Numbers 4 and 5 belong to other features; tables may skip
     // them. Breaking: older code would neither start buffered runs nor stop superseded ones.

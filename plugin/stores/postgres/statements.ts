@@ -71,9 +71,9 @@ export type TableNames = ReturnType<typeof tableNames>
 
 const SETTLED = SETTLED_STATUSES.map((status) => `'${status}'`).join(', ')
 export const RUN_INSERT_COLUMNS = 'id, task, scheduled_for, trigger, started_at, finished_at, duration_ms, status, error, stack, attempt, forced, instance, ' +
-  'output, covers_from, covers_to, covers_count'
-/** The 4 fields of migration 7 (output, covers) as typed parameters from `$first` on. */
-const extraParams = (first: number) => `$${first}::text, $${first + 1}::timestamptz, $${first + 2}::timestamptz, $${first + 3}::int`
+  'output, covers_from, covers_to, covers_count, payload'
+/** The fields of migrations 7 (output, covers) and 5 (payload) as typed parameters from `$first` on. */
+const extraParams = (first: number) => `$${first}::text, $${first + 1}::timestamptz, $${first + 2}::timestamptz, $${first + 3}::int, $${first + 4}::text`
 /** The 13 run fields as typed parameters $1..$13, in RUN_FIELDS order. */
 const RUN_PARAMS = '$1::text, $2::text, $3::timestamptz, $4::text, $5::timestamptz, $6::timestamptz, $7::bigint, ' +
   '$8::text, $9::text, $10::text, $11::int, $12::boolean, $13::text'
@@ -114,8 +114,8 @@ function prunedSql (n: TableNames): string {
  * startRun's statement. Parameters: $1..$13 the run (RUN_PARAMS), $14 the claim, $15 the
  * lease key (null: no lease), $16 now, $17 the lease expiry, $18 now in ms, $19 the history
  * limit, $20 the reason given to a run whose expired lease is taken over, $21 the overlap
- * action (null, 'bufferOne', 'cancelOther'), $22 the reason of a buffered record (both only in the overlap statement), then output and
- * covers ($21..$24, or $23..$26 in the overlap statement). The claim also
+ * action (null, 'bufferOne', 'cancelOther'), $22 the reason of a buffered record (both only in the overlap statement), then output,
+ * covers and payload ($21..$25, or $23..$27 in the overlap statement). The claim also
  * records the attempt it claimed (`last_attempt`: 1 for an occurrence, the retry's number
  * for a retry), in the same UPDATE, so the claim costs no more writes than before.
  *
@@ -217,7 +217,7 @@ SELECT (SELECT first_seen FROM state) AS first_seen, EXISTS (SELECT 1 FROM go) A
 
 /**
  * finishRun's statement. Parameters: $1..$13 the run, $14 the lease key to release (null:
- * keep it), $15 the history limit, $16..$18 the pending retry (nulls: none), $19..$22 output and covers. Locks in
+ * keep it), $15 the history limit, $16..$18 the pending retry (nulls: none), $19..$23 output, covers and payload. Locks in
  * startRun's order: task row (retry fence), lease row (release), run rows.
  *
  * The fence (`docs/ARCHITECTURE.md#retries`): a scheduled run's task row is always
@@ -259,7 +259,7 @@ WITH retry AS (
     trigger = EXCLUDED.trigger, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
     duration_ms = EXCLUDED.duration_ms, status = EXCLUDED.status, error = EXCLUDED.error, stack = EXCLUDED.stack,
     attempt = EXCLUDED.attempt, forced = EXCLUDED.forced, instance = EXCLUDED.instance,
-    output = EXCLUDED.output, covers_from = EXCLUDED.covers_from, covers_to = EXCLUDED.covers_to, covers_count = EXCLUDED.covers_count
+    output = EXCLUDED.output, covers_from = EXCLUDED.covers_from, covers_to = EXCLUDED.covers_to, covers_count = EXCLUDED.covers_count, payload = EXCLUDED.payload
   WHERE r.status NOT IN (${SETTLED})
   RETURNING 1
 ), dropped AS (

@@ -130,14 +130,14 @@ function prepareStatements (db: Database.Database) {
     upsertRun: db.prepare(`
       INSERT INTO fastify_scheduler_runs
         (id, task, scheduled_for, trigger, started_at, finished_at, duration_ms, status, error, stack, attempt, forced, instance,
-         output, covers_from, covers_to, covers_count)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         output, covers_from, covers_to, covers_count, payload)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET
         task = excluded.task, scheduled_for = excluded.scheduled_for, trigger = excluded.trigger,
         started_at = excluded.started_at, finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
         status = excluded.status, error = excluded.error, stack = excluded.stack,
         attempt = excluded.attempt, forced = excluded.forced, instance = excluded.instance,
-        output = excluded.output, covers_from = excluded.covers_from, covers_to = excluded.covers_to, covers_count = excluded.covers_count
+        output = excluded.output, covers_from = excluded.covers_from, covers_to = excluded.covers_to, covers_count = excluded.covers_count, payload = excluded.payload
       WHERE ? = 0 OR status NOT IN (${SETTLED_LIST})`),
     /** The newest row of a task that pruning removes (ranked after `historyLimit`), if any. */
     pruneCutoff: db.prepare<[string, number], { started_at: number, id: string }>(
@@ -206,7 +206,7 @@ function runRow (run: RunRecord, settledKept: boolean): unknown[] {
     run.id, run.task, run.scheduledFor.getTime(), run.trigger, run.startedAt.getTime(), run.finishedAt?.getTime() ?? null,
     run.durationMs ?? null, run.status, run.error ?? null, run.stack ?? null, run.attempt, run.forced ? 1 : 0, run.instance ?? null,
     run.output ?? null, run.covers?.from.getTime() ?? null, run.covers?.to.getTime() ?? null, run.covers?.count ?? null,
-    settledKept ? 1 : 0
+    run.payload ?? null, settledKept ? 1 : 0
   ]
 }
 

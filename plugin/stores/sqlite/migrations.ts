@@ -69,6 +69,14 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: 'CREATE TABLE IF NOT EXISTS fastify_scheduler_pauses (task TEXT PRIMARY KEY, since INTEGER NOT NULL, reason TEXT, paused_by TEXT);'
   },
   {
+    // The payload of a forced run, as JSON text (docs/PAYLOADS.md#payloads). Not breaking:
+    // older code ignores the column.
+    version: 5,
+    description: 'the payload of a forced run (JSON text, NULL for none)',
+    breaking: false,
+    sql: 'ALTER TABLE fastify_scheduler_runs ADD COLUMN payload TEXT;'
+  },
+  {
     // Numbers 4 and 5 belong to other features (pause, steer); a file may skip them.
     // Breaking: code before it takes over a lease without clearing `superseded`, so the new
     // holder would be told it was superseded (docs/OVERLAP.md).
