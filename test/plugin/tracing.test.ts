@@ -52,7 +52,7 @@ t.test('a succeeded run: one span, child of the active span, with the run\'s att
     'scheduler.task': 'ok',
     'scheduler.scheduled_for': '2026-05-11T10:00:00.000Z',
     'scheduler.attempt': 1,
-    'scheduler.trigger': 'manual',
+    'scheduler.trigger': 'api',
     'scheduler.forced': false,
     'scheduler.status': 'succeeded'
   })

@@ -120,7 +120,7 @@ t.test('unknown properties fail the boot, with a suggestion', async (t) => {
   t.throws(() => resolveTask({ RunAt: '17:00', handle () {} }, options()), { message: /unknown property "RunAt" — did you mean "runAt"\?/ })
   t.throws(() => resolveTask({ timout: '1 minute', handle () {} }, options()), { message: /unknown property "timout" — did you mean "timeout"\?/ })
   t.throws(() => resolveTask({ priority: 3, handle () {} }, options()),
-    { message: /^tasks\/say-hi\.ts: unknown property "priority" \(accepted: runEvery, runAt, runEveryHour, runEveryMinute, twiceDaily, cron, name, timezone, timeout, catchUp, overlap, allowOverlap, enabled, retries, heartbeat, handle, onSuccess, onFailure\)$/ })
+    { message: /^tasks\/say-hi\.ts: unknown property "priority" \(accepted: runEvery, runAt, runEveryHour, runEveryMinute, twiceDaily, cron, name, timezone, timeout, catchUp, overlap, allowOverlap, enabled, retries, heartbeat, pauseOnFailure, payload, handle, onSuccess, onFailure\)$/ })
 })
 
 t.test('retries, heartbeat, onSuccess and onFailure are checked at boot', async (t) => {
