@@ -35,19 +35,19 @@ t.test('pause with a reason, resume, and the pause of everything in Chromium', n
 
   // Cancelling the prompt pauses nothing.
   answer = null
-  await card.getByRole('button', { name: 'Pause' }).click()
+  await card.getByRole('button', { name: 'Pause', exact: true }).click()
   t.equal((await app.scheduler.list()).tasks[0]!.paused, null, 'cancel: nothing paused')
 
   answer = 'partner API down'
-  await card.getByRole('button', { name: 'Pause' }).click()
+  await card.getByRole('button', { name: 'Pause', exact: true }).click()
   await card.locator('[data-paused="a"]').waitFor()
   t.match(prompts.at(-1), /Pause “a” on every replica/)
   await card.locator('dd', { hasText: 'partner API down' }).waitFor()
   t.match((await app.scheduler.list()).tasks[0]!.paused, { reason: 'partner API down', by: 'dashboard' }, 'the store has the pause')
-  t.ok(await card.getByRole('button', { name: 'Resume' }).isVisible(), 'the button now resumes')
+  t.ok(await card.getByRole('button', { name: 'Resume', exact: true }).isVisible(), 'the button now resumes')
 
-  await card.getByRole('button', { name: 'Resume' }).click()
-  await card.getByRole('button', { name: 'Pause' }).waitFor()
+  await card.getByRole('button', { name: 'Resume', exact: true }).click()
+  await card.getByRole('button', { name: 'Pause', exact: true }).waitFor()
   t.equal((await app.scheduler.list()).tasks[0]!.paused, null, 'resumed')
   t.equal(await card.locator('[data-paused="a"]').count(), 0, 'no paused badge')
 
@@ -59,5 +59,8 @@ t.test('pause with a reason, resume, and the pause of everything in Chromium', n
   await page.locator('#pause-all', { hasText: 'Resume everything' }).click()
   await page.locator('#pause-all', { hasText: 'Pause everything' }).waitFor()
   t.equal((await app.scheduler.list()).paused, null, 'everything resumed')
-  t.same(pageErrors, [], 'no page error, no CSP violation')
+  // Expected answers the browser logs as failed loads: 401 before the token is entered, and
+  // health's 503 ("no tick yet": this app is never ticked). Anything else is a defect.
+  const expected = /^Failed to load resource: the server responded with a status of (401|503)/
+  t.same(pageErrors.filter(text => !expected.test(text)), [], 'no page error, no CSP violation')
 })
