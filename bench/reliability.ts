@@ -26,7 +26,7 @@ const FILES = {
   postgresStore: 'test/stores/postgres.test.ts',
   sqliteStore: 'test/stores/sqlite.test.ts',
   trigger: 'test/routes/trigger.test.ts',
-  fuzz: 'test/routes/fuzz.test.ts',
+  fuzz: 'test/routes/fuzz.slow.test.ts',
   dst: 'test/plugin/dst-year.slow.test.ts',
   faults: 'test/plugin/faults.slow.test.ts',
   resilience: 'test/plugin/resilience.test.ts'
