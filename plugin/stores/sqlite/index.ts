@@ -34,8 +34,8 @@ import type Database from 'better-sqlite3'
 import { InvalidOptionError, StoreOpenError, storeUnavailable } from '../../../core/errors.js'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { RUN_COLUMNS, runFromStored, type StoredRun } from '../driver.js'
-import { bufferedRecord, overlapRecord, pageOfRuns, pauseFromStored, SETTLED_STATUSES, TAKEOVER_REASON, type StoredPause } from '../history.js'
-import type { Backfill, ClusterState, PendingRetry, RunRecord, StartRunResult, Store, TaskRetry, TaskState } from '../store.js'
+import { backfillFromStored, bufferedRecord, overlapRecord, pageOfRuns, pauseFromStored, SETTLED_STATUSES, TAKEOVER_REASON, type StoredBackfill, type StoredPause } from '../history.js'
+import type { ClusterState, PendingRetry, RunRecord, StartRunResult, Store, TaskRetry, TaskState } from '../store.js'
 import { CONNECTION_STATS, SqliteConnection } from './connection.js'
 import { migrate } from './migrations.js'
 
@@ -181,15 +181,6 @@ function prepareStatements (db: Database.Database) {
 type Statements = ReturnType<typeof prepareStatements>
 
 const BACKFILL_COLUMNS = 'id, task, from_ms, to_ms, total, next_ms, done, skipped, created_at'
-interface StoredBackfill { id: string, task: string, from_ms: number, to_ms: number, total: number, next_ms: number | null, done: number, skipped: number, created_at: number }
-
-function backfillFromStored (row: StoredBackfill): Backfill {
-  const backfill: Backfill = {
-    id: row.id, task: row.task, from: new Date(row.from_ms), to: new Date(row.to_ms), total: row.total, done: row.done, skipped: row.skipped, createdAt: new Date(row.created_at)
-  }
-  if (row.next_ms !== null) backfill.next = new Date(row.next_ms)
-  return backfill
-}
 
 /**
  * The fencing counter within one transaction: read once, counted in memory, written back
