@@ -275,10 +275,10 @@ t.test('tables newer than this code: refused when a migration it does not know i
   t.teardown(() => admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(legacy)} CASCADE`))
   await admin.query(`CREATE SCHEMA ${pg.escapeIdentifier(legacy)}`)
   await admin.query(`CREATE TABLE ${pg.escapeIdentifier(legacy)}.fastify_scheduler_meta (key text PRIMARY KEY, value text NOT NULL)`)
-  await admin.query(`INSERT INTO ${pg.escapeIdentifier(legacy)}.fastify_scheduler_meta VALUES ('schema_version', '9')`)
+  await admin.query(`INSERT INTO ${pg.escapeIdentifier(legacy)}.fastify_scheduler_meta VALUES ('schema_version', '${SCHEMA_VERSION + 1}')`)
   const stale = postgresStore({ connectionString: postgres.connectionString, schema: legacy })
   t.teardown(() => stale.close())
-  await t.rejects(stale.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: /schema 9, written by a newer fastify-scheduler/ })
+  await t.rejects(stale.init(), { code: 'FST_SCHEDULER_STORE_UNAVAILABLE', message: new RegExp(`schema ${SCHEMA_VERSION + 1}, written by a newer fastify-scheduler`) })
 })
 
 /**
