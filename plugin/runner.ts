@@ -168,7 +168,9 @@ export function retryAfter (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTas
 export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<StartResult> {
   const { task } = req
   const runId = randomUUID()
-  const key = leaseKey(task, runId)
+  // A backfill's runs hold a lease of their own: one at a time, oldest first, and never
+  // starved by the task's scheduled runs (docs/PAYLOADS.md#backfills).
+  const key = req.claim === 'backfill' && task.overlap !== 'allow' ? `${task.name}#backfill` : leaseKey(task, runId)
   const nowMs = deps.clock()
   const record: RunRecord = {
     id: runId,

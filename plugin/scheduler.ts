@@ -453,7 +453,14 @@ export class Scheduler implements SchedulerApi {
       const following = task.schedule.next(at)
       const next = following !== undefined && following.getTime() <= backfill.to.getTime() ? following : undefined
       const result = await startRun(this.#deps, {
-        task, scheduledFor: at, forced: false, attempt: 1, claim: 'backfill', trigger: 'backfill', request: undefined, tickMs: nowMs,
+        task,
+        scheduledFor: at,
+        forced: false,
+        attempt: 1,
+        claim: 'backfill',
+        trigger: 'backfill',
+        request: undefined,
+        tickMs: nowMs,
         backfill: { id: backfill.id, ...(next !== undefined ? { next } : {}) }
       })
       if (result === 'stale') return undefined

@@ -249,8 +249,15 @@ export function redisStore (options: RedisStoreOptions): Store {
 
     async createBackfill ({ id, task, from, to, total, next, createdAt }) {
       const json = JSON.stringify({
-        id, task, from_ms: String(from.getTime()), to_ms: String(to.getTime()), total: String(total), next_ms: String(next.getTime()),
-        done: '0', skipped: '0', created_at: String(createdAt.getTime())
+        id,
+        task,
+        from_ms: String(from.getTime()),
+        to_ms: String(to.getTime()),
+        total: String(total),
+        next_ms: String(next.getTime()),
+        done: '0',
+        skipped: '0',
+        created_at: String(createdAt.getTime())
       } satisfies StoredBackfill)
       const stored = await claiming('fastifySchedulerCreateBackfill', keys.backfills, id, task, String(from.getTime()), String(to.getTime()), json) as string
       return backfillFromStored(JSON.parse(stored) as StoredBackfill)
