@@ -160,6 +160,8 @@ export class Scheduler implements SchedulerApi {
   #paused: TaskPause[] = []
   /** Backfills not finished, as this process knows them (docs/PAYLOADS.md#backfills): id → backfill. */
   #backfills = new Map<string, Backfill>()
+  /** True once a heartbeat told this process which backfills are pending. */
+  #backfillsLearned = false
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -256,6 +258,9 @@ export class Scheduler implements SchedulerApi {
       if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
     }
     this.#refuseIfSkewed()
+    // A process's first whole tick waits for its first heartbeat, which says what backfills
+    // are pending (a process that ticks once, as `fastify-scheduler run` from cron, moves them too).
+    if (whole && !this.#backfillsLearned && this.#beating !== undefined) await this.#beating
     const wentBack = this.#wentBack
 
     let candidates: ResolvedTask[]
@@ -849,7 +854,8 @@ export class Scheduler implements SchedulerApi {
     const { fence, lastTick } = state
     this.#paused = pausesOf(state)
     // The store is the truth about backfills: pending ones are (re)learned, finished ones dropped.
-    if (state.backfills !== undefined) this.#backfills = new Map(state.backfills.map(b => [b.id, b]))
+    this.#backfills = new Map(state.backfills.map(b => [b.id, b]))
+    this.#backfillsLearned = true
     if (fence < seenBefore) {
       this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
       return
