@@ -854,7 +854,8 @@ export class Scheduler implements SchedulerApi {
     const { fence, lastTick } = state
     this.#paused = pausesOf(state)
     // The store is the truth about backfills: pending ones are (re)learned, finished ones dropped.
-    this.#backfills = new Map(state.backfills.map(b => [b.id, b]))
+    // Only backfills of tasks this process has: another's would keep its idle ping off the fast path.
+    this.#backfills = new Map(state.backfills.filter(b => this.#tasks.has(b.task)).map(b => [b.id, b]))
     this.#backfillsLearned = true
     if (fence < seenBefore) {
       this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)

@@ -142,3 +142,33 @@ t.test('sqlite: a backfill survives a restart and goes on where it was', async t
   t.same(second.ran, ['05-03 backfill', '05-04 backfill'])
   t.same((await app2.scheduler.list(new Date(clock))).tasks[0]!.backfills, [])
 })
+
+t.test('a tick with no pending backfill makes no store call; a finished backfill stops costing any', async t => {
+  const inner = memoryStore()
+  const calls: string[] = []
+  const store = new Proxy(inner, {
+    get (target, property, receiver) {
+      const value = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        calls.push(String(property))
+        return (value as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    }
+  })
+  const clock = at('2026-05-11 00:00').getTime()
+  const { task, ran } = daily()
+  const app = await buildApp({ tasks: [task], store, clock: () => clock })
+  t.teardown(() => app.close())
+  await tickAt(app, at('2026-05-11 00:00'))
+  await new Promise(resolve => setImmediate(resolve))
+  calls.length = 0
+  await ticks(app, '2026-05-11 00:01', 5)
+  t.same(calls, [], 'idle ticks: no store call')
+  await app.scheduler.backfill('report', { from: at('2026-05-09 00:00'), to: at('2026-05-10 23:00'), now: at('2026-05-11 00:06') })
+  await ticks(app, '2026-05-11 00:06', 3)
+  t.same(ran, ['05-09 backfill', '05-10 backfill'])
+  calls.length = 0
+  await ticks(app, '2026-05-11 00:10', 5)
+  t.same(calls, [], 'finished: idle ticks are store-free again')
+})
