@@ -62,7 +62,7 @@ export type { Store, RunRecord, RunStatus, HistoryQuery, HistoryPage } from './p
 export type {
   SchedulerApi, SchedulerOptions, AuthOption, QstashOption, OidcOption, MetricsOptions, TaskInput, TickOptions, TickResult, RunOutcome,
   SchedulerListing, TaskListing, RunSummary, ListOptions, HealthReport,
-  PauseOptions, ResumeOptions, PauseAnswer, ResumeAnswer, PausedInfo
+  PauseOptions, ResumeOptions, PauseAnswer, ResumeAnswer, PausedInfo, BackfillOptions, BackfillAnswer, BackfillInfo
 } from './plugin/types.js'
 /**
  * Hooks on every run: `onRunStart` once its `running` record is written, `onRunEnd` once its

@@ -102,6 +102,7 @@ const plugin: FastifyPluginAsync<SchedulerOptions> = async (app, options) => {
     maxClockSkewMs: opts.maxClockSkewMs,
     lateResultGraceMs: opts.lateResultGraceMs,
     maxPayloadSize: opts.maxPayloadSize,
+    maxBackfill: opts.maxBackfill,
     retries: opts.retries,
     pauseOnFailure: opts.pauseOnFailure,
     runOutput: opts.runOutput,

@@ -29,7 +29,7 @@
 export type {
   Store, RunRecord, RunStatus, FinalStatus, TaskState, HistoryQuery, HistoryPage, PendingRetry, StartClaim,
   StartRunRequest, StartRunResult, FinishRunOptions, TaskRetry, ClusterState, StoreInitContext, OverlapAction, TaskBuffered,
-  PauseInfo, TaskPause, PauseRequest, ResumeRequest
+  PauseInfo, TaskPause, PauseRequest, ResumeRequest, Backfill, BackfillRequest
 } from './plugin/stores/store.js'
 /** The methods every store must have (checked at registration), and the check itself. */
 export { STORE_METHODS, RUN_STATUSES, whyNotAStore } from './plugin/stores/store.js'

@@ -23,6 +23,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'work', summary: 'tick at second 0 of every minute in-process (for hosts without cron)', load: async () => (await import('./work.js')).workCommand },
   { name: 'pause', summary: 'pause a task, or every task, for every replica', load: async () => (await import('./pause.js')).pauseCommand },
   { name: 'resume', summary: 'resume a paused task, or every task', load: async () => (await import('./pause.js')).resumeCommand },
+  { name: 'backfill', summary: 'run a task\'s past occurrences in a range once, oldest first', load: async () => (await import('./backfill.js')).backfillCommand },
   { name: 'make:task', summary: 'write a task file from a template', load: async () => (await import('./make-task.js')).makeTaskCommand },
   { name: 'crontab', summary: 'print ready-to-paste crontab lines (curl form and CLI form)', load: async () => (await import('./crontab.js')).crontabCommand }
 ]

@@ -46,6 +46,7 @@ const OptionsSchema = Type.Object({
   runOutput: Type.Optional(Type.Unknown()), // false or { maxBytes }: checked by readRunOutput
   failingTasksUnhealthy: Type.Optional(Type.Boolean()),
   maxPayloadSize: Type.Optional(Type.Integer({ minimum: 2, maximum: 1_048_576 })),
+  maxBackfill: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
   // Keys Fastify itself may pass through register()
   logLevel: Type.Optional(Type.Unknown()),
   logSerializers: Type.Optional(Type.Unknown())
@@ -53,6 +54,9 @@ const OptionsSchema = Type.Object({
 
 /** Default `maxPayloadSize`: 16 KiB of JSON. */
 export const DEFAULT_MAX_PAYLOAD_SIZE = 16 * 1024
+
+/** Default `maxBackfill`: occurrences one backfill may hold (docs/PAYLOADS.md#backfills). */
+export const DEFAULT_MAX_BACKFILL = 1000
 
 const OPTION_NAMES = Object.keys(OptionsSchema.properties)
 
@@ -98,6 +102,8 @@ export interface ResolvedOptions {
   tracing: boolean | 'auto'
   /** Largest payload of a forced run, in bytes of JSON. */
   maxPayloadSize: number
+  /** Most occurrences one backfill may hold. */
+  maxBackfill: number
 }
 
 /** The `metrics` option: a boolean, or `{ auth?: boolean, registry?: Registry }`. */
@@ -209,6 +215,7 @@ export function resolveOptions (options: SchedulerOptions | undefined): Resolved
     tracing: opts.tracing ?? 'auto',
     runOutput: readRunOutput(opts.runOutput),
     failingTasksUnhealthy: opts.failingTasksUnhealthy ?? false,
-    maxPayloadSize: opts.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE
+    maxPayloadSize: opts.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE,
+    maxBackfill: opts.maxBackfill ?? DEFAULT_MAX_BACKFILL
   }
 }

@@ -92,6 +92,8 @@ export interface RunRequest {
   tickMs: number
   /** The occurrences this run stands for, when catch-up coalesced several (docs/RUN-OUTPUT.md#covers). */
   covers?: RunCovers | undefined
+  /** Claim `backfill`: the backfill whose cursor is claimed, and the occurrence after it (docs/PAYLOADS.md#backfills). */
+  backfill?: { id: string, next?: Date }
 }
 
 /** A run that has started: its id, how to stop it, and when it ends. */
@@ -166,7 +168,9 @@ export function retryAfter (deps: Pick<RunnerDeps, 'retries'>, task: ResolvedTas
 export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<StartResult> {
   const { task } = req
   const runId = randomUUID()
-  const key = leaseKey(task, runId)
+  // A backfill's runs hold a lease of their own: one at a time, oldest first, and never
+  // starved by the task's scheduled runs (docs/PAYLOADS.md#backfills).
+  const key = req.claim === 'backfill' && task.overlap !== 'allow' ? `${task.name}#backfill` : leaseKey(task, runId)
   const nowMs = deps.clock()
   const record: RunRecord = {
     id: runId,
@@ -188,7 +192,8 @@ export async function startRun (deps: RunnerDeps, req: RunRequest): Promise<Star
     claim: req.claim,
     lease: { key, ttlMs: deps.leaseMs, nowMs },
     historyLimit: deps.historyLimit,
-    ...(req.claim === 'occurrence' && buffers(task) ? { overlap: task.overlap } : {})
+    ...(req.claim === 'occurrence' && buffers(task) ? { overlap: task.overlap } : {}),
+    ...(req.backfill !== undefined ? { backfill: req.backfill } : {})
   })
   const scheduledFor = req.scheduledFor.toISOString()
   if (req.covers !== undefined && (result.outcome === 'started' || result.outcome === 'overlap')) noteCoalesced(deps, task.name, req.covers)
@@ -331,7 +336,8 @@ function execute (deps: RunnerDeps, req: RunRequest, record: RunRecord, key: str
     } else if (leaseLost !== undefined) {
       final.error = `succeeded after ${leaseLost}`
     }
-    const retry = status === 'succeeded' || status === 'cancelled' ? undefined : retryAfter(deps, task, final, req.tickMs + durationMs)
+    // A backfilled occurrence is not retried: the backfill moved on (docs/PAYLOADS.md#backfills).
+    const retry = status === 'succeeded' || status === 'cancelled' || req.claim === 'backfill' ? undefined : retryAfter(deps, task, final, req.tickMs + durationMs)
     await deps.finals.write(final, { historyLimit: deps.historyLimit, ...(releaseLease ? { leaseKey: key } : {}), ...(retry !== undefined ? { retry } : {}) }, log)
     if (retry !== undefined) deps.onRetry(task.name, retry)
     if (status === 'succeeded') log.info({ durationMs }, 'task finished')

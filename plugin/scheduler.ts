@@ -32,16 +32,18 @@ import {
   type ActiveRun, type RunnerDeps, type RunObserver, type RunRequest, type StartResult
 } from './runner.js'
 import { PAUSE_TEXT_MAX, TAKEOVER_REASON } from './stores/history.js'
-import type { ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskPause, TaskState } from './stores/store.js'
+import type { Backfill, ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskPause, TaskState } from './stores/store.js'
 import { describeThrown } from './thrown.js'
-import { consecutiveFailures, healthReport, latest, pausedView, pauseOf, taskHealth, taskListing, type TaskCounts } from './views.js'
+import { backfillView, consecutiveFailures, healthReport, latest, pausedView, pauseOf, taskHealth, taskListing, type TaskCounts } from './views.js'
 import type {
-  HealthReport, ListOptions, PauseAnswer, PauseOptions, ResumeAnswer, ResumeOptions, RunOptions, RunOutcome, SchedulerApi,
+  BackfillAnswer, BackfillOptions, HealthReport, ListOptions, PauseAnswer, PauseOptions, ResumeAnswer, ResumeOptions, RunOptions, RunOutcome, SchedulerApi,
   SchedulerListing, TaskInput, TickOptions, TickResult
 } from './types.js'
 
 /** A process records the cluster's last tick at most this often (docs/ARCHITECTURE.md#the-tick-path: the cluster heartbeat). */
 export const HEARTBEAT_EVERY_MS = 5000
+/** At most this many occurrences a backfill's cursor moves per tick without a run (already run, taken elsewhere). */
+const BACKFILL_STEPS = 10
 /** Health reads the cluster state through a cache this old at most. */
 export const HEALTH_CACHE_MS = 5000
 /** Recent runs per task in the listing when not asked (docs/RUN-OUTPUT.md). */
@@ -89,6 +91,8 @@ export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 
   lateResultGraceMs: number
   /** Largest payload of a forced run, in bytes of its JSON. */
   maxPayloadSize: number
+  /** Most occurrences one backfill may hold (docs/PAYLOADS.md#backfills). */
+  maxBackfill: number
   /** Called by `add()`; throws once the app is ready. */
   addTask: (task: TaskInput) => void
   /** Health answers 503 while a task is failing. */
@@ -154,6 +158,10 @@ export class Scheduler implements SchedulerApi {
   #wentBack: { reason: string, fence: number, atMs: number } | undefined
   /** The pauses in force, as the last cluster read found them (docs/PAUSE.md). */
   #paused: TaskPause[] = []
+  /** Backfills not finished, as this process knows them (docs/PAYLOADS.md#backfills): id → backfill. */
+  #backfills = new Map<string, Backfill>()
+  /** True once a heartbeat told this process which backfills are pending. */
+  #backfillsLearned = false
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -224,7 +232,7 @@ export class Scheduler implements SchedulerApi {
   idleTick (): string | undefined {
     if (this.#closed || this.#skew !== undefined) return undefined
     const clockMs = this.#now()
-    if (!(this.#queue.peek() > clockMs)) return undefined
+    if (!(this.#queue.peek() > clockMs) || this.#backfills.size > 0) return undefined
     this.#tickNowMs = clockMs
     this.#lastTickMs = clockMs
     if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
@@ -250,18 +258,23 @@ export class Scheduler implements SchedulerApi {
       if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
     }
     this.#refuseIfSkewed()
+    // A process's first whole tick waits for its first heartbeat, which says what backfills
+    // are pending (a process that ticks once, as `fastify-scheduler run` from cron, moves them too).
+    if (whole && !this.#backfillsLearned && this.#beating !== undefined) await this.#beating
     const wentBack = this.#wentBack
 
     let candidates: ResolvedTask[]
     if (given.force === true) {
       candidates = (named ?? [...this.#tasks.values()]).filter(t => t.enabled)
     } else if (named === undefined) {
-      if (this.#queue.peek() > nowMs) return this.#collect(nowMs, [], NOTHING_UNAVAILABLE)
+      if (this.#queue.peek() > nowMs && this.#backfills.size === 0) return this.#collect(nowMs, [], NOTHING_UNAVAILABLE)
       candidates = this.#queue.popDue(nowMs).map(name => this.#tasks.get(name) as ResolvedTask)
     } else {
       candidates = named.filter(t => t.enabled && !t.schedule.manual)
     }
-    if (candidates.length === 0) return this.#collect(nowMs, [], NOTHING_UNAVAILABLE)
+    // Each whole tick also moves every pending backfill by one occurrence (docs/PAYLOADS.md#backfills).
+    const backfilling = whole && this.#backfills.size > 0
+    if (candidates.length === 0 && !backfilling) return this.#collect(nowMs, [], NOTHING_UNAVAILABLE)
     // Copied only once something is due (not on the idle path): requestOf() replaces a request
     // builder with what it built, and the caller's object stays as it was.
     const options: TickOptions = { ...given }
@@ -279,8 +292,11 @@ export class Scheduler implements SchedulerApi {
     const decide = options.force === true
       ? (task: ResolvedTask) => this.#forceOne(task, nowMs, options)
       : (task: ResolvedTask) => this.#evaluate(task, nowMs, options)
-    const settled = await Promise.allSettled(candidates.map(decide))
-    const results: Array<ActiveRun | RunOutcome> = []
+    const [settled, backfilled] = await Promise.all([
+      Promise.allSettled(candidates.map(decide)),
+      backfilling ? this.#advanceBackfills(nowMs) : []
+    ])
+    const results: Array<ActiveRun | RunOutcome> = [...backfilled]
     const unavailable: Array<{ task: string, error: string }> = []
     settled.forEach((result, i) => {
       if (result.status === 'fulfilled') {
@@ -349,7 +365,8 @@ export class Scheduler implements SchedulerApi {
       recent: recentCount,
       runningHere: [...this.#running.values()].some(run => run.task === task.name),
       retries: (retryPolicy(this.#deps, task)?.attempts ?? 1) - 1,
-      paused: pauseOf(pausesOf(cluster), task.name)
+      paused: pauseOf(pausesOf(cluster), task.name),
+      backfills: cluster.backfills ?? []
     }))
     const everything = pausesOf(cluster).find(p => p.task === null)
     const lastTick = latest(cluster.lastTick, this.lastTickAt)
@@ -361,6 +378,110 @@ export class Scheduler implements SchedulerApi {
       paused: everything === undefined ? null : pausedView(everything),
       tasks
     }
+  }
+
+  async backfill (name: string, options: BackfillOptions): Promise<BackfillAnswer> {
+    const [task] = this.#lookup([name])
+    if (this.#closed) throw new ClosedError()
+    const { from, to } = options ?? {}
+    if (!(from instanceof Date) || Number.isNaN(from.getTime())) throw new InvalidInputError('backfill: from must be a valid instant')
+    if (!(to instanceof Date) || Number.isNaN(to.getTime())) throw new InvalidInputError('backfill: to must be a valid instant')
+    const nowMs = options.now?.getTime() ?? this.#now()
+    if (from.getTime() > to.getTime()) throw new InvalidInputError(`backfill: from (${from.toISOString()}) is after to (${to.toISOString()})`)
+    if (to.getTime() > nowMs) throw new InvalidInputError(`backfill: the range ends in the future (to ${to.toISOString()} is after now ${new Date(nowMs).toISOString()})`)
+    if (task!.schedule.manual) throw new InvalidInputError(`backfill: task "${name}" has no schedule (manual only)`)
+    const { first, count } = this.#occurrencesIn(task!, from, to)
+    const max = this.#config.maxBackfill
+    if (count > max) {
+      throw new InvalidInputError(`backfill: the range holds ${count > 100 * max ? `more than ${100 * max}` : count} occurrences of task "${name}"; maxBackfill is ${max}`)
+    }
+    if (first === undefined) throw new InvalidInputError(`backfill: the range holds no occurrence of task "${name}"`)
+    await this.ensureStore()
+    const id = randomUUID()
+    let stored: Backfill
+    try {
+      stored = await this.store.createBackfill({ id, task: name, from, to, total: count, next: first, createdAt: new Date(nowMs) })
+    } catch (err) {
+      throw storeUnavailable(err)
+    }
+    if (stored.next !== undefined) this.#backfills.set(stored.id, stored)
+    this.#config.log.info({ task: name, backfill: stored.id, occurrences: stored.total }, 'fastify-scheduler: backfill accepted')
+    return { ...backfillView(stored), created: stored.id === id }
+  }
+
+  /** The first occurrence of `task` in [from, to] and how many there are (counted up to 100 × maxBackfill + 1). */
+  #occurrencesIn (task: ResolvedTask, from: Date, to: Date): { first: Date | undefined, count: number } {
+    const limit = 100 * this.#config.maxBackfill + 1
+    // `next` is strictly after a whole minute: start from the minute before the first whole minute at or after `from`.
+    const startMs = Math.ceil(from.getTime() / MINUTE) * MINUTE - MINUTE
+    const first = task.schedule.next(new Date(startMs))
+    let count = 0
+    let at = first
+    while (at !== undefined && at.getTime() <= to.getTime() && count < limit) {
+      count += 1
+      at = task.schedule.next(at)
+    }
+    return { first: count === 0 ? undefined : first, count }
+  }
+
+  /**
+   * Move every pending backfill known here by one occurrence (docs/PAYLOADS.md#backfills):
+   * its cursor's occurrence is started with claim `backfill`; one that already had a run, or
+   * that another replica took, moves the cursor on without a run (a few per tick); a held
+   * lease or a pause leaves it where it is. Returns the runs started. Never rejects.
+   */
+  async #advanceBackfills (nowMs: number): Promise<ActiveRun[]> {
+    const started: ActiveRun[] = []
+    const busy = new Set<string>()
+    const pending = [...this.#backfills.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : 1))
+    for (const backfill of pending) {
+      // One backfill of a task at a time, oldest first.
+      if (busy.has(backfill.task)) continue
+      busy.add(backfill.task)
+      const task = this.#tasks.get(backfill.task)
+      if (task === undefined) continue
+      try {
+        const run = await this.#advanceBackfill(task, backfill, nowMs)
+        if (run !== undefined) started.push(run)
+      } catch (err) {
+        this.#storeFault = describeThrown(err).message
+        this.#config.log.error({ task: task.name, backfill: backfill.id, err }, 'store error during a backfill: retried at the next tick')
+      }
+      if (backfill.next === undefined) this.#backfills.delete(backfill.id)
+    }
+    return started
+  }
+
+  async #advanceBackfill (task: ResolvedTask, backfill: Backfill, nowMs: number): Promise<ActiveRun | undefined> {
+    for (let step = 0; step < BACKFILL_STEPS && backfill.next !== undefined; step++) {
+      const at = backfill.next
+      const following = task.schedule.next(at)
+      const next = following !== undefined && following.getTime() <= backfill.to.getTime() ? following : undefined
+      const result = await startRun(this.#deps, {
+        task,
+        scheduledFor: at,
+        forced: false,
+        attempt: 1,
+        claim: 'backfill',
+        trigger: 'backfill',
+        request: undefined,
+        tickMs: nowMs,
+        backfill: { id: backfill.id, ...(next !== undefined ? { next } : {}) }
+      })
+      if (result === 'stale') return undefined
+      if (isActiveRun(result)) {
+        backfill.done += 1
+        if (next === undefined) delete backfill.next
+        else backfill.next = next
+        return this.#watch(result) as ActiveRun
+      }
+      // Paused, or the task's previous run holds the lease: the cursor waits for a later tick.
+      if (isPausedOutcome(result) || result.reason === BUSY_REASON) return undefined
+      // Already run (skipped) or taken by another replica: the cursor moved on in the store.
+      if (next === undefined) delete backfill.next
+      else backfill.next = next
+    }
+    return undefined
   }
 
   async history (query: HistoryQuery = {}): Promise<HistoryPage> {
@@ -732,6 +853,10 @@ export class Scheduler implements SchedulerApi {
   #noteCluster (state: ClusterState, seenBefore: number): void {
     const { fence, lastTick } = state
     this.#paused = pausesOf(state)
+    // The store is the truth about backfills: pending ones are (re)learned, finished ones dropped.
+    // Only backfills of tasks this process has: another's would keep its idle ping off the fast path.
+    this.#backfills = new Map(state.backfills.filter(b => this.#tasks.has(b.task)).map(b => [b.id, b]))
+    this.#backfillsLearned = true
     if (fence < seenBefore) {
       this.#wentBackInTime(`the store's fencing counter is ${fence}, smaller than token ${seenBefore} seen before`)
       return

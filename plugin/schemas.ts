@@ -118,6 +118,31 @@ export const ResumeAnswerSchema = Type.Object({
   runs: Type.Array(Outcome)
 })
 
+/** A backfill and its progress (docs/PAYLOADS.md#backfills). */
+export const BackfillSchema = Type.Object({
+  id: Type.String(),
+  task: Type.String(),
+  /** The range, as asked. */
+  from: Instant,
+  to: Instant,
+  /** Occurrences of the schedule in the range. */
+  occurrences: Type.Integer({ minimum: 1, description: 'occurrences of the schedule in [from, to]' }),
+  /** Occurrences run by this backfill so far. */
+  done: Type.Integer({ minimum: 0 }),
+  /** Occurrences that already had a run record (scheduled or backfilled): not rerun. */
+  skipped: Type.Integer({ minimum: 0, description: 'occurrences that already had a run record: not rerun' }),
+  /** The next occurrence to run, null once finished. */
+  next: NullableInstant,
+  createdAt: Instant
+}, { description: 'a backfill of past occurrences, run oldest first, one per tick' })
+
+/** What `backfill()` and `POST <prefix>/tasks/:name/backfill` answer (`BackfillAnswer`). */
+export const BackfillAnswerSchema = Type.Object({
+  ...BackfillSchema.properties,
+  /** False when the same backfill (task and range) was already in progress: that one is answered. */
+  created: Type.Boolean({ description: 'false when the same backfill was already in progress (it is answered)' })
+})
+
 /** One row of the listing (`TaskListing`). */
 export const TaskListingSchema = Type.Object({
   name: Type.String(),
@@ -153,7 +178,9 @@ export const TaskListingSchema = Type.Object({
   /** The pause that stops the task (its own, else the pause of everything), null when it runs. */
   paused: Type.Union([PausedSchema, Type.Null()], { description: 'the pause that stops the task, null when it runs' }),
   /** The task declares a payload schema: a forced run may carry a payload (docs/PAYLOADS.md#payloads). */
-  acceptsPayload: Type.Boolean({ description: 'the task declares a payload schema: POST /run { task, payload } is accepted' })
+  acceptsPayload: Type.Boolean({ description: 'the task declares a payload schema: POST /run { task, payload } is accepted' }),
+  /** The task's backfills in progress, oldest first (docs/PAYLOADS.md#backfills). */
+  backfills: Type.Array(BackfillSchema, { description: 'the task\'s backfills in progress, oldest first' })
 })
 
 /** The listing (`GET /_schedule`, `list()`: `SchedulerListing`). */

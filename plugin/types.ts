@@ -8,7 +8,7 @@ import type { RunTrigger, TaskObject, TaskRequestInfo } from '../tasks/types.js'
 import type { Duration, OverlapPolicy, RetryOptions } from '../tasks/types.js'
 import type { PauseHook, RunHook, RunHookName } from './hooks.js'
 import type { Static } from 'typebox'
-import type { HealthAnswer, ListingAnswer, Outcome, PauseAnswerSchema, PausedSchema, ResumeAnswerSchema, RunSummarySchema, TaskListingSchema } from './schemas.js'
+import type { BackfillAnswerSchema, BackfillSchema, HealthAnswer, ListingAnswer, Outcome, PauseAnswerSchema, PausedSchema, ResumeAnswerSchema, RunSummarySchema, TaskListingSchema } from './schemas.js'
 import type { HistoryPage, HistoryQuery, Store } from './stores/store.js'
 
 // The answers' types are derived from their schemas (plugin/schemas.ts), the one definition
@@ -38,6 +38,12 @@ export type PauseAnswer = Static<typeof PauseAnswerSchema>
 /** What `resume()` answers. */
 export type ResumeAnswer = Static<typeof ResumeAnswerSchema>
 
+/** A backfill and its progress (docs/PAYLOADS.md#backfills). */
+export type BackfillInfo = Static<typeof BackfillSchema>
+
+/** What `backfill()` answers. */
+export type BackfillAnswer = Static<typeof BackfillAnswerSchema>
+
 /** Options of `pause()` (docs/PAUSE.md). */
 export interface PauseOptions {
   /** Why, shown in the listing and the dashboard (at most 500 characters). */
@@ -45,6 +51,16 @@ export interface PauseOptions {
   /** Who paused (an operator's name; the CLI says `cli`). At most 500 characters. */
   by?: string
   /** The instant the pause begins (default: the clock's now); tests pass it as they pass it to `tick()`. */
+  now?: Date
+}
+
+/** Options of `backfill()` (docs/PAYLOADS.md#backfills). */
+export interface BackfillOptions {
+  /** The range's first instant: occurrences at or after it are run. */
+  from: Date
+  /** The range's last instant (not after now): occurrences at or before it are run. */
+  to: Date
+  /** The instant the range is checked against (default: the clock's now); tests pass it as they pass it to `tick()`. */
   now?: Date
 }
 
@@ -148,6 +164,14 @@ export interface SchedulerApi {
   resume (name: string, options?: ResumeOptions): Promise<ResumeAnswer>
   /** Lift the pause of everything (tasks paused on their own stay paused). */
   resume (options?: ResumeOptions): Promise<ResumeAnswer>
+  /**
+   * Run every occurrence of the task's schedule in [from, to] once, oldest first, one per
+   * whole tick, on whichever replica ticks (progress is kept in the store). Occurrences that
+   * already have a run record are skipped, not rerun; sending the same backfill twice runs it
+   * once. Rejects with `FST_SCHEDULER_INVALID_INPUT` when from > to, the range ends in the
+   * future, holds no occurrence or more than `maxBackfill` (docs/PAYLOADS.md#backfills).
+   */
+  backfill (name: string, options: BackfillOptions): Promise<BackfillAnswer>
   /** Add a task before the app is ready (class, instance or object form). */
   add (task: TaskInput): void
   /** Names of all registered tasks (after ready). */
@@ -282,6 +306,12 @@ export interface SchedulerOptions {
    * payload within this bound. An integer from 2 to 1048576; default 16384.
    */
   maxPayloadSize?: number
+  /**
+   * Most occurrences one backfill may hold (docs/PAYLOADS.md#backfills): a longer range is
+   * refused (400, `FST_SCHEDULER_INVALID_INPUT`, naming the count and this option). An integer
+   * from 1 to 100000; default 1000.
+   */
+  maxBackfill?: number
   /** Serve the dashboard page at `<prefix>/ui` (it carries no data; it reads the routes with the operator's credentials). Default true; ignored when `routes` is false. */
   ui?: boolean
   /**

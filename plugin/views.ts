@@ -4,8 +4,8 @@
  * views only shape them (docs/ARCHITECTURE.md#health).
  */
 import type { ResolvedTask } from '../tasks/types.js'
-import type { RunRecord, TaskPause } from './stores/store.js'
-import type { HealthReport, PausedInfo, RunSummary, TaskListing } from './types.js'
+import type { Backfill, RunRecord, TaskPause } from './stores/store.js'
+import type { BackfillInfo, HealthReport, PausedInfo, RunSummary, TaskListing } from './types.js'
 
 const FAILED_STATUSES = new Set(['failed', 'timed_out', 'abandoned'])
 
@@ -21,6 +21,23 @@ export interface TaskListingInput {
   retries: number
   /** The pause that stops the task, if any (its own, else the pause of everything). */
   paused?: TaskPause | undefined
+  /** The task's backfills in progress (docs/PAYLOADS.md#backfills). */
+  backfills?: readonly Backfill[]
+}
+
+/** A stored backfill as the listing and `backfill()` show it. */
+export function backfillView (backfill: Backfill): BackfillInfo {
+  return {
+    id: backfill.id,
+    task: backfill.task,
+    from: backfill.from.toISOString(),
+    to: backfill.to.toISOString(),
+    occurrences: backfill.total,
+    done: backfill.done,
+    skipped: backfill.skipped,
+    next: backfill.next?.toISOString() ?? null,
+    createdAt: backfill.createdAt.toISOString()
+  }
 }
 
 /** A stored pause as the listing shows it. */
@@ -64,7 +81,8 @@ export function taskListing (task: ResolvedTask, runs: readonly RunRecord[], inp
     recent: runs.slice(0, input.recent).map(runSummary),
     source: task.source,
     paused: input.paused === undefined ? null : pausedView(input.paused),
-    acceptsPayload: task.payload !== undefined
+    acceptsPayload: task.payload !== undefined,
+    backfills: (input.backfills ?? []).filter(b => b.task === task.name).map(backfillView)
   }
 }
 

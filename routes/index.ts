@@ -20,6 +20,7 @@ import { replyNotFound, replyWithError } from './errors.js'
 import { healthRoute } from './health.js'
 import { historyRoute } from './history.js'
 import { listingRoute } from './listing.js'
+import { backfillRoutes } from './backfill.js'
 import { pauseRoutes } from './pause.js'
 import { metricsRoute } from './metrics.js'
 import { redactingLoggerFactory } from './log-redaction.js'
@@ -77,6 +78,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRoutesOptions> = async (
     listingRoute(guarded, opts)
     historyRoute(guarded, opts)
     pauseRoutes(guarded, opts)
+    backfillRoutes(guarded, opts)
     if (opts.metrics?.auth === true) metricsRoute(guarded, opts.metrics.registry)
   })
 }

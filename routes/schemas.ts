@@ -6,7 +6,7 @@
  */
 import Type, { type Static } from 'typebox'
 import {
-  Attempt, CoversSchema, OutputSchema, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, PauseAnswerSchema,
+  Attempt, BackfillAnswerSchema, CoversSchema, OutputSchema, Forced, HealthAnswer, ListingAnswer, NullableInstant, NullableNumber, NullableString, Outcome, PauseAnswerSchema,
   ResumeAnswerSchema, RunStatusSchema, stringEnum, Instant, TriggerSchema
 } from '../plugin/schemas.js'
 import { RUN_STATUSES } from '../plugin/stores/store.js'
@@ -76,6 +76,13 @@ export type ResumeInput = Static<typeof ResumeBody>
 
 /** Params of the per-task pause routes. */
 export const TaskParams = Type.Object({ name: TaskName })
+
+/** `POST <prefix>/tasks/:name/backfill`'s body (docs/PAYLOADS.md#backfills). */
+export const BackfillBody = Type.Object({
+  from: Type.String({ format: 'date-time', description: 'the range\'s first instant (ISO 8601): occurrences at or after it run' }),
+  to: Type.String({ format: 'date-time', description: 'the range\'s last instant (ISO 8601, not in the future): occurrences at or before it run' })
+}, { additionalProperties: false })
+export type BackfillInput = Static<typeof BackfillBody>
 
 export const ListingQuery = Type.Object({
   upcoming: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'an integer from 1 to 20: next occurrences per task (default 1)' })),
@@ -156,6 +163,7 @@ export const metricsResponses = {
   ...errors(401, 500)
 }
 export const healthResponses = { 200: HealthAnswer, 503: HealthAnswer, ...errors(500) }
+export const backfillResponses = { 202: BackfillAnswerSchema, ...errors(400, 401, 404, 415, 500, 503) }
 export const pauseResponses = { 200: PauseAnswerSchema, ...errors(400, 401, 404, 415, 500, 503) }
 export const resumeResponses = { 200: ResumeAnswerSchema, ...errors(400, 401, 404, 415, 500, 503) }
 export const methodNotAllowedResponses = errors(401, 405, 500)

@@ -358,7 +358,7 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
     }),
 
     c('heartbeat: the last tick only moves forward', async (store) => {
-      assert.deepEqual(await store.heartbeat(), { retries: [], fence: 0, buffered: [], paused: [] }, 'no tick yet, no token handed out, nothing buffered, nothing paused')
+      assert.deepEqual(await store.heartbeat(), { retries: [], fence: 0, buffered: [], paused: [], backfills: [] }, 'no tick yet, no token handed out, nothing buffered, nothing paused, no backfill')
       assert.deepEqual((await store.heartbeat({ at: new Date(T0 + MINUTE), instance: 'a:1' })).lastTick, new Date(T0 + MINUTE))
       assert.deepEqual((await store.heartbeat({ at: new Date(T0), instance: 'b:2' })).lastTick, new Date(T0 + MINUTE), 'an older tick does not move it back')
       assert.deepEqual((await store.heartbeat()).lastTick, new Date(T0 + MINUTE), 'read without writing')
@@ -619,6 +619,71 @@ export function storeConformanceCases (makeStore: () => Store | Promise<Store>):
       assert.deepEqual(new Set(after.map(r => r.outcome)), new Set(['paused']), 'every start after the pause is refused')
       const started = (await store.listRuns({ limit: 500 })).runs.filter(r => r.id.startsWith('after-'))
       assert.deepEqual(started, [], 'none wrote a record')
+    }),
+
+    c('backfill: created once per task and range while pending; the heartbeat lists pending ones', async (store) => {
+      const request = { id: 'b-1', task: 'report', from: new Date(T0), to: new Date(T0 + 9 * MINUTE), total: 10, next: new Date(T0), createdAt: new Date(T0 + 20 * MINUTE) }
+      const created = await store.createBackfill(request)
+      assert.deepEqual(created, { ...request, done: 0, skipped: 0 })
+      const again = await store.createBackfill({ ...request, id: 'b-2', createdAt: new Date(T0 + 21 * MINUTE) })
+      assert.equal(again.id, 'b-1', 'the same task and range: the pending one is answered')
+      const other = await store.createBackfill({ ...request, id: 'b-3', to: new Date(T0 + 5 * MINUTE), total: 6, createdAt: new Date(T0 + 22 * MINUTE) })
+      assert.equal(other.id, 'b-3', 'another range is another backfill')
+      assert.deepEqual((await store.heartbeat()).backfills.map(b => b.id), ['b-1', 'b-3'], 'oldest first')
+    }),
+
+    c('backfill: the claim moves the cursor (done, skipped), never lastOccurrence; busy and paused write nothing', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0 + 10 * MINUTE))
+      await store.createBackfill({ id: 'b', task: 'report', from: new Date(T0), to: new Date(T0 + 3 * MINUTE), total: 4, next: new Date(T0), createdAt: new Date(T0 + 20 * MINUTE) })
+      // An occurrence already run on schedule (a record that is not forced) is skipped.
+      await finished(store, sampleRun('scheduled', 'report', 1))
+      const claim = (id: string, at: number, next: number | undefined, nowMs = T0 + 20 * MINUTE) => store.startRun({
+        run: sampleRun(id, 'report', at, 'running', { trigger: 'backfill', startedAt: new Date(nowMs) }),
+        claim: 'backfill',
+        lease: { key: 'report', ttlMs: TTL, nowMs },
+        historyLimit: 100,
+        backfill: next === undefined ? { id: 'b' } : { id: 'b', next: new Date(T0 + next * MINUTE) }
+      })
+      assert.equal((await claim('wrong', 2, 3)).outcome, 'claimed', 'not at the cursor: nothing')
+      const first = await claim('b0', 0, 1)
+      assert.equal(first.outcome, 'started')
+      assert.equal((await claim('b0-again', 0, 1)).outcome, 'claimed', 'the cursor moved on: claimed once')
+      let [backfill] = (await store.heartbeat()).backfills
+      assert.deepEqual([backfill!.next, backfill!.done, backfill!.skipped], [new Date(T0 + MINUTE), 1, 0])
+      assert.equal((await claim('b1', 1, 2)).outcome, 'claimed', 'already run on schedule')
+      ;[backfill] = (await store.heartbeat()).backfills
+      assert.deepEqual([backfill!.next, backfill!.done, backfill!.skipped], [new Date(T0 + 2 * MINUTE), 1, 1])
+      const busy = await claim('b2', 2, 3)
+      assert.equal(busy.outcome, 'busy', 'the run of occurrence 0 holds the lease')
+      await store.finishRun(sampleRun('b0', 'report', 0, 'succeeded', { trigger: 'backfill' }), { leaseKey: 'report', historyLimit: 100 })
+      await store.pause({ task: 'report', since: new Date(T0 + 20 * MINUTE) })
+      assert.equal((await claim('b2', 2, 3)).outcome, 'paused')
+      await store.resume({ task: 'report', historyLimit: 100 })
+      assert.equal((await claim('b2', 2, 3)).outcome, 'started')
+      await store.finishRun(sampleRun('b2', 'report', 2, 'succeeded', { trigger: 'backfill' }), { leaseKey: 'report', historyLimit: 100 })
+      assert.equal((await claim('b3', 3, undefined)).outcome, 'started', 'the last one')
+      assert.deepEqual((await store.heartbeat()).backfills, [], 'finished: no longer pending')
+      const state = (await store.ensureTasks(['report'], new Date(T0))).get('report')!
+      assert.equal(state.lastOccurrence, undefined, 'a backfill never moves lastOccurrence')
+      const runs = (await store.listRuns({})).runs
+      assert.deepEqual(runs.filter(r => r.trigger === 'backfill').map(r => r.id).sort(), ['b0', 'b2', 'b3'], 'busy and paused wrote nothing')
+    }),
+
+    c('backfill: among 10 concurrent claims of one occurrence exactly one starts', async (store) => {
+      await store.ensureTasks(['report'], new Date(T0))
+      await store.createBackfill({ id: 'b', task: 'report', from: new Date(T0), to: new Date(T0 + MINUTE), total: 2, next: new Date(T0), createdAt: new Date(T0) })
+      const nowMs = T0 + 20 * MINUTE
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.startRun({
+        run: sampleRun(`c${i}`, 'report', 0, 'running', { trigger: 'backfill', startedAt: new Date(nowMs) }),
+        claim: 'backfill',
+        lease: { key: 'report', ttlMs: TTL, nowMs },
+        historyLimit: 100,
+        backfill: { id: 'b', next: new Date(T0 + MINUTE) }
+      })))
+      assert.equal(results.filter(r => r.outcome === 'started').length, 1)
+      assert.equal(results.filter(r => r.outcome === 'claimed').length, 9)
+      const [backfill] = (await store.heartbeat()).backfills
+      assert.deepEqual([backfill!.next, backfill!.done, backfill!.skipped], [new Date(T0 + MINUTE), 1, 0])
     }),
 
     c('records: unset optional fields come back absent, long texts intact', async (store) => {

@@ -2,7 +2,7 @@
  * Run-history rules shared by every store, so "newest first", paging defaults and pruning
  * mean the same thing in memory, SQL and Lua.
  */
-import type { HistoryQuery, RunRecord, RunStatus, TaskPause } from './store.js'
+import type { Backfill, HistoryQuery, RunRecord, RunStatus, TaskPause } from './store.js'
 
 /** Page size when a query gives none. */
 export const DEFAULT_PAGE_SIZE = 50
@@ -69,4 +69,33 @@ export function pauseFromStored (row: StoredPause): TaskPause {
   if (row.reason !== null) pause.reason = row.reason
   if (row.paused_by !== null) pause.by = row.paused_by
   return pause
+}
+
+/** A backfill as the SQL and Lua stores keep it: instants in epoch ms (numbers or numeric text), `next_ms` null once finished. */
+export interface StoredBackfill {
+  id: string
+  task: string
+  from_ms: number | string
+  to_ms: number | string
+  total: number | string
+  next_ms: number | string | null
+  done: number | string
+  skipped: number | string
+  created_at: number | string
+}
+
+/** A stored backfill as the store contract returns it (docs/PAYLOADS.md#backfills). */
+export function backfillFromStored (row: StoredBackfill): Backfill {
+  const backfill: Backfill = {
+    id: row.id,
+    task: row.task,
+    from: new Date(Number(row.from_ms)),
+    to: new Date(Number(row.to_ms)),
+    total: Number(row.total),
+    done: Number(row.done),
+    skipped: Number(row.skipped),
+    createdAt: new Date(Number(row.created_at))
+  }
+  if (row.next_ms !== null && row.next_ms !== '') backfill.next = new Date(Number(row.next_ms))
+  return backfill
 }

@@ -5,7 +5,7 @@
  * implementation of the contract in `store.ts`: the SQL and Lua stores do the same steps.
  */
 import type {
-  ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, StartRunResult, Store, TaskPause, TaskState
+  Backfill, ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, StartRunResult, Store, TaskPause, TaskState
 } from './store.js'
 import { bufferedRecord, comparePauses, compareRunsNewestFirst, overlapRecord, pageOfRuns, pruneVictims, SETTLED_STATUSES, TAKEOVER_REASON } from './history.js'
 
@@ -30,6 +30,13 @@ function copyPause (pause: TaskPause): TaskPause {
   return copy
 }
 
+function copyBackfill (b: Backfill): Backfill {
+  const copy: Backfill = { ...b, from: new Date(b.from), to: new Date(b.to), createdAt: new Date(b.createdAt) }
+  if (b.next !== undefined) copy.next = new Date(b.next)
+  else delete copy.next
+  return copy
+}
+
 function copyRetry (retry: PendingRetry): PendingRetry {
   return { of: new Date(retry.of), attempt: retry.attempt, at: new Date(retry.at) }
 }
@@ -44,6 +51,8 @@ export function memoryStore (): Store {
   /** Pauses in force, by task; '' for the pause of everything. */
   const pauses = new Map<string, TaskPause>()
   let lastTick: number | undefined
+  /** Backfills, in creation order (docs/PAYLOADS.md#backfills). */
+  const backfills = new Map<string, Backfill>()
 
   function prune (task: string, historyLimit: number): void {
     const ofTask = [...runs.values()].filter((r) => r.task === task)
@@ -119,14 +128,30 @@ export function memoryStore (): Store {
       return statesOf(names)
     },
 
-    async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
+    async startRun ({ run, claim, lease, historyLimit, overlap, backfill: backfillRequest }): Promise<StartRunResult> {
       const row = tasks.get(run.task)
       const at = run.scheduledFor.getTime()
       if (claim !== 'none') {
         const pause = pauses.get('') ?? pauses.get(run.task)
         if (pause !== undefined) return { outcome: 'paused', pause: copyPause(pause) }
       }
-      if (claim === 'buffer') {
+      if (claim === 'backfill') {
+        const backfill = backfillRequest === undefined ? undefined : backfills.get(backfillRequest.id)
+        if (backfill?.next?.getTime() !== at) return { outcome: 'claimed' }
+        const moveOn = (): void => {
+          if (backfillRequest!.next === undefined) delete backfill.next
+          else backfill.next = new Date(backfillRequest!.next)
+        }
+        if ([...runs.values()].some(r => r.task === run.task && !r.forced && r.scheduledFor.getTime() === at)) {
+          moveOn()
+          backfill.skipped += 1
+          return { outcome: 'claimed' }
+        }
+        const held = lease === undefined ? undefined : leases.get(lease.key)
+        if (held !== undefined && held.expiresAt > lease!.nowMs) return { outcome: 'busy', holder: held.owner }
+        moveOn()
+        backfill.done += 1
+      } else if (claim === 'buffer') {
         if (row?.buffered !== at) return { outcome: 'claimed' }
         const held = lease === undefined ? undefined : leases.get(lease.key)
         if (held !== undefined && held.expiresAt > lease!.nowMs) return { outcome: 'busy', holder: held.owner }
@@ -221,9 +246,19 @@ export function memoryStore (): Store {
       const retries = [...tasks].flatMap(([task, row]) => row.retry === undefined ? [] : [{ task, ...copyRetry(row.retry) }])
       const buffered = [...tasks].flatMap(([task, row]) => row.buffered === undefined ? [] : [{ task, of: new Date(row.buffered) }])
       const paused = [...pauses.values()].map(copyPause).sort(comparePauses)
+      const pending = [...backfills.values()].filter(b => b.next !== undefined).map(copyBackfill)
       return lastTick === undefined
-        ? { retries, fence: leaseTokens, buffered, paused }
-        : { lastTick: new Date(lastTick), retries, fence: leaseTokens, buffered, paused }
+        ? { retries, fence: leaseTokens, buffered, paused, backfills: pending }
+        : { lastTick: new Date(lastTick), retries, fence: leaseTokens, buffered, paused, backfills: pending }
+    },
+
+    async createBackfill (request) {
+      for (const b of backfills.values()) {
+        if (b.task === request.task && b.next !== undefined && b.from.getTime() === request.from.getTime() && b.to.getTime() === request.to.getTime()) return copyBackfill(b)
+      }
+      const backfill: Backfill = { ...request, done: 0, skipped: 0 }
+      backfills.set(request.id, copyBackfill(backfill))
+      return copyBackfill(backfill)
     },
 
     async claimOnce (key, until) {

@@ -153,9 +153,42 @@ export interface HistoryPage {
  * - `retry`: the pending retry `(run.scheduledFor, run.attempt)` of the task;
  * - `buffer`: the task's buffered run of occurrence `run.scheduledFor` (`overlap: 'bufferOne'`
  *   or `'cancelOther'`, docs/OVERLAP.md);
+ * - `backfill`: the cursor of the backfill `backfill.id` at `run.scheduledFor` (docs/PAYLOADS.md#backfills):
+ *   the cursor moves to `backfill.next` (finished when absent); `lastOccurrence` is not touched.
  * - `none`: nothing (forced runs).
  */
-export type StartClaim = 'occurrence' | 'retry' | 'buffer' | 'none'
+export type StartClaim = 'occurrence' | 'retry' | 'buffer' | 'backfill' | 'none'
+
+/**
+ * A backfill of past occurrences of a task (docs/PAYLOADS.md#backfills): the occurrences of
+ * its schedule in [from, to], run oldest first; `next` is the cursor (absent once finished).
+ */
+export interface Backfill {
+  id: string
+  task: string
+  from: Date
+  to: Date
+  /** Occurrences in the range, counted when the backfill was created. */
+  total: number
+  /** The next occurrence to run; absent when the backfill is finished. */
+  next?: Date
+  /** Occurrences run by the backfill. */
+  done: number
+  /** Occurrences that already had a run record (scheduled or backfilled): not rerun. */
+  skipped: number
+  createdAt: Date
+}
+
+/** What `createBackfill` stores: a new backfill, its cursor at its first occurrence. */
+export interface BackfillRequest {
+  id: string
+  task: string
+  from: Date
+  to: Date
+  total: number
+  next: Date
+  createdAt: Date
+}
 
 /**
  * What a claimed occurrence does when the lease is held (docs/OVERLAP.md); absent: it is
@@ -185,6 +218,8 @@ export interface StartRunRequest {
   historyLimit: number
   /** What to do if the lease is held (claim `occurrence` only); absent: skip. */
   overlap?: OverlapAction
+  /** Claim `backfill` only: the backfill whose cursor is claimed, and the occurrence after it (absent: the last one). */
+  backfill?: { id: string, next?: Date }
 }
 
 /**
@@ -215,6 +250,12 @@ export interface StartRunRequest {
  *   explicit act).
  *
  * A `buffer` claim that starts clears the buffered run; the lease it takes is not superseded.
+ *
+ * Claim `backfill`: `claimed` when the backfill's cursor is not at `run.scheduledFor` (it moved
+ * on, or the backfill is gone), and also when the task already has a record of a run that
+ * is not forced for that occurrence: then the cursor moves on and `skipped` counts it.
+ * `busy` when the lease is held and has not expired: nothing is written, the cursor waits.
+ * Otherwise `started`, and the cursor moves on counting it `done`. Never `stale`.
  */
 export type StartRunResult =
   | { outcome: 'started', leaseToken: number, abandoned?: string }
@@ -255,6 +296,8 @@ export interface ClusterState {
   buffered: TaskBuffered[]
   /** Every pause in force (the pause of everything has `task` null), ordered by task, null first. */
   paused: TaskPause[]
+  /** Every backfill not yet finished, oldest first (by `createdAt`, then id). */
+  backfills: Backfill[]
 }
 
 /** Given to `init`: where a store may say something at boot (e.g. "Redis keeps nothing on disk"). */
@@ -376,6 +419,12 @@ export interface Store {
    */
   claimOnce? (key: string, until: Date): Promise<boolean>
 
+  /**
+   * Store a backfill, unless one of the same task and range is not finished yet: then that
+   * one is returned as it is (sending a backfill twice runs it once).
+   */
+  createBackfill (request: BackfillRequest): Promise<Backfill>
+
   /** Run history, newest first. */
   listRuns (query: HistoryQuery): Promise<HistoryPage>
   /** The newest `limit` runs of each named task, newest first (tasks with none are absent). */
@@ -385,7 +434,7 @@ export interface Store {
 /** Every method a store must have, checked when the plugin is registered. */
 export const STORE_METHODS = [
   'init', 'close', 'ensureTasks', 'startRun', 'renewLease', 'releaseLease', 'finishRun',
-  'abandonExpired', 'retryAbandoned', 'heartbeat', 'rebase', 'pause', 'resume', 'listRuns', 'recentRuns'
+  'abandonExpired', 'retryAbandoned', 'heartbeat', 'rebase', 'pause', 'resume', 'createBackfill', 'listRuns', 'recentRuns'
 ] as const satisfies ReadonlyArray<keyof Store>
 
 /** Why a value is not a store (`undefined` when it is one): names every missing method. */

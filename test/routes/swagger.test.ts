@@ -20,7 +20,7 @@ t.test('the OpenAPI document lists the routes with input and output schemas', as
   t.teardown(() => app.close())
   const doc = app.swagger() as unknown as { paths: Record<string, Record<string, Operation>> }
   const paths = doc.paths
-  t.same(Object.keys(paths).sort(), ['/_schedule/', '/_schedule/health', '/_schedule/metrics', '/_schedule/pause', '/_schedule/resume', '/_schedule/run', '/_schedule/runs', '/_schedule/tasks/{name}/pause', '/_schedule/tasks/{name}/resume'])
+  t.same(Object.keys(paths).sort(), ['/_schedule/', '/_schedule/health', '/_schedule/metrics', '/_schedule/pause', '/_schedule/resume', '/_schedule/run', '/_schedule/runs', '/_schedule/tasks/{name}/backfill', '/_schedule/tasks/{name}/pause', '/_schedule/tasks/{name}/resume'])
   t.same(Object.keys(paths['/_schedule/metrics'].get.responses).sort(), ['200', '401', '500'])
   t.ok(paths['/_schedule/metrics'].get.responses['200'].content?.['text/plain'], 'metrics are text/plain')
 

@@ -248,9 +248,10 @@ t.test('a v2 file opens as it is and gets only the newer migrations: last_attemp
   await store.init()
   t.teardown(() => store.close())
   const after = schemaOf(path)
-  // Migrations 4 (pauses) and 8 (the claimOnce table and its index) add tables; nothing else is added or dropped.
-  const added = ['fastify_scheduler_pauses', 'fastify_scheduler_claims', 'fastify_scheduler_claims_until']
-  t.same([...after.keys()].sort(), [...before.keys(), ...added].sort(), 'only the pauses and claims tables and the claims index added, nothing dropped')
+  // Migrations 4 (pauses), 8 (the claimOnce table and its index) and 9 (backfills, runs by occurrence) add tables; nothing else is added or dropped.
+  const added = ['fastify_scheduler_pauses', 'fastify_scheduler_claims', 'fastify_scheduler_claims_until',
+    'fastify_scheduler_backfills', 'fastify_scheduler_backfills_pending', 'fastify_scheduler_runs_occurrence']
+  t.same([...after.keys()].sort(), [...before.keys(), ...added].sort(), 'only the pauses, claims and backfills tables and their indexes added, nothing dropped')
   for (const [name, sql] of before) {
     if (name !== 'fastify_scheduler_tasks' && name !== 'fastify_scheduler_leases' && name !== 'fastify_scheduler_runs') t.equal(after.get(name), sql, `${name} unchanged`)
   }

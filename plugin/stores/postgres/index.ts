@@ -10,8 +10,8 @@ import type pg from 'pg'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { InvalidOptionError } from '../../../core/errors.js'
 import { RUN_COLUMNS, RUN_CORE_COUNT, RUN_FIELDS, runFromStored, runToStored, type StoredRun } from '../driver.js'
-import { BUFFERED_REASON, pageOfRuns, pauseFromStored, TAKEOVER_REASON, type StoredPause } from '../history.js'
-import type { PendingRetry, RunRecord, StartRunResult, Store, TaskState } from '../store.js'
+import { backfillFromStored, BUFFERED_REASON, pageOfRuns, pauseFromStored, TAKEOVER_REASON, type StoredBackfill, type StoredPause } from '../history.js'
+import type { PendingRetry, RunRecord, StartRunRequest, StartRunResult, Store, TaskState } from '../store.js'
 import { connection, openPool } from './connection.js'
 import { migrate } from './migrations.js'
 import {
@@ -133,6 +133,9 @@ function runExtraParams (run: RunRecord): unknown[] {
   return RUN_FIELDS.slice(RUN_CORE_COUNT).map((field) => stored[field])
 }
 
+const BACKFILL_COLUMNS = `id, task, round(extract(epoch FROM from_at) * 1000)::bigint AS from_ms, round(extract(epoch FROM to_at) * 1000)::bigint AS to_ms, total,
+  round(extract(epoch FROM next_at) * 1000)::bigint AS next_ms, done, skipped, round(extract(epoch FROM created_at) * 1000)::bigint AS created_at`
+
 export function postgresStore (options: PostgresStoreOptions): Store {
   const timeout = resolveTimeout(options)
   if (options.prepare !== undefined && typeof options.prepare !== 'boolean') throw new InvalidOptionError('postgresStore: prepare must be true or false')
@@ -152,6 +155,50 @@ export function postgresStore (options: PostgresStoreOptions): Store {
   }
   let initialized: Promise<void> | undefined
   let closed = false
+
+  /**
+   * startRun with claim `backfill` (docs/PAYLOADS.md#backfills), one transaction apart from
+   * the hot statement (which stays as it is): the backfill row is locked at its cursor, so
+   * concurrent claimers of one occurrence queue and all but the first find it moved; then
+   * the start is the `none` statement (lease, fencing token, record); a held lease rolls
+   * everything back (`busy`, nothing written).
+   */
+  async function startBackfilled (run: RunRecord, lease: StartRunRequest['lease'], historyLimit: number, backfill: StartRunRequest['backfill']): Promise<StartRunResult> {
+    if (backfill === undefined || lease === undefined) return { outcome: 'claimed' }
+    const nextAt = backfill.next ?? null
+    return await withClient(async (query) => {
+      await query('BEGIN')
+      let done = false
+      try {
+        const { rows: [pause] } = await query<StoredPause & { since: Date }>(
+          `SELECT task, since, reason, paused_by FROM ${n.pauses} WHERE task IN ('', $1) ORDER BY task LIMIT 1`, [run.task])
+        if (pause !== undefined) return { outcome: 'paused', pause: pauseFromStored({ ...pause, since: pause.since.getTime() }) }
+        const { rowCount: atCursor } = await query(`SELECT 1 FROM ${n.backfills} WHERE id = $1 AND next_at = $2 FOR UPDATE`, [backfill.id, run.scheduledFor])
+        if (atCursor !== 1) return { outcome: 'claimed' }
+        const { rowCount: hasRun } = await query(`SELECT 1 FROM ${n.runs} WHERE task = $1 AND scheduled_for = $2 AND NOT forced LIMIT 1`, [run.task, run.scheduledFor])
+        if (hasRun === 1) {
+          await query(`UPDATE ${n.backfills} SET next_at = $2, skipped = skipped + 1 WHERE id = $1`, [backfill.id, nextAt])
+          await query('COMMIT')
+          done = true
+          return { outcome: 'claimed' }
+        }
+        const { rows: [row] } = await query<{ owner: string | null, token: string | null, abandoned: string | null }>(statements.startRun, [
+          ...runParams(run), 'none', lease.key, new Date(lease.nowMs), new Date(lease.nowMs + lease.ttlMs), lease.nowMs,
+          Math.max(0, Math.floor(historyLimit)), TAKEOVER_REASON, ...runExtraParams(run)
+        ])
+        if (row!.owner !== run.id) return { outcome: 'busy', holder: row!.owner! }
+        await query(`UPDATE ${n.backfills} SET next_at = $2, done = done + 1 WHERE id = $1`, [backfill.id, nextAt])
+        await query('COMMIT')
+        done = true
+        const started: StartRunResult = { outcome: 'started', leaseToken: Number(row!.token) }
+        if (row!.abandoned !== null) started.abandoned = row!.abandoned
+        return started
+      } finally {
+        // Every answer but a committed one leaves nothing behind (a held lease's overlap record included).
+        if (!done) await query('ROLLBACK').catch(() => {})
+      }
+    })
+  }
 
   return {
     kind: 'postgres',
@@ -191,7 +238,8 @@ export function postgresStore (options: PostgresStoreOptions): Store {
       return taskStates(rows)
     },
 
-    async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
+    async startRun ({ run, claim, lease, historyLimit, overlap, backfill }): Promise<StartRunResult> {
+      if (claim === 'backfill') return await startBackfilled(run, lease, historyLimit, backfill)
       // Only a task that buffers pays for the overlap parts of the statement.
       const withOverlap = overlap !== undefined || claim === 'buffer'
       const { rows: [row] } = await one<{
@@ -274,7 +322,7 @@ export function postgresStore (options: PostgresStoreOptions): Store {
     },
 
     async heartbeat (tick) {
-      const { rows } = await one<{ last_tick: string | null, fence: string, buffered_tasks: string[] | null, buffered_at: string[] | null, pauses: StoredPause[] | null } & Partial<TaskRow>>(statements.heartbeat,
+      const { rows } = await one<{ last_tick: string | null, fence: string, buffered_tasks: string[] | null, buffered_at: string[] | null, pauses: StoredPause[] | null, backfills: StoredBackfill[] | null } & Partial<TaskRow>>(statements.heartbeat,
         [tick === undefined ? null : String(tick.at.getTime())])
       const retries = rows.flatMap((row) => {
         const retry = row.task == null ? undefined : retryOf(row as TaskRow)
@@ -285,7 +333,24 @@ export function postgresStore (options: PostgresStoreOptions): Store {
       const at = rows[0]!.buffered_at ?? []
       const buffered = (rows[0]!.buffered_tasks ?? []).map((task, i) => ({ task, of: new Date(Number(at[i])) }))
       const paused = (rows[0]!.pauses ?? []).map(pauseFromStored)
-      return lastTick == null ? { retries, fence, buffered, paused } : { lastTick: new Date(Number(lastTick)), retries, fence, buffered, paused }
+      const backfills = (rows[0]!.backfills ?? []).map(backfillFromStored)
+      return lastTick == null ? { retries, fence, buffered, paused, backfills } : { lastTick: new Date(Number(lastTick)), retries, fence, buffered, paused, backfills }
+    },
+
+    async createBackfill ({ id, task, from, to, total, next, createdAt }) {
+      // One statement: insert unless the same backfill is pending (the partial unique index), else read that one.
+      const params = [id, task, from, to, total, next, createdAt]
+      const sql = `WITH added AS (
+          INSERT INTO ${n.backfills} (id, task, from_at, to_at, total, next_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+          ON CONFLICT (task, from_at, to_at) WHERE next_at IS NOT NULL DO NOTHING
+          RETURNING ${BACKFILL_COLUMNS}
+        )
+        SELECT * FROM added UNION ALL SELECT ${BACKFILL_COLUMNS} FROM ${n.backfills}
+        WHERE task = $2 AND from_at = $3 AND to_at = $4 AND next_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM added)`
+      let { rows: [row] } = await one<StoredBackfill>(sql, params)
+      // One committed by another caller after this statement's snapshot: read it again.
+      row ??= (await one<StoredBackfill>(sql, params)).rows[0]
+      return backfillFromStored(row!)
     },
 
     async pause ({ task, since, reason, by }) {

@@ -126,6 +126,26 @@ CREATE TABLE IF NOT EXISTS ${n.claims} (
   until timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ${n.claimsUntilIndex} ON ${n.claims} (until);`
+  },
+  {
+    // Backfills of past occurrences, each with its cursor (docs/PAYLOADS.md#backfills), and
+    // runs found by occurrence. Not breaking: older code never reads the table.
+    id: 9,
+    breaking: false,
+    sql: (n) => `
+CREATE TABLE IF NOT EXISTS ${n.backfills} (
+  id text PRIMARY KEY,
+  task text NOT NULL,
+  from_at timestamptz NOT NULL,
+  to_at timestamptz NOT NULL,
+  total integer NOT NULL,
+  next_at timestamptz,
+  done integer NOT NULL DEFAULT 0,
+  skipped integer NOT NULL DEFAULT 0,
+  created_at timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ${n.backfillsPendingIndex} ON ${n.backfills} (task, from_at, to_at) WHERE next_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ${n.runsOccurrenceIndex} ON ${n.runs} (task, scheduled_for);`
   }
 ]
 

@@ -61,6 +61,9 @@ export function tableNames (schema: string, tablePrefix: string) {
     claims: qualified('claims'),
     claimsUntilIndex: id(`${tablePrefix}claims_until`),
     buffers: qualified('buffers'),
+    backfills: qualified('backfills'),
+    backfillsPendingIndex: id(`${tablePrefix}backfills_pending`),
+    runsOccurrenceIndex: id(`${tablePrefix}runs_occurrence`),
     leasesExpiryIndex: id(`${tablePrefix}leases_expiry`),
     runsTaskIndex: id(`${tablePrefix}runs_task`),
     runsStartedIndex: id(`${tablePrefix}runs_started`)
@@ -323,9 +326,12 @@ WITH tick AS (
     (SELECT array_agg(task ORDER BY task) FROM ${n.buffers}) AS buffered_tasks,
     (SELECT array_agg(${epochMs('occurrence')}::text ORDER BY task) FROM ${n.buffers}) AS buffered_at,
     (SELECT json_agg(json_build_object('task', task, 'since', ${epochMs('since')}, 'reason', reason, 'paused_by', paused_by) ORDER BY task)
-      FROM ${n.pauses}) AS pauses
+      FROM ${n.pauses}) AS pauses,
+    (SELECT json_agg(json_build_object('id', id, 'task', task, 'from_ms', ${epochMs('from_at')}, 'to_ms', ${epochMs('to_at')},
+      'total', total, 'next_ms', ${epochMs('next_at')}, 'done', done, 'skipped', skipped, 'created_at', ${epochMs('created_at')}) ORDER BY created_at, id)
+      FROM ${n.backfills} WHERE next_at IS NOT NULL) AS backfills
 )
-SELECT last.value AS last_tick, last.fence, last.buffered_tasks, last.buffered_at, last.pauses, t.task, t.retry_of, t.retry_attempt, t.retry_at
+SELECT last.value AS last_tick, last.fence, last.buffered_tasks, last.buffered_at, last.pauses, last.backfills, t.task, t.retry_of, t.retry_attempt, t.retry_at
 FROM last LEFT JOIN ${n.tasks} t ON t.retry_of IS NOT NULL
 ORDER BY t.task`
 }

@@ -34,7 +34,7 @@
 import type { Redis } from 'ioredis'
 import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
 import { RUN_FIELDS, runFromStored, runToStored, withStoreErrors, type StoredRun } from '../driver.js'
-import { BUFFERED_REASON, comparePauses, pageOfRuns, TAKEOVER_REASON } from '../history.js'
+import { backfillFromStored, BUFFERED_REASON, comparePauses, pageOfRuns, TAKEOVER_REASON, type StoredBackfill } from '../history.js'
 import type { PendingRetry, RunRecord, StartRunResult, Store, StoreInitContext, TaskBuffered, TaskPause, TaskRetry, TaskState } from '../store.js'
 import {
   DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS, endClient, notAcknowledged, persistence, REDIS_NOT_PERSISTENT,
@@ -102,6 +102,25 @@ function pauseFromField (task: string, value: string): TaskPause {
  * redisStore({ client: new Cluster(nodes), prefix: '{scheduler}:' }) // one hash slot on Redis Cluster
  * ```
  */
+/** A startRun reply of start-run.lua or start-backfill.lua. */
+function startReply (reply: [string, (string | number)?, string?]): StartRunResult {
+  const [outcome, detail, abandoned] = reply
+  switch (outcome) {
+    case 'started':
+      return abandoned === undefined
+        ? { outcome, leaseToken: Number(detail) }
+        : { outcome, leaseToken: Number(detail), abandoned }
+    case 'overlap': case 'buffered': case 'busy':
+      return { outcome, holder: String(detail) }
+    case 'recorded': case 'claimed': case 'stale':
+      return { outcome }
+    case 'paused':
+      return { outcome, pause: pauseFromField(String(detail), String(abandoned)) }
+    default:
+      throw storeUnavailable(new Error(`unexpected startRun reply from Redis: ${JSON.stringify(reply)}`))
+  }
+}
+
 export function redisStore (options: RedisStoreOptions): Store {
   const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX
   if (typeof prefix !== 'string') throw new InvalidOptionError('redisStore: prefix must be a string')
@@ -123,6 +142,7 @@ export function redisStore (options: RedisStoreOptions): Store {
     tick: `${prefix}tick`,
     claim: (key: string) => `${prefix}claim:${key}`,
     pauses: `${prefix}pauses`,
+    backfills: `${prefix}backfills`,
     runPrefix: `${prefix}run:`,
     runs: `${prefix}runs`,
     taskRuns: (task: string) => `${prefix}runs:task:${task}`
@@ -207,7 +227,16 @@ export function redisStore (options: RedisStoreOptions): Store {
       return taskStates(names, reply as Array<string | null>)
     },
 
-    async startRun ({ run, claim, lease, historyLimit, overlap }): Promise<StartRunResult> {
+    async startRun ({ run, claim, lease, historyLimit, overlap, backfill }): Promise<StartRunResult> {
+      if (claim === 'backfill') {
+        if (backfill === undefined || lease === undefined) return { outcome: 'claimed' }
+        const reply = await claiming('fastifySchedulerStartBackfill',
+          keys.leaseOwners, keys.leaseExpiry, keys.leaseToken, keys.runPrefix, keys.taskRuns(run.task), keys.runs, keys.pauses, keys.backfills,
+          run.task, String(run.scheduledFor.getTime()), lease.key, lease.nowMs + lease.ttlMs, lease.nowMs,
+          Math.max(0, Math.floor(historyLimit)), run.id, run.startedAt.getTime(), TAKEOVER_REASON,
+          backfill.id, backfill.next === undefined ? '' : String(backfill.next.getTime()), ...runToFields(run)) as [string, (string | number)?, string?]
+        return startReply(reply)
+      }
       const reply = await claiming('fastifySchedulerStartRun',
         keys.first, keys.last, keys.retry, keys.leaseOwners, keys.leaseExpiry, keys.leaseToken,
         keys.runPrefix, keys.taskRuns(run.task), keys.runs, keys.attempt, keys.buffered, keys.superseded, keys.pauses,
@@ -215,21 +244,23 @@ export function redisStore (options: RedisStoreOptions): Store {
         lease?.key ?? '', lease === undefined ? 0 : lease.nowMs + lease.ttlMs, lease?.nowMs ?? 0,
         Math.max(0, Math.floor(historyLimit)), run.id, run.startedAt.getTime(), TAKEOVER_REASON,
         overlap ?? '', BUFFERED_REASON, ...runToFields(run)) as [string, (string | number)?, string?]
-      const [outcome, detail, abandoned] = reply
-      switch (outcome) {
-        case 'started':
-          return abandoned === undefined
-            ? { outcome, leaseToken: Number(detail) }
-            : { outcome, leaseToken: Number(detail), abandoned }
-        case 'overlap': case 'buffered': case 'busy':
-          return { outcome, holder: String(detail) }
-        case 'recorded': case 'claimed': case 'stale':
-          return { outcome }
-        case 'paused':
-          return { outcome, pause: pauseFromField(String(detail), String(abandoned)) }
-        default:
-          throw storeUnavailable(new Error(`unexpected startRun reply from Redis: ${JSON.stringify(reply)}`))
-      }
+      return startReply(reply)
+    },
+
+    async createBackfill ({ id, task, from, to, total, next, createdAt }) {
+      const json = JSON.stringify({
+        id,
+        task,
+        from_ms: String(from.getTime()),
+        to_ms: String(to.getTime()),
+        total: String(total),
+        next_ms: String(next.getTime()),
+        done: '0',
+        skipped: '0',
+        created_at: String(createdAt.getTime())
+      } satisfies StoredBackfill)
+      const stored = await claiming('fastifySchedulerCreateBackfill', keys.backfills, id, task, String(from.getTime()), String(to.getTime()), json) as string
+      return backfillFromStored(JSON.parse(stored) as StoredBackfill)
     },
 
     async renewLease (key, owner, ttlMs, nowMs) {
@@ -261,8 +292,8 @@ export function redisStore (options: RedisStoreOptions): Store {
     },
 
     async heartbeat (tick) {
-      const [last, flat, fence, flatBuffered, flatPauses] = await call(() => redis.fastifySchedulerHeartbeat(keys.tick, keys.retry, keys.leaseToken,
-        keys.buffered, keys.pauses, tick === undefined ? '' : tick.at.getTime())) as [string | null, string[], number, string[], string[]]
+      const [last, flat, fence, flatBuffered, flatPauses, backfillJson] = await call(() => redis.fastifySchedulerHeartbeat(keys.tick, keys.retry, keys.leaseToken,
+        keys.buffered, keys.pauses, keys.backfills, tick === undefined ? '' : tick.at.getTime())) as [string | null, string[], number, string[], string[], string[] | undefined]
       const retries: TaskRetry[] = []
       for (let i = 0; i < flat.length; i += 2) retries.push({ task: flat[i]!, ...retryFromField(flat[i + 1]!) })
       const buffered: TaskBuffered[] = []
@@ -271,9 +302,11 @@ export function redisStore (options: RedisStoreOptions): Store {
       const paused: TaskPause[] = []
       for (let i = 0; i < flatPauses.length; i += 2) paused.push(pauseFromField(flatPauses[i]!, flatPauses[i + 1]!))
       paused.sort(comparePauses)
+      const backfills = (backfillJson ?? []).map(json => backfillFromStored(JSON.parse(json) as StoredBackfill))
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       return last == null
-        ? { retries, fence: Number(fence), buffered, paused }
-        : { lastTick: new Date(Number(last)), retries, fence: Number(fence), buffered, paused }
+        ? { retries, fence: Number(fence), buffered, paused, backfills }
+        : { lastTick: new Date(Number(last)), retries, fence: Number(fence), buffered, paused, backfills }
     },
 
     async pause (request) {

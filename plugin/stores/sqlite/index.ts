@@ -34,7 +34,7 @@ import type Database from 'better-sqlite3'
 import { InvalidOptionError, StoreOpenError, storeUnavailable } from '../../../core/errors.js'
 import { parseTimerDuration } from '../../../tasks/duration.js'
 import { RUN_COLUMNS, runFromStored, type StoredRun } from '../driver.js'
-import { bufferedRecord, overlapRecord, pageOfRuns, pauseFromStored, SETTLED_STATUSES, TAKEOVER_REASON, type StoredPause } from '../history.js'
+import { backfillFromStored, bufferedRecord, overlapRecord, pageOfRuns, pauseFromStored, SETTLED_STATUSES, TAKEOVER_REASON, type StoredBackfill, type StoredPause } from '../history.js'
 import type { ClusterState, PendingRetry, RunRecord, StartRunResult, Store, TaskRetry, TaskState } from '../store.js'
 import { CONNECTION_STATS, SqliteConnection } from './connection.js'
 import { migrate } from './migrations.js'
@@ -162,12 +162,25 @@ function prepareStatements (db: Database.Database) {
     selectPauses: db.prepare<[], StoredPause>('SELECT task, since, reason, paused_by FROM fastify_scheduler_pauses ORDER BY task'),
     insertPause: db.prepare('INSERT INTO fastify_scheduler_pauses (task, since, reason, paused_by) VALUES (?, ?, ?, ?) ON CONFLICT (task) DO NOTHING'),
     deletePause: db.prepare<[string], StoredPause>('DELETE FROM fastify_scheduler_pauses WHERE task = ? RETURNING task, since, reason, paused_by'),
+    selectBackfills: db.prepare<[], StoredBackfill>(
+      `SELECT ${BACKFILL_COLUMNS} FROM fastify_scheduler_backfills WHERE next_ms IS NOT NULL ORDER BY created_at, id`),
+    selectPendingBackfill: db.prepare<[string, number, number], StoredBackfill>(
+      `SELECT ${BACKFILL_COLUMNS} FROM fastify_scheduler_backfills WHERE task = ? AND from_ms = ? AND to_ms = ? AND next_ms IS NOT NULL LIMIT 1`),
+    insertBackfill: db.prepare<[string, string, number, number, number, number, number]>(
+      'INSERT INTO fastify_scheduler_backfills (id, task, from_ms, to_ms, total, next_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    selectBackfillAt: db.prepare<[string, number], { id: string }>('SELECT id FROM fastify_scheduler_backfills WHERE id = ? AND next_ms = ?'),
+    moveBackfill: db.prepare<[number | null, number, number, string]>(
+      'UPDATE fastify_scheduler_backfills SET next_ms = ?, done = done + ?, skipped = skipped + ? WHERE id = ?'),
+    hasOccurrenceRun: db.prepare<[string, number], { one: number }>(
+      'SELECT 1 AS one FROM fastify_scheduler_runs WHERE task = ? AND scheduled_for = ? AND forced = 0 LIMIT 1'),
     recentRuns: db.prepare<[string, number], StoredRun>(
       `SELECT ${RUN_COLUMNS} FROM fastify_scheduler_runs WHERE task = ? ORDER BY started_at DESC, id DESC LIMIT ?`)
   }
 }
 
 type Statements = ReturnType<typeof prepareStatements>
+
+const BACKFILL_COLUMNS = 'id, task, from_ms, to_ms, total, next_ms, done, skipped, created_at'
 
 /**
  * The fencing counter within one transaction: read once, counted in memory, written back
@@ -277,7 +290,8 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
     const buffered = sql.selectBuffered.all().map((row) => ({ task: row.task, of: new Date(row.buffered) }))
     const last = sql.selectLastTick.get()
     const paused = sql.selectPauses.all().map(pauseFromStored)
-    return last === undefined ? { retries, fence, buffered, paused } : { lastTick: new Date(last.at), retries, fence, buffered, paused }
+    const backfills = sql.selectBackfills.all().map(backfillFromStored)
+    return last === undefined ? { retries, fence, buffered, paused, backfills } : { lastTick: new Date(last.at), retries, fence, buffered, paused, backfills }
   }
 
   const store: Store = {
@@ -305,14 +319,24 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       })
     },
 
-    async startRun ({ run, claim, lease, historyLimit, overlap }) {
+    async startRun ({ run, claim, lease, historyLimit, overlap, backfill }) {
       const at = run.scheduledFor.getTime()
       return write((sql, tokens): StartRunResult => {
         if (claim !== 'none') {
           const pause = sql.selectPauseOf.get(run.task)
           if (pause !== undefined) return { outcome: 'paused', pause: pauseFromStored(pause) }
         }
-        if (claim === 'buffer') {
+        if (claim === 'backfill') {
+          if (backfill === undefined || sql.selectBackfillAt.get(backfill.id, at) === undefined) return { outcome: 'claimed' }
+          const nextMs = backfill.next?.getTime() ?? null
+          if (sql.hasOccurrenceRun.get(run.task, at) !== undefined) {
+            sql.moveBackfill.run(nextMs, 0, 1, backfill.id)
+            return { outcome: 'claimed' }
+          }
+          const held = lease === undefined ? undefined : sql.selectLease.get(lease.key)
+          if (held !== undefined && held.expires_at > lease!.nowMs) return { outcome: 'busy', holder: held.owner }
+          sql.moveBackfill.run(nextMs, 1, 0, backfill.id)
+        } else if (claim === 'buffer') {
           if (sql.isBuffered.get(run.task, at) === undefined) return { outcome: 'claimed' }
           const held = lease === undefined ? undefined : sql.selectLease.get(lease.key)
           if (held !== undefined && held.expires_at > lease!.nowMs) return { outcome: 'busy', holder: held.owner }
@@ -412,6 +436,15 @@ export function sqliteStore (options: SqliteStoreOptions = {}): Store {
       return write((sql) => {
         sql.pruneClaims.run(Date.now())
         return sql.insertClaim.run(key, until.getTime()).changes === 1
+      })
+    },
+
+    async createBackfill ({ id, task, from, to, total, next, createdAt }) {
+      return write((sql) => {
+        const existing = sql.selectPendingBackfill.get(task, from.getTime(), to.getTime())
+        if (existing !== undefined) return backfillFromStored(existing)
+        sql.insertBackfill.run(id, task, from.getTime(), to.getTime(), total, next.getTime(), createdAt.getTime())
+        return { id, task, from, to, total, next, done: 0, skipped: 0, createdAt }
       })
     },
 

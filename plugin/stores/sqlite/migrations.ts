@@ -106,6 +106,19 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       CREATE TABLE IF NOT EXISTS fastify_scheduler_claims (key TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS fastify_scheduler_claims_until ON fastify_scheduler_claims (until_ms);`
+  },
+  {
+    // Not breaking: older code never reads the table (docs/PAYLOADS.md#backfills).
+    version: 9,
+    description: 'backfills of past occurrences, each with its cursor; runs found by occurrence',
+    breaking: false,
+    sql: `
+      CREATE TABLE IF NOT EXISTS fastify_scheduler_backfills (
+        id TEXT PRIMARY KEY, task TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL,
+        total INTEGER NOT NULL, next_ms INTEGER, done INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS fastify_scheduler_backfills_pending ON fastify_scheduler_backfills (task, from_ms, to_ms) WHERE next_ms IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS fastify_scheduler_runs_occurrence ON fastify_scheduler_runs (task, scheduled_for);`
   }
 ]
 
