@@ -59,7 +59,7 @@ t.test('usage errors exit 2 and name the option or task', async t => {
 
   const unknownCommand = await runCli(['frobnicate'])
   t.equal(unknownCommand.code, 2)
-  t.match(unknownCommand.stderr, /unknown command "frobnicate"\. Commands: run, list, work, pause, resume, make:task, crontab/)
+  t.match(unknownCommand.stderr, /unknown command "frobnicate"\. Commands: run, list, work, pause, resume, backfill, make:task, crontab/)
 })
 
 t.test('a store that cannot be opened exits 4', async t => {
