@@ -52,18 +52,6 @@ export interface RunnerDeps {
 }
 
 /**
- * What the scheduler tells an observer (such as a metrics exporter) besides the run hooks.
- * Every method is optional and called synchronously; one that throws is ignored.
- */
-export interface RunObserver {
-  /**
-   * Catch-up ran one run for several missed occurrences of `task`: `n` of them (the run's
-   * `covers.count` minus the one it ran) got no run of their own (docs/RUN-OUTPUT.md#covers).
-   */
-  coalesced?: (task: string, n: number) => void
-}
-
-/**
  * What the runner asks of the scheduler about fencing tokens (see
  * `docs/ARCHITECTURE.md#a-store-that-goes-back-in-time`): `seen()` is the largest token seen
  * so far, read before a start is sent; `accept(token, seenBefore)` records a token the store

@@ -25,11 +25,11 @@ import { floorToMinute, MINUTE } from '../core/time.js'
 import { coveredOccurrences } from './covers.js'
 import { DueQueue } from './due-queue.js'
 import { FinalRecords } from './final-records.js'
-import { combineObservers, NO_OBSERVER } from './observe.js'
+import { combineObservers, NO_OBSERVER, type Observer } from './observe.js'
 import { pingHeartbeat, RunHooks, type PauseHook, type RunHook, type RunHookName } from './hooks.js'
 import {
   BUSY_REASON, buffers, isActiveRun, isPausedOutcome, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun, supersededError,
-  type ActiveRun, type RunnerDeps, type RunObserver, type RunRequest, type StartResult
+  type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
 } from './runner.js'
 import { PAUSE_TEXT_MAX, TAKEOVER_REASON } from './stores/history.js'
 import type { Backfill, ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskPause, TaskState } from './stores/store.js'
@@ -201,9 +201,9 @@ export class Scheduler implements SchedulerApi {
     this.#hooks.add(name, fn)
   }
 
-  /** Tell `observer` what the scheduler does beyond runs (coalesced occurrences); not part of `app.scheduler`'s type. */
-  observe (observer: RunObserver): void {
-    this.#deps.observer = combineObservers([this.#deps.observer, { ...NO_OBSERVER, coalesced: (task, n) => observer.coalesced?.(task, n) }])
+  /** Add an observer beside the metrics and tracing ones (tests use it); not part of `app.scheduler`'s type. */
+  observe (observer: Partial<Observer>): void {
+    this.#deps.observer = combineObservers([this.#deps.observer, { ...NO_OBSERVER, ...observer }])
   }
 
   /** Install the resolved tasks; called once when the app is ready. */
