@@ -30,7 +30,7 @@ const routes = {
   run: `${base}/run`,
   pauseAll: `${base}/pause`,
   resumeAll: `${base}/resume`,
-  /** @param {string} name @param {'pause' | 'resume'} action */
+  /** @param {string} name @param {'pause' | 'resume' | 'backfill'} action */
   task: (name, action) => `${base}/tasks/${encodeURIComponent(name)}/${action}`
 }
 
@@ -53,7 +53,9 @@ const state = {
   /** @type {Map<string, string>} */
   payloads: new Map(),
   /** Task whose "Run now" the dialog is confirming. @type {string | null} */
-  confirming: null
+  confirming: null,
+  /** Task the backfill dialog is for. @type {string | null} */
+  backfilling: null
 }
 
 /**
@@ -475,7 +477,8 @@ function renderTask (task) {
     el('div', {}, el('dt', { text: 'Last run' }), ...renderLastRun(task)),
     fact('Running', renderRunning(task)),
     fact('Failures in a row', orNone(task.consecutiveFailures)),
-    task.paused === null || task.paused === undefined ? null : fact('Paused', pausedText(task.paused))
+    task.paused === null || task.paused === undefined ? null : fact('Paused', pausedText(task.paused)),
+    renderBackfills(task)
   )
 
   const button = el('button', { type: 'button', 'data-key': `run:${task.name}`, 'data-task': task.name, text: 'Run now' })
@@ -488,10 +491,39 @@ function renderTask (task) {
     text: ownPause ? 'Resume' : 'Pause'
   })
   toggle.addEventListener('click', () => { void (ownPause ? resumeTask(task.name) : pauseTask(task.name)) })
-  const actions = el('div', { class: 'actions' }, ...renderPayloadEditor(task), button, toggle, renderOutcome(task.name))
+  // A task with no schedule (manual only) has no past occurrences to backfill.
+  let backfill = null
+  if (!task.manual) {
+    backfill = el('button', { type: 'button', 'data-key': `backfill:${task.name}`, text: 'Backfill…' })
+    backfill.addEventListener('click', () => openBackfill(task.name))
+  }
+  const actions = el('div', { class: 'actions' }, ...renderPayloadEditor(task), button, toggle, backfill, renderOutcome(task.name))
 
   return el('article', { class: 'card task', 'aria-labelledby': id, 'data-task': task.name },
     head, facts, renderStrip(task), actions)
+}
+
+/**
+ * A task's backfills in progress (docs/PAYLOADS.md#backfills): a bar and two lines each. An
+ * occurrence counts as handled once it ran or was found already run; a finished backfill
+ * leaves the listing, so it leaves the card.
+ * @param {TaskRow} task
+ */
+function renderBackfills (task) {
+  const backfills = Array.isArray(task.backfills) ? task.backfills : []
+  if (backfills.length === 0) return null
+  const row = fact('Backfill', ...backfills.map(backfill => {
+    const handled = backfill.done + backfill.skipped
+    // In the viewer's zone, as the backfill dialog takes them.
+    const range = `${formatTime(backfill.from)} → ${formatTime(backfill.to)}`
+    const next = backfill.next === null ? '' : ` · next ${formatTime(backfill.next)}`
+    return el('div', { class: 'backfill', 'data-backfill': backfill.id },
+      el('progress', { max: backfill.occurrences, value: handled, 'aria-label': `Backfill of ${task.name}: ${handled} of ${backfill.occurrences} occurrences handled` }),
+      el('span', { 'data-role': 'backfill-count', text: `${handled} of ${backfill.occurrences} · ${backfill.done} run, ${backfill.skipped} already run` }),
+      el('span', { class: 'sub', text: range + next }))
+  }))
+  row.className = 'wide' // the range is long: the whole card's width, below the other facts
+  return row
 }
 
 /**
@@ -767,6 +799,81 @@ $('pause-all').addEventListener('click', () => {
   const reason = prompt('Pause every task on every replica (maintenance). Why?')
   if (reason === null) return
   void sendPause(routes.pauseAll, reason.trim() === '' ? { by: 'dashboard' } : { reason: reason.trim(), by: 'dashboard' }, '')
+})
+
+// ---- backfill (docs/PAYLOADS.md#backfills) ---------------------------------------------------
+
+/**
+ * A date as a datetime-local input's value, in the viewer's zone.
+ * @param {Date} date
+ */
+function localInputValue (date) {
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, '0')
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`
+}
+
+/** @param {string} name */
+function openBackfill (name) {
+  state.backfilling = name
+  // The range ends at the server's current minute: a backfill may not reach into the future.
+  const now = new Date(state.listing !== null ? Date.parse(state.listing.now) : Date.now())
+  now.setSeconds(0, 0)
+  $('backfill-text').textContent = `Run every occurrence of “${name}” in this range once, oldest first, one per tick. Occurrences that already ran are skipped. Times are in your zone, ${viewerZone}.`
+  $('backfill-from', HTMLInputElement).value = localInputValue(new Date(now.getTime() - 3_600_000))
+  $('backfill-to', HTMLInputElement).value = localInputValue(now)
+  $('backfill-error').hidden = true
+  $('backfill', HTMLDialogElement).showModal()
+  $('backfill-from').focus()
+}
+
+/**
+ * Start the backfill the dialog holds; a refusal (400 naming why) stays in the dialog.
+ * @param {string} name
+ */
+async function startBackfill (name) {
+  const error = $('backfill-error')
+  const from = new Date($('backfill-from', HTMLInputElement).value)
+  const to = new Date($('backfill-to', HTMLInputElement).value)
+  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) {
+    error.textContent = 'Give both ends of the range.'
+    error.hidden = false
+    return
+  }
+  let res
+  try {
+    res = await api(routes.task(name, 'backfill'), { method: 'POST', json: { from: from.toISOString(), to: to.toISOString() } })
+  } catch (err) {
+    error.textContent = `The server could not be reached (${/** @type {Error} */ (err).message}).`
+    error.hidden = false
+    return
+  }
+  if (res.status === 401) {
+    $('backfill', HTMLDialogElement).close()
+    return askForToken()
+  }
+  if (!res.ok) {
+    error.textContent = `Not started (${describeFailure(res)}).`
+    error.hidden = false
+    return
+  }
+  const count = `${res.data.occurrences} occurrence${res.data.occurrences === 1 ? '' : 's'}`
+  state.outcomes.set(name, res.data.created === false
+    ? { text: `That backfill (${count}) is already in progress.` }
+    : { kind: 'good', text: `Backfill of ${count} started; it runs one occurrence per tick.` })
+  $('backfill', HTMLDialogElement).close()
+  await refresh()
+}
+
+$('backfill-form').addEventListener('submit', event => {
+  event.preventDefault() // never navigates: form-action is 'none'
+  const name = state.backfilling
+  if (name !== null) void startBackfill(name)
+})
+$('backfill-cancel').addEventListener('click', () => $('backfill', HTMLDialogElement).close())
+$('backfill').addEventListener('close', () => {
+  const name = state.backfilling
+  state.backfilling = null
+  if (name !== null) /** @type {HTMLElement | null} */ (document.querySelector(`button[data-key="${CSS.escape(`backfill:${name}`)}"]`))?.focus()
 })
 
 // ---- wiring --------------------------------------------------------------------------------
