@@ -27,8 +27,10 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { alternate, figure, goal, median, progress, round, runAlone, tempDir, TSX_EXEC_ARGV, type Figure, type Figures, type Goal } from './util.js'
 
-const ROUNDS = 4
-const ROUND_SECONDS = 3
+// Many short rounds, each ratio taken from two samples back to back (docs/RELIABILITY.md,
+// "Pairing the rounds"): on this shared machine requests/s drift by ±20 % within seconds.
+const ROUNDS = 8
+const ROUND_SECONDS = 2
 const CONNECTIONS = 10
 const COMMAND = 'npx tsx bench/http.ts'
 const RATIO = '× (ours req/s ÷ bare req/s)'
@@ -97,7 +99,7 @@ async function load (target: Target, seconds: number): Promise<Round> {
   return { requestsPerSecond: result.requests.total / (result.duration || seconds), cpuMicrosPerRequest: cpu / result.requests.total }
 }
 
-/** Requests/s of `ours` ÷ `baseline`, from alternated rounds after a warm-up round of each. */
+/** Requests/s of `ours` ÷ `baseline`: the median of alternated rounds' ratios, after a warm-up round of each. */
 async function compare (label: string, g: Goal, ours: Target, baseline: Target): Promise<Figure> {
   progress(`http: ${label}, ${ROUNDS} × ${ROUND_SECONDS} s each`)
   await load(ours, 1)
@@ -109,7 +111,7 @@ async function compare (label: string, g: Goal, ours: Target, baseline: Target):
     return requestsPerSecond
   }
   const measured = await alternate(ROUNDS, () => measure(ours, cpu.ours), () => measure(baseline, cpu.baseline))
-  return figure(measured.ours / measured.baseline, g, {
+  return figure(measured.pairedRatio, g, {
     oursRequestsPerSecond: Math.round(measured.ours),
     bareRequestsPerSecond: Math.round(measured.baseline),
     oursRounds: measured.oursRounds,

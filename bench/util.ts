@@ -82,10 +82,12 @@ export async function timeMs (fn: () => unknown): Promise<number> {
 
 /**
  * Measure two sides in alternation (ours, baseline, ours, baseline …) so drift on a shared
- * machine hits both alike. Returns every round's sample and the median of each side.
+ * machine hits both alike. Returns every round's sample, the median of each side, and the
+ * median of the rounds' own ratios (`pairedRatio`: each round's two samples are taken back to
+ * back, so a machine that slows down for a few seconds moves both sides of a pair, not one).
  */
 export async function alternate (rounds: number, ours: () => Promise<number>, baseline: () => Promise<number>):
-Promise<{ ours: number, baseline: number, oursRounds: number[], baselineRounds: number[] }> {
+Promise<{ ours: number, baseline: number, oursRounds: number[], baselineRounds: number[], pairedRatio: number }> {
   const oursRounds: number[] = []
   const baselineRounds: number[] = []
   for (let i = 0; i < rounds; i++) {
@@ -98,7 +100,8 @@ Promise<{ ours: number, baseline: number, oursRounds: number[], baselineRounds: 
       oursRounds.push(await ours())
     }
   }
-  return { ours: median(oursRounds), baseline: median(baselineRounds), oursRounds: oursRounds.map(round), baselineRounds: baselineRounds.map(round) }
+  const pairedRatio = median(oursRounds.map((value, i) => value / baselineRounds[i]!))
+  return { ours: median(oursRounds), baseline: median(baselineRounds), oursRounds: oursRounds.map(round), baselineRounds: baselineRounds.map(round), pairedRatio }
 }
 
 /** Progress goes to stderr so `--json` keeps stdout to one JSON object. */
