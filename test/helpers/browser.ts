@@ -9,7 +9,9 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type BrowserContext } from 'playwright-core'
+import type { FastifyInstance } from 'fastify'
+import type { AddressInfo } from 'node:net'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import type { Test } from 'tap'
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -61,4 +63,18 @@ export async function chromiumFor (t: Test, options?: { timezoneId?: string }): 
   const browser = await launchChromium(options)
   t.teardown(browser.close)
   return browser
+}
+
+/**
+ * Serve `app` on a free port of 127.0.0.1, open its dashboard (`<prefix>/ui`) in a new page
+ * and sign in with `token`; the page is closed when `t` ends (the app is the caller's).
+ */
+export async function openDashboard (t: Test, context: BrowserContext, app: FastifyInstance, token: string, prefix = '/_schedule'): Promise<Page> {
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const page = await context.newPage()
+  t.teardown(() => page.close())
+  await page.goto(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}${prefix}/ui`)
+  await page.locator('#token').fill(token)
+  await page.locator('#token').press('Enter')
+  return page
 }

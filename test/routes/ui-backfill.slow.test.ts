@@ -4,11 +4,11 @@
  * server's reason, an accepted one shows a progress bar on the card that the pings move,
  * and the finished backfill leaves the card while its runs stay in the history.
  */
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { chromiumFor, chromiumProblem } from '../helpers/browser.js'
+import { chromiumFor, chromiumProblem, openDashboard } from '../helpers/browser.js'
 import { buildRoutesApp, START, TOKEN, AUTH } from './helpers.js'
 import { needs } from '../helpers/services.js'
+import { defineTask } from '../../tasks/task.js'
 
 const MINUTE = 60_000
 
@@ -22,19 +22,13 @@ t.test('start a backfill from the dashboard and watch it progress in Chromium', 
 
   const { app, clock, contexts } = await buildRoutesApp({ plugin: { maxBackfill: 10 } })
   t.teardown(() => app.close())
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const tick = async (ms: number) => {
     clock.set(ms)
     const res = await app.inject({ method: 'POST', url: '/_schedule/run?wait=true', headers: AUTH })
     t.equal(res.statusCode, 200, `tick at ${new Date(ms).toISOString()}`)
   }
 
-  const page = await context.newPage()
-  t.teardown(() => page.close())
-  await page.goto(`${origin}/_schedule/ui`)
-  await page.locator('#token').fill(TOKEN)
-  await page.locator('#token').press('Enter')
+  const page = await openDashboard(t, context, app, TOKEN)
   const card = page.locator('article[data-task="a"]')
   await card.waitFor()
   t.equal(await card.locator('[data-backfill]').count(), 0, 'no backfill yet')
@@ -103,15 +97,9 @@ t.test('start a backfill from the dashboard and watch it progress in Chromium', 
 
 t.test('a manual-only task offers no backfill', needs(chromiumProblem()), async t => {
   const { context } = await chromiumFor(t)
-  const { defineTask } = await import('../../index.js')
   const { app } = await buildRoutesApp({ plugin: { tasks: [defineTask({ name: 'by-hand', handle () {} })] } })
   t.teardown(() => app.close())
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const page = await context.newPage()
-  t.teardown(() => page.close())
-  await page.goto(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}/_schedule/ui`)
-  await page.locator('#token').fill(TOKEN)
-  await page.locator('#token').press('Enter')
+  const page = await openDashboard(t, context, app, TOKEN)
   const card = page.locator('article[data-task="by-hand"]')
   await card.waitFor()
   t.equal(await card.getByRole('button', { name: 'Backfill…' }).count(), 0)

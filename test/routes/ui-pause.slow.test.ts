@@ -2,9 +2,8 @@
  * The dashboard's Pause / Resume buttons (docs/PAUSE.md) in a real headless Chromium: pause
  * a task with a reason (asked in a prompt), see it paused, resume it; pause and resume everything.
  */
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { chromiumFor, chromiumProblem } from '../helpers/browser.js'
+import { chromiumFor, chromiumProblem, openDashboard } from '../helpers/browser.js'
 import { needs } from '../helpers/services.js'
 import { buildRoutesApp, TOKEN } from './helpers.js'
 
@@ -22,14 +21,8 @@ t.test('pause with a reason, resume, and the pause of everything in Chromium', n
 
   const { app } = await buildRoutesApp()
   t.teardown(() => app.close())
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
 
-  const page = await context.newPage()
-  t.teardown(() => page.close())
-  await page.goto(`${origin}/_schedule/ui`)
-  await page.locator('#token').fill(TOKEN)
-  await page.locator('#token').press('Enter')
+  const page = await openDashboard(t, context, app, TOKEN)
   const card = page.locator('article[data-task="a"]')
   await card.waitFor()
 

@@ -4,12 +4,10 @@
  * it, the run is recorded with trigger `ui`; invalid JSON runs nothing; a payload the schema
  * refuses shows the server's message and runs nothing. (Backfill progress: not built yet.)
  */
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import Type from 'typebox'
-import type { Page } from 'playwright-core'
 import { defineTask } from '../../tasks/task.js'
-import { chromiumFor, chromiumProblem } from '../helpers/browser.js'
+import { chromiumFor, chromiumProblem, openDashboard } from '../helpers/browser.js'
 import { needs } from '../helpers/services.js'
 import { buildRoutesApp, TOKEN } from './helpers.js'
 
@@ -25,14 +23,8 @@ t.test('run now with a payload from the dashboard', needs(chromiumProblem()), as
     }
   })
   t.teardown(() => app.close())
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
 
-  const page: Page = await context.newPage()
-  t.teardown(() => page.close())
-  await page.goto(`${origin}/_schedule/ui`)
-  await page.locator('#token').fill(TOKEN)
-  await page.locator('#token').press('Enter')
+  const page = await openDashboard(t, context, app, TOKEN)
   const refund = page.locator('article[data-task="refund"]')
   await refund.waitFor()
   t.equal(await page.locator('article[data-task="plain"] textarea').count(), 0, 'no editor for a task without a schema')

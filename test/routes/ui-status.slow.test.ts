@@ -6,11 +6,10 @@
  * viewport. Screenshots go to the test's output folder (t.testdirName).
  */
 import { mkdir } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { defineTask } from '../../tasks/task.js'
-import { chromiumFor, chromiumProblem } from '../helpers/browser.js'
+import { chromiumFor, chromiumProblem, openDashboard } from '../helpers/browser.js'
 import { needs } from '../helpers/services.js'
 import { buildRoutesApp, TOKEN } from './helpers.js'
 
@@ -38,14 +37,8 @@ t.test('the dashboard leads with what is wrong', needs(chromiumProblem()), async
   await tickAt('2026-05-12T21:40:00Z')
   await tickAt('2026-05-12T21:42:00Z') // 21:41–21:42 coalesced
   await tickAt('2026-05-12T21:44:00Z') // 21:43–21:44 coalesced
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
 
-  const page = await context.newPage()
-  t.teardown(() => page.close())
-  await page.goto(`${origin}/_schedule/ui`)
-  await page.locator('#token').fill(TOKEN)
-  await page.locator('#token').press('Enter')
+  const page = await openDashboard(t, context, app, TOKEN)
   await page.locator('article.task').first().waitFor()
   await page.locator('#history-rows tr[data-run]').first().waitFor()
 
