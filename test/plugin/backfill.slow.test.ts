@@ -4,38 +4,19 @@
  * order. The ground truth is a ledger the task writes itself. Time is driven through
  * tick(now); nothing sleeps.
  */
-import t, { type Test } from 'tap'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { defineTask } from '../../tasks/task.js'
 import type { TaskContext } from '../../tasks/types.js'
-import type { Store } from '../../plugin/stores/store.js'
 import { at, buildApp } from '../helpers/app.js'
-import { postgresService, redisService } from '../helpers/services.js'
-import { storeOf } from '../helpers/store-of.js'
+import { sharedStore } from '../helpers/store-of.js'
 
-type MakeStore = () => Store
 const MINUTE = 60_000
 const DAY = 24 * 60 * MINUTE
 
-async function sharedStore (t: Test, kind: 'sqlite' | 'redis' | 'postgres'): Promise<MakeStore | undefined> {
-  if (kind === 'sqlite') {
-    const path = join(mkdtempSync(join(tmpdir(), 'fst-backfill-cluster-')), 'db.sqlite')
-    return () => storeOf('sqlite', path, '')
-  }
-  if (kind === 'redis') {
-    const redis = await redisService(t)
-    return redis === undefined ? undefined : () => storeOf('redis', redis.url, redis.prefix)
-  }
-  const postgres = await postgresService(t)
-  return postgres === undefined ? undefined : () => storeOf('postgres', postgres.connectionString, postgres.schema)
-}
-
 for (const kind of ['sqlite', 'redis', 'postgres'] as const) {
   t.test(`${kind}: a 31-day backfill sent to three replicas at once runs exactly 31 times, oldest first`, async t => {
-    const makeStore = await sharedStore(t, kind)
+    const makeStore = await sharedStore(t, kind, 'backfill-cluster')
     if (makeStore === undefined) return
     const ledger: string[] = []
     const apps: FastifyInstance[] = []

@@ -5,32 +5,15 @@
  * run. The ground truth is a ledger the task writes itself.
  */
 import t, { type Test } from 'tap'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { defineTask } from '../../tasks/task.js'
 import type { TaskContext } from '../../tasks/types.js'
 import type { Store } from '../../plugin/stores/store.js'
 import { at, buildApp } from '../helpers/app.js'
-import { postgresService, redisService } from '../helpers/services.js'
-import { storeOf } from '../helpers/store-of.js'
+import { sharedStore } from '../helpers/store-of.js'
 
 type MakeStore = () => Store
 const MINUTE = 60_000
-
-async function sharedStore (t: Test, kind: 'sqlite' | 'redis' | 'postgres'): Promise<MakeStore | undefined> {
-  if (kind === 'sqlite') {
-    const path = join(mkdtempSync(join(tmpdir(), 'fst-pause-cluster-')), 'db.sqlite')
-    return () => storeOf('sqlite', path, '')
-  }
-  if (kind === 'redis') {
-    const redis = await redisService(t)
-    return redis === undefined ? undefined : () => storeOf('redis', redis.url, redis.prefix)
-  }
-  const postgres = await postgresService(t)
-  return postgres === undefined ? undefined : () => storeOf('postgres', postgres.connectionString, postgres.schema)
-}
 
 async function replicas (t: Test, makeStore: MakeStore, count: number, ledger: string[]): Promise<FastifyInstance[]> {
   const apps: FastifyInstance[] = []
@@ -53,7 +36,7 @@ async function tickAt (app: FastifyInstance, when: Date): Promise<void> {
 
 for (const kind of ['sqlite', 'redis', 'postgres'] as const) {
   t.test(`${kind}: a pause on one replica is obeyed by the others at their next tick; a resume on a third frees it`, async t => {
-    const makeStore = await sharedStore(t, kind)
+    const makeStore = await sharedStore(t, kind, 'pause-cluster')
     if (makeStore === undefined) return
     const ledger: string[] = []
     const [one, two, three] = await replicas(t, makeStore, 3, ledger)
@@ -74,7 +57,7 @@ for (const kind of ['sqlite', 'redis', 'postgres'] as const) {
   })
 
   t.test(`${kind}: a pause racing 50 concurrent ticks: no tick issued after pause() resolved starts a run`, async t => {
-    const makeStore = await sharedStore(t, kind)
+    const makeStore = await sharedStore(t, kind, 'pause-cluster')
     if (makeStore === undefined) return
     const ledger: string[] = []
     const apps = await replicas(t, makeStore, 2, ledger)
