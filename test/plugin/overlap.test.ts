@@ -18,7 +18,7 @@ import type { RunRecord, Store } from '../../plugin/stores/store.js'
 import type { SchedulerOptions } from '../../plugin/types.js'
 import { defineTask } from '../../tasks/task.js'
 import type { TaskObject } from '../../tasks/types.js'
-import { at, testClock, type TestClock } from '../helpers/app.js'
+import { at, buildApp, testClock, type TestClock } from '../helpers/app.js'
 
 /** A promise the test resolves by hand. */
 function gate () {
@@ -41,9 +41,7 @@ interface Replica {
 }
 
 async function replica (t: Test, store: Store, clock: TestClock, tasks: TaskObject[], options: SchedulerOptions = {}): Promise<Replica> {
-  const app = Fastify({ logger: false })
-  await app.register(fastifyScheduler, { dir: false, store, timezone: 'UTC', routes: false, clock, maxClockSkew: false, tasks, ...options })
-  await app.ready()
+  const app = await buildApp({ store, clock, maxClockSkew: false, tasks, ...options })
   t.teardown(() => app.close())
   const ended: RunRecord[] = []
   const waiting: Array<{ pred: (run: RunRecord) => boolean, resolve: (run: RunRecord) => void }> = []
@@ -255,19 +253,13 @@ t.test('allow runs both; allowOverlap is its deprecated alias, with a warning na
 
 t.test('the plugin default applies to tasks that set none; skip stays the default', async t => {
   const hold = gate()
-  const app = Fastify({ logger: false })
-  await app.register(fastifyScheduler, {
-    dir: false,
-    store: memoryStore(),
-    timezone: 'UTC',
-    routes: false,
+  const app = await buildApp({
     overlap: 'bufferOne',
     tasks: [
       defineTask({ name: 'inherits', runEveryMinute: true, async handle () { await hold.opened } }),
       defineTask({ name: 'own', runEveryMinute: true, overlap: 'skip', async handle () { await hold.opened } })
     ]
   })
-  await app.ready()
   t.teardown(() => app.close())
   const one = await app.scheduler.tick(at('2026-05-11 10:00'))
   const two = await app.scheduler.tick(at('2026-05-11 10:01'))
