@@ -5,7 +5,7 @@
  */
 import { InvalidInputError } from '../core/errors.js'
 import type { BackfillAnswer } from '../plugin/types.js'
-import { CliError, EXIT, parseCommandArgs, type Command } from './common.js'
+import { CliError, EXIT, parseCommandArgs, printAnswer, type Command } from './common.js'
 import { APP_OPTIONS, appHelp, loadApp } from './load-app.js'
 
 export const backfillHelp = `Usage: fastify-scheduler backfill TASK --from INSTANT --to INSTANT [--app PATH] [--json]
@@ -54,7 +54,7 @@ async function backfillMain (args: string[]): Promise<number> {
   const loaded = await loadApp({ app: values.app, verbose: values.verbose })
   try {
     const answer = await loaded.app.scheduler.backfill(positionals[0]!, { from, to })
-    process.stdout.write(values.json === true ? JSON.stringify(answer, null, 2) + '\n' : formatBackfill(answer))
+    printAnswer(values.json, answer, formatBackfill)
     return EXIT.ok
   } catch (err) {
     if (err instanceof InvalidInputError) throw new CliError(err.message, EXIT.usage)

@@ -78,6 +78,11 @@ export function exitCodeOf (err: unknown): number {
   return EXIT.app
 }
 
+/** Print a command's answer: as indented JSON with `--json`, else in the command's own text form. */
+export function printAnswer<T> (json: boolean | undefined, answer: T, format: (answer: T) => string): void {
+  process.stdout.write(json === true ? JSON.stringify(answer, null, 2) + '\n' : format(answer))
+}
+
 /** Columns padded to their widest cell; the last column is not padded. */
 export function formatTable (headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map(row => (row[i] ?? '').length)))

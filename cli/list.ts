@@ -3,7 +3,7 @@
  */
 import type { SchedulerListing, TaskListing } from '../plugin/types.js'
 import { zoneFor } from '../tasks/zone.js'
-import { EXIT, formatDuration, formatTable, parseCommandArgs, type Command } from './common.js'
+import { EXIT, formatDuration, formatTable, parseCommandArgs, printAnswer, type Command } from './common.js'
 import { APP_OPTIONS, appHelp, loadApp } from './load-app.js'
 
 export const help = `Usage: fastify-scheduler list [--app PATH] [--json] [--verbose]
@@ -58,7 +58,7 @@ async function main (args: string[]): Promise<number> {
   const loaded = await loadApp({ app: values.app, verbose: values.verbose })
   try {
     const listing = await loaded.app.scheduler.list()
-    process.stdout.write(values.json === true ? JSON.stringify(listing, null, 2) + '\n' : formatListing(listing))
+    printAnswer(values.json, listing, formatListing)
     return EXIT.ok
   } finally {
     await loaded.close()

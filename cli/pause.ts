@@ -3,7 +3,7 @@
  * task (maintenance), for every replica, through `app.scheduler.pause()` / `resume()`.
  */
 import type { PauseAnswer, ResumeAnswer } from '../plugin/types.js'
-import { CliError, EXIT, parseCommandArgs, type Command } from './common.js'
+import { CliError, EXIT, parseCommandArgs, printAnswer, type Command } from './common.js'
 import { APP_OPTIONS, appHelp, loadApp } from './load-app.js'
 
 export const pauseHelp = `Usage: fastify-scheduler pause [TASK] [--reason TEXT] [--by NAME] [--app PATH] [--json]
@@ -73,7 +73,7 @@ async function pauseMain (args: string[]): Promise<number> {
   try {
     const options = { by: values.by ?? 'cli', ...(values.reason !== undefined ? { reason: values.reason } : {}) }
     const answer = task === undefined ? await loaded.app.scheduler.pause(options) : await loaded.app.scheduler.pause(task, options)
-    process.stdout.write(values.json === true ? JSON.stringify(answer, null, 2) + '\n' : formatPause(answer))
+    printAnswer(values.json, answer, formatPause)
     return EXIT.ok
   } finally {
     await loaded.close()
@@ -92,7 +92,7 @@ async function resumeMain (args: string[]): Promise<number> {
     const options = { catchUp: values['catch-up'] === true }
     const answer = task === undefined ? await loaded.app.scheduler.resume(options) : await loaded.app.scheduler.resume(task, options)
     // Wait for a caught-up run, as `run` does, so the process does not close under it.
-    process.stdout.write(values.json === true ? JSON.stringify(answer, null, 2) + '\n' : formatResume(answer))
+    printAnswer(values.json, answer, formatResume)
     return EXIT.ok
   } finally {
     await loaded.close()

@@ -3,7 +3,7 @@
  * print what happened, exit 1 if any run failed (the original `craft schedule:run`).
  */
 import type { RunOutcome } from '../plugin/types.js'
-import { CliError, EXIT, formatDuration, formatTable, parseCommandArgs, type Command } from './common.js'
+import { CliError, EXIT, formatDuration, formatTable, parseCommandArgs, printAnswer, type Command } from './common.js'
 import { APP_OPTIONS, appHelp, loadApp } from './load-app.js'
 
 export const help = `Usage: fastify-scheduler run [--app PATH] [--task NAME]... [--force] [--json] [--verbose]
@@ -68,7 +68,7 @@ async function main (args: string[]): Promise<number> {
       ...(values.task !== undefined ? { tasks: values.task } : {})
     })
     const runs = await result.settled
-    process.stdout.write(values.json === true ? JSON.stringify({ now: result.now, runs }, null, 2) + '\n' : formatOutcomes(result.now, runs))
+    printAnswer(values.json, { now: result.now, runs }, answer => formatOutcomes(answer.now, answer.runs))
     return runs.some(run => FAILED.has(run.status)) ? EXIT.runFailed : EXIT.ok
   } finally {
     process.off('SIGINT', stop)
