@@ -169,6 +169,25 @@ function inputCaused5xx (input: Sample, statusCode: number, payload: string): bo
   return !(statusCode === 503 && health)
 }
 
+/**
+ * A tally of requests that must all be refused: `check` sends one and answers true when it
+ * caused no 5xx, ran nothing and ticked nothing; the tally keeps the statuses seen, the 5xx
+ * the input caused and any log line of the routes that held a token.
+ */
+function refusalTally () {
+  const tally = { statuses: new Map<number, number>(), fiveHundreds: 0, leaked: [] as string[] }
+  /** `input` is judged for 5xx; `sent` (default `input`) is what goes on the wire. */
+  const check = async (target: RoutesApp, input: Sample, sent: Sample = input): Promise<boolean> => {
+    const res = await send(target, sent)
+    tally.statuses.set(res.statusCode, (tally.statuses.get(res.statusCode) ?? 0) + 1)
+    const caused5xx = inputCaused5xx(input, res.statusCode, res.payload)
+    if (caused5xx) tally.fiveHundreds++
+    tally.leaked.push(...res.leaked)
+    return !caused5xx && totalRuns(target) === 0 && target.app.scheduler.lastTickAt === undefined
+  }
+  return { tally, check }
+}
+
 async function apps (t: Test): Promise<RoutesApp[]> {
   const strict = await buildRoutesApp({ captureLogs: true })
   const lenient = await buildRoutesApp({ captureLogs: true, plugin: { allowQueryToken: true, allowGetTrigger: true } })
@@ -179,24 +198,18 @@ async function apps (t: Test): Promise<RoutesApp[]> {
 t.test(`${UNAUTHENTICATED_RUNS} random requests without valid credentials: no 5xx, no run, no tick`, async t => {
   const [strict, lenient] = await apps(t)
   let tried = 0
-  let fiveHundreds = 0
-  const leakedLines: string[] = []
-  const statuses = new Map<number, number>()
+  const { tally, check } = refusalTally()
   await fc.assert(fc.asyncProperty(fc.boolean(), sample(wrongAuthorization, false), async (useLenient, input) => {
     const target = useLenient ? lenient : strict
     tried++
     target.clock.set(START + tried * MINUTE) // every task is always due: a run would show
-    const res = await send(target, input)
-    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
-    if (inputCaused5xx(input, res.statusCode, res.payload)) fiveHundreds++
-    leakedLines.push(...res.leaked)
-    return !inputCaused5xx(input, res.statusCode, res.payload) && totalRuns(target) === 0 && target.app.scheduler.lastTickAt === undefined
+    return await check(target, input)
   }), { numRuns: UNAUTHENTICATED_RUNS })
   t.equal(tried, UNAUTHENTICATED_RUNS)
-  t.equal(fiveHundreds, 0)
+  t.equal(tally.fiveHundreds, 0)
   t.equal(totalRuns(strict) + totalRuns(lenient), 0, 'no task ran without valid credentials')
-  t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`)
-  t.same(leakedLines, [], 'no log line of the routes holds a token')
+  t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...tally.statuses].sort()))}`)
+  t.same(tally.leaked, [], 'no log line of the routes holds a token')
 })
 
 t.test(`${AUTHENTICATED_RUNS} random requests with valid credentials: no 5xx; only a trigger runs tasks`, async t => {
@@ -287,24 +300,18 @@ t.test(`${SIGNED_RUNS} random requests with forged signatures, ID tokens and Bas
   ), { nil: undefined })
   const signature = fc.option(fc.oneof(fc.constantFrom(...signatures, ''), fc.string({ maxLength: 60 })), { nil: undefined })
   let tried = 0
-  let fiveHundreds = 0
-  const statuses = new Map<number, number>()
-  const leakedLines: string[] = []
+  const { tally, check } = refusalTally()
   await fc.assert(fc.asyncProperty(fc.oneof(sample(authorization, false), wellFormedTrigger(authorization.map(value => value ?? ''))), signature, async (input, sig) => {
     tried++
     target.clock.set(START + tried * MINUTE)
     const withSignature = sig === undefined ? input : { ...input, headers: { ...input.headers, 'upstash-signature': sig } }
-    const res = await send(target, withSignature)
-    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
-    if (inputCaused5xx(input, res.statusCode, res.payload)) fiveHundreds++
-    leakedLines.push(...res.leaked)
-    return !inputCaused5xx(input, res.statusCode, res.payload) && totalRuns(target) === 0 && target.app.scheduler.lastTickAt === undefined
+    return await check(target, input, withSignature)
   }), { numRuns: SIGNED_RUNS })
   t.equal(tried, SIGNED_RUNS)
-  t.equal(fiveHundreds, 0)
+  t.equal(tally.fiveHundreds, 0)
   t.equal(totalRuns(target), 0, 'no task ran without valid credentials')
-  t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`)
-  t.same(leakedLines, [], 'no log line of the routes holds a token')
+  t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...tally.statuses].sort()))}`)
+  t.same(tally.leaked, [], 'no log line of the routes holds a token')
   // The same app does let the real thing in.
   target.clock.set(START + (tried + 1) * MINUTE)
   const ok = await target.app.inject({ method: 'POST', url: '/_schedule/run', headers: { authorization: basic('pinger', TOKEN) } })
