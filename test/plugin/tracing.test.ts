@@ -9,6 +9,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { memoryStore } from '../../plugin/stores/memory.js'
 import { defineTask } from '../../tasks/task.js'
+import type { TaskContext } from '../../tasks/types.js'
 import { interceptStore } from '../helpers/faulty-store.js'
 import { at, buildApp } from '../helpers/app.js'
 
@@ -23,6 +24,8 @@ t.teardown(async () => {
 })
 t.beforeEach(() => exporter.reset())
 
+/** A task body that ends only when its run is aborted, rejecting with the abort's reason. */
+const untilAborted = (ctx: TaskContext): Promise<void> => new Promise((resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
 const runSpans = (): ReadableSpan[] => exporter.getFinishedSpans().filter(s => s.name.startsWith('scheduler.run '))
 const parentId = (span: ReadableSpan): string | undefined => span.parentSpanContext?.spanId
 
@@ -83,7 +86,7 @@ t.test('a timed-out run: status ERROR, the timeout recorded', async t => {
       name: 'slow',
       runEveryMinute: true,
       timeout: 50,
-      handle: ctx => new Promise((resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
+      handle: untilAborted
     })]
   })
   t.teardown(() => app.close())
@@ -105,7 +108,7 @@ t.test('a run that lost its lease: status ERROR, the lease loss named', async t 
     tasks: [defineTask({
       name: 'long',
       runEveryMinute: true,
-      handle: ctx => new Promise((resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
+      handle: untilAborted
     })]
   })
   t.teardown(() => app.close())
