@@ -68,9 +68,10 @@ const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the 
 /** Occurrences counted at most when a resume reports what a pause held back. */
 const MAX_COUNTED_OCCURRENCES = 100_000
 
-/** The pauses of a cluster state (a store written before pauses existed answers none). */
-function pausesOf (state: ClusterState | undefined): TaskPause[] {
-  return Array.isArray(state?.paused) ? state.paused : []
+/** Move this process's copy of a backfill's cursor to `next`; none left means finished. */
+function moveCursor (backfill: Backfill, next: Date | undefined): void {
+  if (next === undefined) delete backfill.next
+  else backfill.next = next
 }
 
 /** A pause's reason or name, kept to PAUSE_TEXT_MAX characters; empty means none. */
@@ -365,10 +366,10 @@ export class Scheduler implements SchedulerApi {
       recent: recentCount,
       runningHere: [...this.#running.values()].some(run => run.task === task.name),
       retries: (retryPolicy(this.#deps, task)?.attempts ?? 1) - 1,
-      paused: pauseOf(pausesOf(cluster), task.name),
-      backfills: cluster.backfills ?? []
+      paused: pauseOf(cluster.paused, task.name),
+      backfills: cluster.backfills
     }))
-    const everything = pausesOf(cluster).find(p => p.task === null)
+    const everything = cluster.paused.find(p => p.task === null)
     const lastTick = latest(cluster.lastTick, this.lastTickAt)
     return {
       now: new Date(nowMs).toISOString(),
@@ -471,15 +472,13 @@ export class Scheduler implements SchedulerApi {
       if (result === 'stale') return undefined
       if (isActiveRun(result)) {
         backfill.done += 1
-        if (next === undefined) delete backfill.next
-        else backfill.next = next
+        moveCursor(backfill, next)
         return this.#watch(result) as ActiveRun
       }
       // Paused, or the task's previous run holds the lease: the cursor waits for a later tick.
       if (isPausedOutcome(result) || result.reason === BUSY_REASON) return undefined
       // Already run (skipped) or taken by another replica: the cursor moved on in the store.
-      if (next === undefined) delete backfill.next
-      else backfill.next = next
+      moveCursor(backfill, next)
     }
     return undefined
   }
@@ -514,7 +513,7 @@ export class Scheduler implements SchedulerApi {
       skew: this.#skew,
       wentBack: this.#wentBack?.reason,
       storeFault: this.#storeFault,
-      paused: this.#pausedCount(pausesOf(cluster.state)),
+      paused: this.#pausedCount(cluster.state?.paused ?? []),
       counts: cluster.error === undefined ? await this.#taskCounts(clockMs) : undefined,
       failingUnhealthy: this.#config.failingTasksUnhealthy === true
     })
@@ -556,7 +555,7 @@ export class Scheduler implements SchedulerApi {
     } catch (err) {
       throw storeUnavailable(err)
     }
-    const paused = pausesOf(cluster)
+    const paused = cluster.paused
     this.#paused = paused
     const target = name ?? null
     const pause = paused.find(p => p.task === target)
@@ -774,7 +773,7 @@ export class Scheduler implements SchedulerApi {
       .then(([state]) => {
         // A paused task's retry waits for its resume (docs/PAUSE.md): no start is tried meanwhile.
         for (const retry of state?.retries ?? []) {
-          if (pauseOf(pausesOf(state), retry.task) === undefined) this.#noteRetry(retry.task, retry)
+          if (pauseOf(state!.paused, retry.task) === undefined) this.#noteRetry(retry.task, retry)
         }
         for (const buffered of state?.buffered ?? []) this.#noteBuffered(buffered.task, buffered.of)
       })
@@ -852,7 +851,7 @@ export class Scheduler implements SchedulerApi {
    */
   #noteCluster (state: ClusterState, seenBefore: number): void {
     const { fence, lastTick } = state
-    this.#paused = pausesOf(state)
+    this.#paused = state.paused
     // The store is the truth about backfills: pending ones are (re)learned, finished ones dropped.
     // Only backfills of tasks this process has: another's would keep its idle ping off the fast path.
     this.#backfills = new Map(state.backfills.filter(b => this.#tasks.has(b.task)).map(b => [b.id, b]))
@@ -924,7 +923,7 @@ export class Scheduler implements SchedulerApi {
       const fenceBefore = this.#fence
       const cluster = await this.store.heartbeat()
       this.#noteCluster(cluster, fenceBefore)
-      of = cluster.buffered?.find(b => b.task === task.name)?.of
+      of = cluster.buffered.find(b => b.task === task.name)?.of
       if (of === undefined || this.#closed) return
       this.#buffered.set(task.name, of)
     }
