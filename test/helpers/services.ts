@@ -15,7 +15,13 @@ import type { Test } from 'tap'
 export const redisUrl = (): string => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const postgresUrl = (): string => process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-const PROBE_TIMEOUT_MS = 1500
+/**
+ * How long a probe waits for a server that is listening but slow to answer. A server that is
+ * down refuses the connection at once, so this only matters when it is up: on a loaded CI
+ * machine (52 test processes on 2 cores) a PostgreSQL backend once took over 1.5 s to start,
+ * and the file failed as if the server were missing.
+ */
+const PROBE_TIMEOUT_MS = 15_000
 
 /** Why Redis cannot be used, or undefined when it answers PING. */
 export async function probeRedis (url = redisUrl()): Promise<string | undefined> {

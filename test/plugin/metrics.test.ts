@@ -113,8 +113,19 @@ t.test('two instances on one SQLite file: counters are each process\'s, gauges t
 
 t.test('an idle ping touches neither the store nor the metrics', async t => {
   let storeCalls = 0
+  let heartbeats = 0
+  let pending = 0
   const inner = memoryStore()
-  const store = interceptStore(() => inner, async (method, call, args) => { storeCalls++; return await call(...args) })
+  const store = interceptStore(() => inner, async (method, call, args) => {
+    storeCalls++
+    pending++
+    try {
+      return await call(...args)
+    } finally {
+      pending--
+      if (method === 'heartbeat') heartbeats++
+    }
+  })
   const clock = testClock(at('2026-05-11 10:00:20'))
   const app = await buildApp({
     tasks: [defineTask({ name: 'hourly', cron: '0 * * * *', handle () {} })],
@@ -126,7 +137,9 @@ t.test('an idle ping touches neither the store nor the metrics', async t => {
   t.teardown(() => app.close())
   const first = await app.inject({ method: 'POST', url: '/_schedule/run', headers: AUTH })
   t.equal(first.statusCode, 200)
-  await new Promise(resolve => setTimeout(resolve, 20)) // the first heartbeat, in the background
+  // The first heartbeat runs in the background: wait until it has ended, by event-loop turns, not time.
+  for (let turn = 0; turn < 10_000 && (heartbeats === 0 || pending > 0); turn++) await new Promise(resolve => setImmediate(resolve))
+  t.ok(heartbeats > 0 && pending === 0, 'the first ping\'s background heartbeat ended')
   await scrape(app) // reads the cluster state (the scrape's own store calls)…
   const callsBefore = storeCalls
   const before = await scrape(app) // … which the next scrapes reuse for METRICS_CACHE_MS

@@ -186,6 +186,7 @@ t.test('pauseOnFailure: false on the task wins over the plugin default; bad valu
     { message: /pauseOnFailure: expected a whole number of failures in a row from 1 to 10000, or false, got 1\.5/ })
 })
 
+/** Poll until `condition` holds (it needs a real HTTP round trip), for at most 15 s on a loaded machine. */
 async function waitFor (condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise(resolve => setTimeout(resolve, 10))
+  for (let i = 0; i < 1500 && !condition(); i++) await new Promise(resolve => setTimeout(resolve, 10))
 }
