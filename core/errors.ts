@@ -277,3 +277,18 @@ export const BadRequestError = createError<'FST_SCHEDULER_BAD_REQUEST', [string]
  */
 export const InternalError = createError<'FST_SCHEDULER_INTERNAL', []>(
   'FST_SCHEDULER_INTERNAL', 'Internal error; the server log has the details', 500)
+
+const ALL_ERRORS = [
+  InvalidOptionError, MissingAuthError, DuplicateTaskError, InvalidTaskError, InvalidScheduleError,
+  TooLateError, UnknownTaskError, StoreUnavailableError, StoreOpenError, ClosedError,
+  InvalidInputError, InvalidPayloadError, PayloadTooLargeError, UnsupportedBodyError,
+  UnauthorizedError, MethodNotAllowedError, NotFoundError, BadRequestError, InternalError
+]
+
+/**
+ * True for any coded error defined above: one this package already explained, which a layer
+ * that wraps driver errors (a store's connection handling, say) passes through as it is.
+ */
+export function isSchedulerError (err: unknown): boolean {
+  return ALL_ERRORS.some(ErrorClass => err instanceof ErrorClass)
+}

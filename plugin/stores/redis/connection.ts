@@ -7,7 +7,7 @@
 import { withDeadline } from '../../../core/deadline.js'
 import type { Cluster, Redis } from 'ioredis'
 import { parseTimerDuration } from '../../../tasks/duration.js'
-import { InvalidOptionError, storeUnavailable } from '../../../core/errors.js'
+import { InvalidOptionError, isSchedulerError, storeUnavailable } from '../../../core/errors.js'
 import { requireDriver } from '../driver.js'
 
 /** A client the store runs its scripts on: a single node or a Cluster. */
@@ -162,10 +162,6 @@ export interface ResolvedClient {
 /** ioredis's generic words for "no connection", behind which the real cause hides. */
 const GENERIC_CONNECTION_ERROR = /Stream isn't writeable|Connection is closed|max retries per request/
 
-/** An error already coded by the store (e.g. a claim not acknowledged), passed through as it is. */
-const isCoded = (err: unknown): boolean => typeof (err as { code?: unknown } | null)?.code === 'string' &&
-  String((err as { code: string }).code).startsWith('FST_SCHEDULER_')
-
 /** The client to use: the user's (checked, left as configured) or one created from `url`. */
 export function resolveClient (options: RedisStoreOptions, prefix: string): ResolvedClient {
   if (options.client !== undefined && options.url !== undefined) {
@@ -198,7 +194,8 @@ export function resolveClient (options: RedisStoreOptions, prefix: string): Reso
     timeoutMs: timeout,
     wait,
     explain (err) {
-      if (err instanceof ioredis.ReplyError || !(err instanceof Error) || isCoded(err)) return err
+      // An error already coded (a claim not acknowledged, say) passes through as it is.
+      if (err instanceof ioredis.ReplyError || !(err instanceof Error) || isSchedulerError(err)) return err
       const reason = GENERIC_CONNECTION_ERROR.test(err.message) ? lastError : err.message
       return new Error(unreachable(reason), { cause: err })
     },
