@@ -95,5 +95,5 @@ export type {
 export {
   InvalidOptionError, MissingAuthError, DuplicateTaskError, InvalidTaskError, InvalidScheduleError, TooLateError,
   UnknownTaskError, StoreUnavailableError, StoreOpenError, ClosedError,
-  InvalidInputError, UnsupportedBodyError, UnauthorizedError, MethodNotAllowedError, NotFoundError, BadRequestError, InternalError
+  InvalidInputError, InvalidPayloadError, PayloadTooLargeError, UnsupportedBodyError, UnauthorizedError, MethodNotAllowedError, NotFoundError, BadRequestError, InternalError
 } from './core/errors.js'

@@ -60,7 +60,6 @@ export const HistoryQuerySchema = Type.Object({
   token: Type.Optional(QueryToken)
 }, { additionalProperties: false })
 
-/** Query of the listing. */
 /** Body of the pause routes (docs/PAUSE.md): JSON or a form; an empty body is fine. */
 export const PauseBody = Type.Object({
   reason: Type.Optional(Type.String({ maxLength: 500, description: 'at most 500 characters: why (shown in the listing and the dashboard)' })),

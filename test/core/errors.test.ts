@@ -16,3 +16,10 @@ t.test('every error class the module exports is recognised, and nothing else', a
   t.notOk(errors.isSchedulerError(undefined))
   t.notOk(errors.isSchedulerError('FST_SCHEDULER_CLOSED'))
 })
+
+t.test('the package root exports every error class, so an app compares by class', async t => {
+  const root = await import('../../index.js') as Record<string, unknown>
+  for (const [name, ErrorClass] of Object.entries(errors).filter(([name]) => /^[A-Z]\w*Error$/.test(name))) {
+    t.equal(root[name], ErrorClass, `fastify-scheduler exports ${name}`)
+  }
+})
