@@ -31,8 +31,9 @@ import {
   BUSY_REASON, buffers, isActiveRun, isPausedOutcome, recordMissed, retryAfter, retryPolicy, RunAbortedError, startRun, supersededError,
   type ActiveRun, type RunnerDeps, type RunRequest, type StartResult
 } from './runner.js'
-import { PAUSE_TEXT_MAX, TAKEOVER_REASON } from './stores/history.js'
+import { TAKEOVER_REASON } from './stores/history.js'
 import type { Backfill, ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskPause, TaskState } from './stores/store.js'
+import { backfillRange, cursorAfter, freedBy, moveCursor, pausedCount, pauseText, resumeSkips } from './steering.js'
 import { describeThrown } from './thrown.js'
 import { backfillView, consecutiveFailures, healthReport, latest, pausedView, pauseOf, taskHealth, taskListing, type TaskCounts } from './views.js'
 import type {
@@ -65,21 +66,6 @@ const SUMMARY_RUNS = 20
 const NOTHING_SETTLED: Promise<RunOutcome[]> = Promise.resolve(Object.freeze([]) as unknown as RunOutcome[])
 const NOTHING_UNAVAILABLE: TickResult['unavailable'] = Object.freeze([]) as unknown as TickResult['unavailable']
 const ABANDON_REASON = `${TAKEOVER_REASON} (crashed, frozen or cut off from the store)`
-/** Occurrences counted at most when a resume reports what a pause held back. */
-const MAX_COUNTED_OCCURRENCES = 100_000
-
-/** Move this process's copy of a backfill's cursor to `next`; none left means finished. */
-function moveCursor (backfill: Backfill, next: Date | undefined): void {
-  if (next === undefined) delete backfill.next
-  else backfill.next = next
-}
-
-/** A pause's reason or name, kept to PAUSE_TEXT_MAX characters; empty means none. */
-function pauseText (value: string | undefined): string | undefined {
-  if (value === undefined) return undefined
-  const text = String(value).trim()
-  return text === '' ? undefined : text.slice(0, PAUSE_TEXT_MAX)
-}
 
 export interface SchedulerConfig extends Omit<RunnerDeps, 'hooks' | 'onRetry' | 'onBuffered' | 'track' | 'instance' | 'finals' | 'fence' | 'onFailed'> {
   /** Failures in a row that pause a task setting none of its own (docs/PAUSE.md); undefined: never. */
@@ -385,18 +371,8 @@ export class Scheduler implements SchedulerApi {
     const [task] = this.#lookup([name])
     if (this.#closed) throw new ClosedError()
     const { from, to } = options ?? {}
-    if (!(from instanceof Date) || Number.isNaN(from.getTime())) throw new InvalidInputError('backfill: from must be a valid instant')
-    if (!(to instanceof Date) || Number.isNaN(to.getTime())) throw new InvalidInputError('backfill: to must be a valid instant')
-    const nowMs = options.now?.getTime() ?? this.#now()
-    if (from.getTime() > to.getTime()) throw new InvalidInputError(`backfill: from (${from.toISOString()}) is after to (${to.toISOString()})`)
-    if (to.getTime() > nowMs) throw new InvalidInputError(`backfill: the range ends in the future (to ${to.toISOString()} is after now ${new Date(nowMs).toISOString()})`)
-    if (task!.schedule.manual) throw new InvalidInputError(`backfill: task "${name}" has no schedule (manual only)`)
-    const { first, count } = this.#occurrencesIn(task!, from, to)
-    const max = this.#config.maxBackfill
-    if (count > max) {
-      throw new InvalidInputError(`backfill: the range holds ${count > 100 * max ? `more than ${100 * max}` : count} occurrences of task "${name}"; maxBackfill is ${max}`)
-    }
-    if (first === undefined) throw new InvalidInputError(`backfill: the range holds no occurrence of task "${name}"`)
+    const nowMs = options?.now?.getTime() ?? this.#now()
+    const { first, count } = backfillRange(task!, from, to, nowMs, this.#config.maxBackfill)
     await this.ensureStore()
     const id = randomUUID()
     let stored: Backfill
@@ -408,21 +384,6 @@ export class Scheduler implements SchedulerApi {
     if (stored.next !== undefined) this.#backfills.set(stored.id, stored)
     this.#config.log.info({ task: name, backfill: stored.id, occurrences: stored.total }, 'fastify-scheduler: backfill accepted')
     return { ...backfillView(stored), created: stored.id === id }
-  }
-
-  /** The first occurrence of `task` in [from, to] and how many there are (counted up to 100 × maxBackfill + 1). */
-  #occurrencesIn (task: ResolvedTask, from: Date, to: Date): { first: Date | undefined, count: number } {
-    const limit = 100 * this.#config.maxBackfill + 1
-    // `next` is strictly after a whole minute: start from the minute before the first whole minute at or after `from`.
-    const startMs = Math.ceil(from.getTime() / MINUTE) * MINUTE - MINUTE
-    const first = task.schedule.next(new Date(startMs))
-    let count = 0
-    let at = first
-    while (at !== undefined && at.getTime() <= to.getTime() && count < limit) {
-      count += 1
-      at = task.schedule.next(at)
-    }
-    return { first: count === 0 ? undefined : first, count }
   }
 
   /**
@@ -456,8 +417,7 @@ export class Scheduler implements SchedulerApi {
   async #advanceBackfill (task: ResolvedTask, backfill: Backfill, nowMs: number): Promise<ActiveRun | undefined> {
     for (let step = 0; step < BACKFILL_STEPS && backfill.next !== undefined; step++) {
       const at = backfill.next
-      const following = task.schedule.next(at)
-      const next = following !== undefined && following.getTime() <= backfill.to.getTime() ? following : undefined
+      const next = cursorAfter(task, backfill, at)
       const result = await startRun(this.#deps, {
         task,
         scheduledFor: at,
@@ -513,7 +473,7 @@ export class Scheduler implements SchedulerApi {
       skew: this.#skew,
       wentBack: this.#wentBack?.reason,
       storeFault: this.#storeFault,
-      paused: this.#pausedCount(cluster.state?.paused ?? []),
+      paused: pausedCount(cluster.state?.paused ?? [], this.#tasks),
       counts: cluster.error === undefined ? await this.#taskCounts(clockMs) : undefined,
       failingUnhealthy: this.#config.failingTasksUnhealthy === true
     })
@@ -562,36 +522,11 @@ export class Scheduler implements SchedulerApi {
     const answer: ResumeAnswer = { task: target, resumed: false, paused: null, skipped: [], runs: [] }
     if (pause === undefined) return answer
     // The tasks this pause alone held back: another pause in force keeps holding the others.
-    const freed = [...this.#tasks.values()].filter(task => task.enabled && !task.schedule.manual &&
-      (name === undefined ? !paused.some(p => p.task === task.name) : task.name === name && !paused.some(p => p.task === null)))
+    const freed = freedBy(pause, paused, this.#tasks.values())
     const catchUp = options.catchUp === true
-    const skip: RunRecord[] = []
-    for (const task of freed) {
-      const held = this.#heldBack(task, pause.since.getTime(), nowMs)
-      if (held === undefined) continue
-      // With catchUp the latest owed occurrence stays owed: the next lines run it.
-      const count = catchUp ? held.count - 1 : held.count
-      const to = catchUp ? held.beforeLast : held.last
-      if (count < 1 || to === undefined) continue
-      const from = held.first
-      const message = `paused: ${count} occurrence${count === 1 ? '' : 's'} from ${from.toISOString()} to ${to.toISOString()}`
-      const at = new Date(nowMs)
-      skip.push({
-        id: randomUUID(),
-        task: task.name,
-        scheduledFor: to,
-        trigger: 'api',
-        startedAt: at,
-        finishedAt: at,
-        durationMs: 0,
-        status: 'skipped',
-        error: message,
-        attempt: 1,
-        forced: false,
-        instance: INSTANCE
-      })
-      answer.skipped.push({ task: task.name, occurrences: count, from: from.toISOString(), to: to.toISOString() })
-    }
+    // With catchUp the latest owed occurrence stays owed: the resume's own tick below runs it.
+    const { records: skip, skipped } = resumeSkips(freed, this.#states, pause, nowMs, catchUp, INSTANCE)
+    answer.skipped = skipped
     let lifted: TaskPause | undefined
     try {
       lifted = await this.store.resume({ ...(name !== undefined ? { task: name } : {}), skip, historyLimit: this.#config.historyLimit })
@@ -628,31 +563,6 @@ export class Scheduler implements SchedulerApi {
   }
 
   /**
-   * The occurrences of `task` owed and held back by a pause that began at `sinceMs`: at or
-   * after the pause, after the task's last claimed occurrence and its first sighting, up to
-   * `nowMs`. Undefined when there are none.
-   */
-  #heldBack (task: ResolvedTask, sinceMs: number, nowMs: number): { count: number, first: Date, last: Date, beforeLast: Date | undefined } | undefined {
-    const state = this.#states.get(task.name)
-    if (state === undefined) return undefined
-    const floor = Math.max(floorToMinute(sinceMs), state.firstSeen.getTime(), (state.lastOccurrence?.getTime() ?? -Infinity) + 1)
-    let at = task.schedule.previous(new Date(floor))
-    if (at === undefined || at.getTime() < floor) at = task.schedule.next(new Date(floor - 1))
-    let count = 0
-    let first: Date | undefined
-    let last: Date | undefined
-    let beforeLast: Date | undefined
-    while (at !== undefined && at.getTime() <= nowMs && count < MAX_COUNTED_OCCURRENCES) {
-      first ??= at
-      beforeLast = last
-      last = at
-      count++
-      at = task.schedule.next(at)
-    }
-    return count === 0 ? undefined : { count, first: first!, last: last!, beforeLast }
-  }
-
-  /**
    * `pauseOnFailure` (docs/PAUSE.md): after a run ended badly, count the task's failures in a
    * row from its newest records; at the threshold pause it, with a reason naming the last
    * error, and report it through `onPause` and the heartbeat URL. Only the process that
@@ -679,12 +589,6 @@ export class Scheduler implements SchedulerApi {
   /** A pause this process learned of (its own call, or the store's answer to a start). */
   #notePause (pause: TaskPause): void {
     this.#paused = [...this.#paused.filter(p => p.task !== pause.task), pause]
-  }
-
-  /** How many tasks are paused, by their own pause or the pause of everything. */
-  #pausedCount (paused: readonly TaskPause[]): number {
-    if (paused.some(p => p.task === null)) return this.#tasks.size
-    return paused.filter(p => p.task !== null && this.#tasks.has(p.task)).length
   }
 
   /**
