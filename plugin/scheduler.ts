@@ -34,6 +34,7 @@ import {
 import { TAKEOVER_REASON } from './stores/history.js'
 import type { Backfill, ClusterState, HistoryPage, HistoryQuery, PendingRetry, RunRecord, Store, TaskPause, TaskState } from './stores/store.js'
 import { backfillRange, cursorAfter, freedBy, moveCursor, pausedCount, pauseText, resumeSkips } from './steering.js'
+import { StoreClock } from './store-clock.js'
 import { describeThrown } from './thrown.js'
 import { backfillView, consecutiveFailures, healthReport, latest, pausedView, pauseOf, taskHealth, taskListing, type TaskCounts } from './views.js'
 import type {
@@ -128,10 +129,8 @@ export class Scheduler implements SchedulerApi {
   /** Why the last tick could not use the store, until a later call succeeds. */
   #storeFault: string | undefined
   readonly #finals: FinalRecords
-  /** The store's clock minus this process's, as last measured (0 for stores sharing the host clock). */
-  #offsetMs = 0
-  /** Why this process claims nothing: its clock is too far from the store's. */
-  #skew: string | undefined
+  /** The store's time, and whether this process's clock is too far from it to claim. */
+  readonly #storeClock: StoreClock
   /** The largest fencing token this process has seen (from starts and heartbeats). */
   #fence = 0
   /**
@@ -154,6 +153,7 @@ export class Scheduler implements SchedulerApi {
     this.#config = config
     this.store = config.store
     this.#finals = new FinalRecords(config.store)
+    this.#storeClock = new StoreClock(config.clock, config.maxClockSkewMs, config.log)
     this.#deps = {
       ...config,
       // Leases, records and health read the store's time (docs/ARCHITECTURE.md#time).
@@ -203,7 +203,7 @@ export class Scheduler implements SchedulerApi {
 
   /** Initialise the store and measure its clock once; a failure is retried by the next call. */
   ensureStore (): Promise<void> {
-    this.#storeReady ??= this.store.init({ log: this.#config.log }).then(() => this.#measureClock()).catch((err: unknown) => {
+    this.#storeReady ??= this.store.init({ log: this.#config.log }).then(() => this.#storeClock.measure(this.store)).catch((err: unknown) => {
       this.#storeReady = undefined
       throw err instanceof StoreOpenError ? err : storeUnavailable(err)
     })
@@ -217,7 +217,7 @@ export class Scheduler implements SchedulerApi {
    * changes nothing, and the caller calls `tick()`. Not part of `app.scheduler`'s type.
    */
   idleTick (): string | undefined {
-    if (this.#closed || this.#skew !== undefined) return undefined
+    if (this.#closed || this.#storeClock.skew !== undefined) return undefined
     const clockMs = this.#now()
     if (!(this.#queue.peek() > clockMs) || this.#backfills.size > 0) return undefined
     this.#tickNowMs = clockMs
@@ -241,10 +241,10 @@ export class Scheduler implements SchedulerApi {
     if (whole) {
       // A skewed process claims nothing: its ticks do not count for health (its heartbeat
       // still measures the clock, so it notices when the clock is corrected).
-      if (this.#skew === undefined) this.#lastTickMs = clockMs
+      if (this.#storeClock.skew === undefined) this.#lastTickMs = clockMs
       if (clockMs - this.#lastBeatMs >= HEARTBEAT_EVERY_MS) this.#beat(clockMs)
     }
-    this.#refuseIfSkewed()
+    this.#storeClock.refuseIfSkewed()
     // A process's first whole tick waits for its first heartbeat, which says what backfills
     // are pending (a process that ticks once, as `fastify-scheduler run` from cron, moves them too).
     if (whole && !this.#backfillsLearned && this.#beating !== undefined) await this.#beating
@@ -268,7 +268,7 @@ export class Scheduler implements SchedulerApi {
 
     try {
       await this.#prepareStore(nowMs)
-      this.#refuseIfSkewed()
+      this.#storeClock.refuseIfSkewed()
     } catch (err) {
       // Nothing was started: put the tasks back so the next tick retries them.
       if (options.force !== true) for (const task of candidates) this.#queue.set(task.name, -Infinity)
@@ -470,7 +470,7 @@ export class Scheduler implements SchedulerApi {
       lastTick: latest(cluster.state?.lastTick, this.lastTickAt),
       expectTickEveryMs: this.#config.expectTickEveryMs,
       storeError: cluster.error,
-      skew: this.#skew,
+      skew: this.#storeClock.skew,
       wentBack: this.#wentBack?.reason,
       storeFault: this.#storeFault,
       paused: pausedCount(cluster.state?.paused ?? [], this.#tasks),
@@ -671,8 +671,8 @@ export class Scheduler implements SchedulerApi {
     if (this.#beating !== undefined) return
     this.#lastBeatMs = clockMs
     this.#beating = Promise.all([
-      this.#readCluster(this.#skew === undefined ? { at: new Date(clockMs), instance: INSTANCE } : undefined),
-      this.#measureClock().catch((err: unknown) => this.#config.log.warn({ err }, 'could not read the store\'s clock'))
+      this.#readCluster(this.#storeClock.skew === undefined ? { at: new Date(clockMs), instance: INSTANCE } : undefined),
+      this.#storeClock.measure(this.store).catch((err: unknown) => this.#config.log.warn({ err }, 'could not read the store\'s clock'))
     ])
       .then(([state]) => {
         // A paused task's retry waits for its resume (docs/PAUSE.md): no start is tried meanwhile.
@@ -705,35 +705,7 @@ export class Scheduler implements SchedulerApi {
 
   /** Now, in the store's time: this process's clock corrected by the measured offset. */
   #now (): number {
-    return this.#config.clock() + this.#offsetMs
-  }
-
-  /**
-   * Measure the offset of the store's clock (network stores have `time()`), halfway through
-   * the round trip. Beyond `maxClockSkew` this process claims nothing until a later
-   * measurement is back within it (docs/ARCHITECTURE.md#time).
-   */
-  async #measureClock (): Promise<void> {
-    const max = this.#config.maxClockSkewMs
-    if (max === false || this.store.time === undefined) return
-    const before = this.#config.clock()
-    const storeMs = await this.store.time()
-    const after = this.#config.clock()
-    this.#offsetMs = Math.round(storeMs - (before + after) / 2)
-    const aheadS = Math.round(-this.#offsetMs / 1000)
-    const skew = Math.abs(this.#offsetMs) > max
-      ? `clock skew ${aheadS >= 0 ? '+' : ''}${aheadS} s against the store (maxClockSkew ${max / 1000} s)`
-      : undefined
-    if (skew !== undefined && skew !== this.#skew) {
-      this.#config.log.error({ offsetMs: this.#offsetMs }, `fastify-scheduler: ${skew}: this process claims nothing until its clock is corrected (NTP)`)
-    } else if (skew === undefined && this.#skew !== undefined) {
-      this.#config.log.info({ offsetMs: this.#offsetMs }, 'fastify-scheduler: the clock is back within maxClockSkew of the store\'s')
-    }
-    this.#skew = skew
-  }
-
-  #refuseIfSkewed (): void {
-    if (this.#skew !== undefined) throw storeUnavailable(new Error(`${this.#skew}; no task was claimed`))
+    return this.#storeClock.now()
   }
 
   /** A start's token: false (and the regression handled) when the store handed out one not larger than seen before. */
