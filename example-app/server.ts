@@ -58,7 +58,9 @@ const tokenLine = {
   generated: `  token:  generated and saved to ${shownEnvFile} (git-ignored; set SCHEDULE_TOKEN to choose one):`
 }[tokenFrom]
 
-const server = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+// The demo loads its TypeScript through tsx as it boots: on a slow or busy machine the app plugin
+// can take longer than Fastify's default pluginTimeout (10 s), and the demo would exit; it waits a minute.
+const server = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' }, pluginTimeout: 60_000 })
 // As fastify-cli does: fastify-plugin puts the app's decorators (db, scheduler) on this instance.
 await server.register(fp(app))
 await server.ready()

@@ -24,7 +24,7 @@ async function demo (dataDir: string, env: Record<string, string | undefined> = 
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
   const printed = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the demo printed no crontab line in 60 s:\n${stdout}\n${stderr}`)), 60_000)
+    const timer = setTimeout(() => reject(new Error(`the demo printed no crontab line in 90 s:\n${stdout}\n${stderr}`)), 90_000)
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk
       if (/\* \* \* \* \* out=\$\(curl/.test(stdout)) { clearTimeout(timer); resolve(stdout) }
