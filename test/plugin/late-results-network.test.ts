@@ -33,7 +33,8 @@ async function partitionedMidRun (t: Test, kind: string, direct: () => Store, th
     }
   })
   const other = defineTask({ name: 'other', runEveryMinute: true, handle () {} })
-  const common = { clock, maxClockSkew: false, storeTimeout: '1 second' } as const
+  // Store timeouts long enough that a healthy call on a loaded CPU is never taken for the partition.
+  const common = { clock, maxClockSkew: false, storeTimeout: '3 seconds' } as const
   const a = await buildApp({ ...common, store: throughProxy(proxy.port), tasks: [report(true), other] })
   const b = await buildApp({ ...common, store: direct(), tasks: [report(false), other] })
   t.teardown(async () => { await a.close(); await b.close() })
@@ -74,7 +75,7 @@ t.test('Redis partitioned mid-run', async t => {
   const port = Number(new URL(redis.url).port || 6379)
   await partitionedMidRun(t, 'Redis',
     () => redisStore({ url: redis.url, prefix: redis.prefix }),
-    proxyPort => redisStore({ url: `redis://127.0.0.1:${proxyPort}`, prefix: redis.prefix, timeout: '1 second' }),
+    proxyPort => redisStore({ url: `redis://127.0.0.1:${proxyPort}`, prefix: redis.prefix, timeout: '3 seconds' }),
     port)
 })
 
@@ -89,7 +90,7 @@ t.test('PostgreSQL partitioned mid-run', async t => {
       const viaProxy = new URL(postgres.connectionString)
       viaProxy.hostname = '127.0.0.1'
       viaProxy.port = String(proxyPort)
-      return postgresStore({ connectionString: viaProxy.toString(), schema: postgres.schema, timeout: '1 second' })
+      return postgresStore({ connectionString: viaProxy.toString(), schema: postgres.schema, timeout: '3 seconds' })
     },
     port)
 })
