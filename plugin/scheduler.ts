@@ -675,11 +675,12 @@ export class Scheduler implements SchedulerApi {
       this.#storeClock.measure(this.store).catch((err: unknown) => this.#config.log.warn({ err }, 'could not read the store\'s clock'))
     ])
       .then(([state]) => {
+        if (state === undefined) return
         // A paused task's retry waits for its resume (docs/PAUSE.md): no start is tried meanwhile.
-        for (const retry of state?.retries ?? []) {
-          if (pauseOf(state!.paused, retry.task) === undefined) this.#noteRetry(retry.task, retry)
+        for (const retry of state.retries) {
+          if (pauseOf(state.paused, retry.task) === undefined) this.#noteRetry(retry.task, retry)
         }
-        for (const buffered of state?.buffered ?? []) this.#noteBuffered(buffered.task, buffered.of)
+        for (const buffered of state.buffered) this.#noteBuffered(buffered.task, buffered.of)
       })
       .finally(() => { this.#beating = undefined })
     this.#track(this.#beating)

@@ -2,8 +2,10 @@
 import t from 'tap'
 import * as errors from '../../core/errors.js'
 
+/** Every error class core/errors.ts exports, by name. */
+const classes = Object.entries(errors).filter(([name]) => /^[A-Z]\w*Error$/.test(name)) as Array<[string, new (...args: string[]) => Error & { code: string }]>
+
 t.test('every error class the module exports is recognised, and nothing else', async t => {
-  const classes = Object.entries(errors).filter(([name]) => /^[A-Z]\w*Error$/.test(name)) as Array<[string, new (...args: string[]) => Error & { code: string }]>
   t.ok(classes.length >= 19, `${classes.length} error classes`)
   for (const [name, ErrorClass] of classes) {
     const err = new ErrorClass('x', 'y', 'z')
@@ -19,7 +21,7 @@ t.test('every error class the module exports is recognised, and nothing else', a
 
 t.test('the package root exports every error class, so an app compares by class', async t => {
   const root = await import('../../index.js') as Record<string, unknown>
-  for (const [name, ErrorClass] of Object.entries(errors).filter(([name]) => /^[A-Z]\w*Error$/.test(name))) {
+  for (const [name, ErrorClass] of classes) {
     t.equal(root[name], ErrorClass, `fastify-scheduler exports ${name}`)
   }
 })

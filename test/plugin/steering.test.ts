@@ -26,6 +26,8 @@ const every5 = resolve({ name: 'every5', runEvery: '5 minutes', handle () {} })
 const hourly = resolve({ name: 'hourly', runEveryHour: true, handle () {} })
 const manual = resolve({ name: 'manual', handle () {} })
 const seen: TaskState = { firstSeen: at('2026-05-11T00:00:00Z') }
+/** The pause of `task` (null: of everything), begun at 10:00. */
+const pauseOf = (task: string | null): TaskPause => ({ task, since: at('2026-05-11T10:00:00Z') })
 
 t.test('pauseText: trimmed, bounded, empty means none', async t => {
   t.equal(pauseText(undefined), undefined)
@@ -36,10 +38,9 @@ t.test('pauseText: trimmed, bounded, empty means none', async t => {
 
 t.test('pausedCount: the pause of everything counts every task; others count the known tasks paused', async t => {
   const names = new Set(['a', 'b', 'c'])
-  const pause = (task: string | null): TaskPause => ({ task, since: at('2026-05-11T10:00:00Z') })
   t.equal(pausedCount([], names), 0)
-  t.equal(pausedCount([pause('a'), pause('gone')], names), 1, 'a pause of a task this app no longer has is not counted')
-  t.equal(pausedCount([pause('a'), pause(null)], names), 3)
+  t.equal(pausedCount([pauseOf('a'), pauseOf('gone')], names), 1, 'a pause of a task this app no longer has is not counted')
+  t.equal(pausedCount([pauseOf('a'), pauseOf(null)], names), 3)
 })
 
 t.test('heldBack: owed occurrences from the pause (or after the last claimed one) up to now', async t => {
@@ -59,7 +60,6 @@ t.test('heldBack: owed occurrences from the pause (or after the last claimed one
 })
 
 t.test('freedBy: a task pause frees its task unless everything is paused; the pause of everything frees tasks without their own', async t => {
-  const pauseOf = (task: string | null): TaskPause => ({ task, since: at('2026-05-11T10:00:00Z') })
   const tasks = [every5, hourly, manual]
   const names = (list: ResolvedTask[]): string[] => list.map(task => task.name)
   t.same(names(freedBy(pauseOf('every5'), [pauseOf('every5')], tasks)), ['every5'])
