@@ -9,6 +9,16 @@
  */
 import createError from '@fastify/error'
 
+/** Every class defined below, registered as it is made, for isSchedulerError(). */
+const CODED: CallableFunction[] = []
+
+/** `createError`, and the class remembered as one of this package's coded errors. */
+function coded<C extends string, Arg extends unknown[]> (code: C, message: string, statusCode: number): createError.FastifyErrorConstructor<{ code: C }, Arg> {
+  const ErrorClass = createError<C, Arg>(code, message, statusCode)
+  CODED.push(ErrorClass)
+  return ErrorClass
+}
+
 // ── Boot: options and tasks ────────────────────────────────────────────────────────────────
 
 /**
@@ -21,7 +31,7 @@ import createError from '@fastify/error'
  * // FST_SCHEDULER_INVALID_OPTION maxWait "soon": expected a number of milliseconds ...
  * ```
  */
-export const InvalidOptionError = createError<'FST_SCHEDULER_INVALID_OPTION', [string]>(
+export const InvalidOptionError = coded<'FST_SCHEDULER_INVALID_OPTION', [string]>(
   'FST_SCHEDULER_INVALID_OPTION', '%s', 500)
 
 /**
@@ -33,7 +43,7 @@ export const InvalidOptionError = createError<'FST_SCHEDULER_INVALID_OPTION', [s
  * await app.register(fastifyScheduler, { auth: { tokens: [process.env.CRON_SECRET!] } }) // fix
  * ```
  */
-export const MissingAuthError = createError<'FST_SCHEDULER_NO_AUTH', []>(
+export const MissingAuthError = coded<'FST_SCHEDULER_NO_AUTH', []>(
   'FST_SCHEDULER_NO_AUTH',
   'no auth configured for the /_schedule routes. Set SCHEDULE_TOKEN in the environment ' +
   '(at least 16 characters; comma-separated for several), or pass auth: { tokens: [...] } or ' +
@@ -49,7 +59,7 @@ export const MissingAuthError = createError<'FST_SCHEDULER_NO_AUTH', []>(
  * export default defineTask({ name: 'prune-nightly', runAt: '03:00', handle () {} }) // fix
  * ```
  */
-export const DuplicateTaskError = createError<'FST_SCHEDULER_DUPLICATE_TASK', [string, string, string]>(
+export const DuplicateTaskError = coded<'FST_SCHEDULER_DUPLICATE_TASK', [string, string, string]>(
   'FST_SCHEDULER_DUPLICATE_TASK', 'two tasks are named "%s": %s and %s. Give one a different name property or file name.', 500)
 
 /**
@@ -63,7 +73,7 @@ export const DuplicateTaskError = createError<'FST_SCHEDULER_DUPLICATE_TASK', [s
  * // FST_SCHEDULER_INVALID_TASK tasks/report.ts: unknown property "run_every" — did you mean "runEvery"?
  * ```
  */
-export const InvalidTaskError = createError<'FST_SCHEDULER_INVALID_TASK', [string]>(
+export const InvalidTaskError = coded<'FST_SCHEDULER_INVALID_TASK', [string]>(
   'FST_SCHEDULER_INVALID_TASK', '%s', 500)
 
 /**
@@ -78,7 +88,7 @@ export const InvalidTaskError = createError<'FST_SCHEDULER_INVALID_TASK', [strin
  * }
  * ```
  */
-export const InvalidScheduleError = createError<'FST_SCHEDULER_INVALID_SCHEDULE', [string]>(
+export const InvalidScheduleError = coded<'FST_SCHEDULER_INVALID_SCHEDULE', [string]>(
   'FST_SCHEDULER_INVALID_SCHEDULE', '%s', 500)
 
 /**
@@ -91,7 +101,7 @@ export const InvalidScheduleError = createError<'FST_SCHEDULER_INVALID_SCHEDULE'
  * // app.scheduler.add() must be called before the app is ready
  * ```
  */
-export const TooLateError = createError<'FST_SCHEDULER_TOO_LATE', [string]>(
+export const TooLateError = coded<'FST_SCHEDULER_TOO_LATE', [string]>(
   'FST_SCHEDULER_TOO_LATE', '%s must be called before the app is ready', 500)
 
 // ── Ticks and runs ─────────────────────────────────────────────────────────────────────────
@@ -105,7 +115,7 @@ export const TooLateError = createError<'FST_SCHEDULER_TOO_LATE', [string]>(
  *   .catch(err => { if (err instanceof UnknownTaskError) app.log.warn(err.message) })
  * ```
  */
-export const UnknownTaskError = createError<'FST_SCHEDULER_UNKNOWN_TASK', [string]>(
+export const UnknownTaskError = coded<'FST_SCHEDULER_UNKNOWN_TASK', [string]>(
   'FST_SCHEDULER_UNKNOWN_TASK', 'unknown task "%s"', 404)
 
 /**
@@ -121,7 +131,7 @@ export const UnknownTaskError = createError<'FST_SCHEDULER_UNKNOWN_TASK', [strin
  * }
  * ```
  */
-export const StoreUnavailableError = createError<'FST_SCHEDULER_STORE_UNAVAILABLE', [string]>(
+export const StoreUnavailableError = coded<'FST_SCHEDULER_STORE_UNAVAILABLE', [string]>(
   'FST_SCHEDULER_STORE_UNAVAILABLE', 'the store is unavailable, no task ran: %s', 503)
 
 /**
@@ -136,7 +146,7 @@ export const StoreUnavailableError = createError<'FST_SCHEDULER_STORE_UNAVAILABL
  * await app.register(fastifyScheduler, { store: sqliteStore({ path: '/tmp/scheduler.sqlite' }) }) // or a network store
  * ```
  */
-export const StoreOpenError = createError<'FST_SCHEDULER_STORE_OPEN', [string]>(
+export const StoreOpenError = coded<'FST_SCHEDULER_STORE_OPEN', [string]>(
   'FST_SCHEDULER_STORE_OPEN', '%s', 500)
 
 /**
@@ -149,7 +159,7 @@ export const StoreOpenError = createError<'FST_SCHEDULER_STORE_OPEN', [string]>(
  * // the scheduler is closed
  * ```
  */
-export const ClosedError = createError<'FST_SCHEDULER_CLOSED', []>(
+export const ClosedError = coded<'FST_SCHEDULER_CLOSED', []>(
   'FST_SCHEDULER_CLOSED', 'the scheduler is closed', 503)
 
 /**
@@ -179,7 +189,7 @@ export function storeUnavailable (cause: unknown): Error {
  * // 400 { code: 'FST_SCHEDULER_INVALID_INPUT', message: 'body.wait: expected a boolean ...' }
  * ```
  */
-export const InvalidInputError = createError<'FST_SCHEDULER_INVALID_INPUT', [string]>(
+export const InvalidInputError = coded<'FST_SCHEDULER_INVALID_INPUT', [string]>(
   'FST_SCHEDULER_INVALID_INPUT', '%s', 400)
 
 /**
@@ -192,7 +202,7 @@ export const InvalidInputError = createError<'FST_SCHEDULER_INVALID_INPUT', [str
  * // FST_SCHEDULER_INVALID_PAYLOAD task "refund": payload.amount: expected number
  * ```
  */
-export const InvalidPayloadError = createError<'FST_SCHEDULER_INVALID_PAYLOAD', [string]>(
+export const InvalidPayloadError = coded<'FST_SCHEDULER_INVALID_PAYLOAD', [string]>(
   'FST_SCHEDULER_INVALID_PAYLOAD', '%s', 400)
 
 /**
@@ -203,7 +213,7 @@ export const InvalidPayloadError = createError<'FST_SCHEDULER_INVALID_PAYLOAD', 
  * // 413 { code: 'FST_SCHEDULER_PAYLOAD_TOO_LARGE', message: 'task "refund": the payload is 20000 bytes as JSON; maxPayloadSize is 16384' }
  * ```
  */
-export const PayloadTooLargeError = createError<'FST_SCHEDULER_PAYLOAD_TOO_LARGE', [string]>(
+export const PayloadTooLargeError = coded<'FST_SCHEDULER_PAYLOAD_TOO_LARGE', [string]>(
   'FST_SCHEDULER_PAYLOAD_TOO_LARGE', '%s', 413)
 
 /**
@@ -215,7 +225,7 @@ export const PayloadTooLargeError = createError<'FST_SCHEDULER_PAYLOAD_TOO_LARGE
  * // 415 { code: 'FST_SCHEDULER_UNSUPPORTED_BODY', ... }
  * ```
  */
-export const UnsupportedBodyError = createError<'FST_SCHEDULER_UNSUPPORTED_BODY', [string]>(
+export const UnsupportedBodyError = coded<'FST_SCHEDULER_UNSUPPORTED_BODY', [string]>(
   'FST_SCHEDULER_UNSUPPORTED_BODY', 'a body of type %s is not read here: send JSON, a form, or no body at all', 415)
 
 /**
@@ -227,7 +237,7 @@ export const UnsupportedBodyError = createError<'FST_SCHEDULER_UNSUPPORTED_BODY'
  * // 401 { code: 'FST_SCHEDULER_UNAUTHORIZED', message: 'Missing credentials: ...' }
  * ```
  */
-export const UnauthorizedError = createError<'FST_SCHEDULER_UNAUTHORIZED', [string]>(
+export const UnauthorizedError = coded<'FST_SCHEDULER_UNAUTHORIZED', [string]>(
   'FST_SCHEDULER_UNAUTHORIZED', '%s', 401)
 
 /**
@@ -239,7 +249,7 @@ export const UnauthorizedError = createError<'FST_SCHEDULER_UNAUTHORIZED', [stri
  * // 405 { code: 'FST_SCHEDULER_METHOD_NOT_ALLOWED', ... }, allow: POST
  * ```
  */
-export const MethodNotAllowedError = createError<'FST_SCHEDULER_METHOD_NOT_ALLOWED', [string]>(
+export const MethodNotAllowedError = coded<'FST_SCHEDULER_METHOD_NOT_ALLOWED', [string]>(
   'FST_SCHEDULER_METHOD_NOT_ALLOWED', '%s', 405)
 
 /**
@@ -251,7 +261,7 @@ export const MethodNotAllowedError = createError<'FST_SCHEDULER_METHOD_NOT_ALLOW
  * // 404 { code: 'FST_SCHEDULER_NOT_FOUND', message: 'no route GET /_schedule/nope' }
  * ```
  */
-export const NotFoundError = createError<'FST_SCHEDULER_NOT_FOUND', [string]>(
+export const NotFoundError = coded<'FST_SCHEDULER_NOT_FOUND', [string]>(
   'FST_SCHEDULER_NOT_FOUND', '%s', 404)
 
 /**
@@ -264,7 +274,7 @@ export const NotFoundError = createError<'FST_SCHEDULER_NOT_FOUND', [string]>(
  * // 429 { code: 'FST_SCHEDULER_BAD_REQUEST', message: 'slow down' }
  * ```
  */
-export const BadRequestError = createError<'FST_SCHEDULER_BAD_REQUEST', [string]>(
+export const BadRequestError = coded<'FST_SCHEDULER_BAD_REQUEST', [string]>(
   'FST_SCHEDULER_BAD_REQUEST', '%s', 400)
 
 /**
@@ -275,20 +285,13 @@ export const BadRequestError = createError<'FST_SCHEDULER_BAD_REQUEST', [string]
  * // 500 { code: 'FST_SCHEDULER_INTERNAL', message: 'Internal error; the server log has the details' }
  * ```
  */
-export const InternalError = createError<'FST_SCHEDULER_INTERNAL', []>(
+export const InternalError = coded<'FST_SCHEDULER_INTERNAL', []>(
   'FST_SCHEDULER_INTERNAL', 'Internal error; the server log has the details', 500)
-
-const ALL_ERRORS = [
-  InvalidOptionError, MissingAuthError, DuplicateTaskError, InvalidTaskError, InvalidScheduleError,
-  TooLateError, UnknownTaskError, StoreUnavailableError, StoreOpenError, ClosedError,
-  InvalidInputError, InvalidPayloadError, PayloadTooLargeError, UnsupportedBodyError,
-  UnauthorizedError, MethodNotAllowedError, NotFoundError, BadRequestError, InternalError
-]
 
 /**
  * True for any coded error defined above: one this package already explained, which a layer
  * that wraps driver errors (a store's connection handling, say) passes through as it is.
  */
 export function isSchedulerError (err: unknown): boolean {
-  return ALL_ERRORS.some(ErrorClass => err instanceof ErrorClass)
+  return CODED.some(ErrorClass => err instanceof ErrorClass)
 }
