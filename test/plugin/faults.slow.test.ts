@@ -45,7 +45,7 @@ const BATCH = 12
  * once, on CI); a hang still costs one timeout. The memory store answers within the same
  * event-loop turn, before any timer can fire, so 100 ms cannot be mistaken.
  */
-const NETWORK_TIMEOUT = '2 seconds'
+const STORE_TIMEOUT = '2 seconds'
 
 const tasks = () => [
   defineTask({ name: 'every-minute', runEveryMinute: true, handle () {} }),
@@ -192,13 +192,13 @@ t.test('memory store under injected faults', async t => {
 t.test('sqlite store under injected faults', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'fastify-scheduler-faults-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  await runMatrix(t, { name: 'sqlite', storeTimeout: NETWORK_TIMEOUT, place: () => { const path = join(dir, `${randomUUID()}.sqlite`); return () => sqliteStore({ path }) } })
+  await runMatrix(t, { name: 'sqlite', storeTimeout: STORE_TIMEOUT, place: () => { const path = join(dir, `${randomUUID()}.sqlite`); return () => sqliteStore({ path }) } })
 })
 
 t.test('redis store under injected faults', async t => {
   const service = await redisService(t)
   if (service === undefined) return
-  await runMatrix(t, { name: 'redis', storeTimeout: NETWORK_TIMEOUT, place: () => { const prefix = `${service.prefix}${randomUUID()}:`; return () => redisStore({ url: service.url, prefix }) } })
+  await runMatrix(t, { name: 'redis', storeTimeout: STORE_TIMEOUT, place: () => { const prefix = `${service.prefix}${randomUUID()}:`; return () => redisStore({ url: service.url, prefix }) } })
 })
 
 t.test('postgres store under injected faults', async t => {
@@ -206,7 +206,7 @@ t.test('postgres store under injected faults', async t => {
   if (service === undefined) return
   await runMatrix(t, {
     name: 'postgres',
-    storeTimeout: NETWORK_TIMEOUT,
+    storeTimeout: STORE_TIMEOUT,
     place: () => {
       const tablePrefix = `f${randomUUID().slice(0, 8)}_`
       return () => postgresStore({ connectionString: service.connectionString, schema: service.schema, tablePrefix })
