@@ -7,13 +7,13 @@
  * fault. They carry no package prefix: the `FST_SCHEDULER_` code says where an error comes
  * from, and the CLI adds its own `fastify-scheduler:` when it prints one.
  */
-import createError from '@fastify/error'
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
 
 /** Every class defined below, registered as it is made, for isSchedulerError(). */
 const CODED: CallableFunction[] = []
 
 /** `createError`, and the class remembered as one of this package's coded errors. */
-function coded<C extends string, Arg extends unknown[]> (code: C, message: string, statusCode: number): createError.FastifyErrorConstructor<{ code: C }, Arg> {
+function coded<C extends string, Arg extends unknown[]> (code: C, message: string, statusCode: number): FastifyErrorConstructor<{ code: C }, Arg> {
   const ErrorClass = createError<C, Arg>(code, message, statusCode)
   CODED.push(ErrorClass)
   return ErrorClass
